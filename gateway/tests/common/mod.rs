@@ -1,0 +1,140 @@
+//! Test harness: a real redis-server on a free port in a temporary directory, and the gateway served
+//! in-process on port 0.
+#![allow(dead_code)]
+
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use redge_gateway::{AppState, Config};
+
+pub const TOKEN: &str = "test-token";
+
+/// A redis-server child process, killed on drop.
+pub struct Redis {
+    child: Option<Child>,
+    pub port: u16,
+    dir: tempfile::TempDir,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free port on 127.0.0.1")
+}
+
+impl Redis {
+    pub fn start() -> Redis {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let mut redis = Redis {
+            child: None,
+            port: free_port(),
+            dir,
+        };
+        redis.spawn();
+        redis
+    }
+
+    fn spawn(&mut self) {
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--dir"])
+            .arg(self.dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server is not installed: apt-get install redis-server");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts again on the same port (an empty database: nothing is persisted).
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The gateway, served on an ephemeral port until dropped.
+pub struct Gateway {
+    pub url: String,
+    _shutdown: tokio::sync::oneshot::Sender<()>,
+}
+
+pub async fn gateway_with(config: Config) -> Gateway {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let state = AppState::from_config(&config).unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(redge_gateway::serve(listener, state, async {
+        let _ = rx.await;
+    }));
+    Gateway { url, _shutdown: tx }
+}
+
+pub async fn gateway(redis: &Redis) -> Gateway {
+    gateway_with(Config::new(&redis.url(), TOKEN)).await
+}
+
+/// A response: status, body as JSON, and the sync token header.
+pub struct Answer {
+    pub status: u16,
+    pub json: serde_json::Value,
+    pub sync_token: Option<String>,
+}
+
+pub async fn post(
+    url: &str,
+    token: Option<&str>,
+    base64: bool,
+    body: impl Into<reqwest::Body>,
+) -> Answer {
+    let mut request = reqwest::Client::new().post(url).body(body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    if base64 {
+        request = request.header("Upstash-Encoding", "base64");
+    }
+    let response = request.send().await.expect("gateway reachable");
+    let status = response.status().as_u16();
+    let sync_token = response
+        .headers()
+        .get("upstash-sync-token")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let bytes = response.bytes().await.unwrap();
+    let json = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| panic!("body is not JSON: {:?}", String::from_utf8_lossy(&bytes)));
+    Answer {
+        status,
+        json,
+        sync_token,
+    }
+}
+
+/// Sends one command as JSON with the test token and base64 replies.
+pub async fn command(gw: &Gateway, args: serde_json::Value) -> Answer {
+    post(&format!("{}/", gw.url), Some(TOKEN), true, args.to_string()).await
+}

@@ -1,0 +1,21 @@
+//! JSON error responses (RFC 9457 problem details).
+
+use serde_json::json;
+use worker::{Headers, Response};
+
+/// A problem-details response with the given status.
+pub fn problem(status: u16, title: &str, detail: &str) -> worker::Result<Response> {
+    let body = json!({ "type": "about:blank", "title": title, "status": status, "detail": detail });
+    let headers = Headers::new();
+    headers.set("content-type", "application/problem+json")?;
+    headers.set("cache-control", "no-store")?;
+    Ok(Response::from_json(&body)?
+        .with_status(status)
+        .with_headers(headers))
+}
+
+/// 404 for a path no route or static file matches.
+pub fn not_found(path: String) -> worker::Result<Response> {
+    let shown: String = path.chars().take(200).collect();
+    problem(404, "Not Found", &format!("no route for {shown}"))
+}

@@ -1,0 +1,75 @@
+//! The crate's one error type.
+
+/// Everything that can go wrong talking to the HTTP Redis service.
+///
+/// A rate-limit denial or a missing session is not an error: those are values. An `Error` means that the
+/// operation could not be carried out, so the caller's failure policy decides what happens next.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The configuration is missing or invalid (URL, token, limits).
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// An argument cannot be sent (for example bytes that are not UTF-8 in a JSON request).
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    /// The request never got an HTTP answer (DNS, refused connection, reset).
+    #[error("could not reach the Redis HTTP service: {0}")]
+    Transport(String),
+    /// No answer arrived before the deadline; the request was aborted.
+    #[error("the Redis HTTP service did not answer within {0} ms")]
+    Timeout(u32),
+    /// The service answered with an HTTP status that is not a Redis reply (401, 413, 5xx ...).
+    #[error("the Redis HTTP service answered HTTP {status}: {message}")]
+    Http {
+        /// The HTTP status code.
+        status: u16,
+        /// The service's `error` text, or a summary of the body.
+        message: String,
+    },
+    /// Redis itself refused the command; the text is Redis's, verbatim (`ERR ...`, `NOSCRIPT ...`).
+    #[error("Redis error: {0}")]
+    Redis(String),
+    /// The reply does not follow the protocol (not JSON, bad base64, missing `result`).
+    #[error("malformed reply from the Redis HTTP service: {0}")]
+    Protocol(String),
+    /// The reply is well formed but has a different shape than the caller asked for.
+    #[error("{command}: expected {expected}, got {actual}")]
+    Type {
+        /// The command whose reply did not fit.
+        command: String,
+        /// What the caller asked for.
+        expected: &'static str,
+        /// What the reply was.
+        actual: String,
+    },
+}
+
+impl Error {
+    /// The deadline passed before an answer arrived.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Error::Timeout(_))
+    }
+
+    /// The service could not be reached, or answered with a server-side failure (5xx).
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Error::Transport(_) | Error::Timeout(_) => true,
+            Error::Http { status, .. } => *status >= 500,
+            _ => false,
+        }
+    }
+
+    /// The token was refused (HTTP 401).
+    pub fn is_auth(&self) -> bool {
+        matches!(self, Error::Http { status: 401, .. })
+    }
+
+    /// Redis answered with an error reply.
+    pub fn is_redis(&self) -> bool {
+        matches!(self, Error::Redis(_))
+    }
+}
+
+/// `Result` with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,31 @@
+//! # redge
+//!
+//! Sessions, rate limiting and cached lookups for edge runtimes (Cloudflare Workers and any JavaScript
+//! runtime with `fetch`), over an HTTP Redis service that speaks Upstash's REST protocol.
+//!
+//! The crate is layered, and dependencies point one way:
+//!
+//! - [`client`]: the HTTP Redis client (commands, typed replies, the wire format, the transport);
+//! - the Worker application (feature `app`, wasm only): routes that wire the capabilities to HTTP.
+//!
+//! Pure logic (the wire format, reply decoding) compiles and is tested natively; whatever touches `fetch`
+//! or the JavaScript clock sits behind [`client::Transport`] and [`clock::Clock`].
+//!
+//! ```ignore
+//! // Inside a Worker, or any JavaScript runtime with `fetch`:
+//! use redge::client::{cmd, Client};
+//!
+//! let client = Client::new("https://example.upstash.io", "token")?;
+//! let pong: String = client.query(&cmd("PING")).await?;
+//! ```
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod client;
+pub mod clock;
+mod error;
+
+#[cfg(all(feature = "app", target_arch = "wasm32"))]
+mod app;
+
+pub use error::{Error, Result};
