@@ -141,6 +141,75 @@ pub fn error_body(text: &str) -> Vec<u8> {
         .into_bytes()
 }
 
+/// Encodes the body of `/pipeline` and `/multi-exec` commands: a JSON array of command arrays.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] when an argument is not UTF-8.
+pub fn encode_batch(cmds: &[Cmd]) -> Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(cmds.len() * 32 + 2);
+    out.push(b'[');
+    for (i, cmd) in cmds.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(&encode_command(cmd)?);
+    }
+    out.push(b']');
+    Ok(out)
+}
+
+/// Decodes the body of a `/pipeline` or `/multi-exec` response: one entry per command, in order; an
+/// entry is `{"result": ...}` or `{"error": "..."}` (without `result`).
+pub fn decode_batch(status: u16, body: &[u8], base64: bool) -> Result<Vec<Result<Reply>>> {
+    let parsed: std::result::Result<Value, _> = serde_json::from_slice(body);
+    let entries = match (status, parsed) {
+        (200, Ok(Value::Array(entries))) => entries,
+        (200 | 400, Ok(v)) if v.get("error").is_some_and(Value::is_string) => {
+            return Err(Error::Redis(
+                v["error"].as_str().unwrap_or_default().to_owned(),
+            ));
+        }
+        (200, _) => {
+            return Err(Error::Protocol(
+                "a batch response must be a JSON array".into(),
+            ));
+        }
+        (status, parsed) => {
+            let message = parsed
+                .ok()
+                .and_then(|v| v.get("error").and_then(Value::as_str).map(str::to_owned))
+                .unwrap_or_else(|| summarize(body));
+            return Err(Error::Http { status, message });
+        }
+    };
+    entries
+        .iter()
+        .map(|entry| {
+            if let Some(text) = entry.get("error").and_then(Value::as_str) {
+                Ok(Err(Error::Redis(text.to_owned())))
+            } else if let Some(result) = entry.get("result") {
+                Ok(decode_value(result, base64))
+            } else {
+                Err(Error::Protocol(
+                    "a batch entry has neither `result` nor `error`".into(),
+                ))
+            }
+        })
+        .collect()
+}
+
+/// Encodes the body of a batch response from per-command outcomes (`Err` holds Redis's error text).
+pub fn batch_body(entries: &[std::result::Result<Reply, String>], base64: bool) -> Vec<u8> {
+    let items: Vec<Value> = entries
+        .iter()
+        .map(|entry| match entry {
+            Ok(reply) => serde_json::json!({ "result": encode_value(reply, base64, false) }),
+            Err(text) => serde_json::json!({ "error": text }),
+        })
+        .collect();
+    Value::Array(items).to_string().into_bytes()
+}
+
 fn summarize(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(body);
     let text = text.trim();
@@ -229,6 +298,39 @@ mod tests {
             String::from_utf8(result_body(&Reply::Status("OK".into()), true)).unwrap(),
             r#"{"result":"OK"}"#
         );
+    }
+
+    #[test]
+    fn batches_keep_order_and_per_entry_errors() {
+        let body = encode_batch(&[cmd("SET").arg("a").arg("1"), cmd("INCR").arg("a")]).unwrap();
+        assert_eq!(body, br#"[["SET","a","1"],["INCR","a"]]"#);
+        let entries = vec![
+            Ok(Reply::Status("OK".into())),
+            Err("ERR value is not an integer or out of range".to_owned()),
+            Ok(Reply::Int(2)),
+        ];
+        let wire = batch_body(&entries, true);
+        assert_eq!(
+            String::from_utf8(wire.clone()).unwrap(),
+            r#"[{"result":"T0s="},{"error":"ERR value is not an integer or out of range"},{"result":2}]"#
+        );
+        let decoded = decode_batch(200, &wire, true).unwrap();
+        assert_eq!(decoded[0], Ok(Reply::Data(b"OK".to_vec())));
+        assert!(matches!(decoded[1], Err(Error::Redis(ref t)) if t.starts_with("ERR value")));
+        assert_eq!(decoded[2], Ok(Reply::Int(2)));
+        let aborted = br#"{"error":"EXECABORT Transaction discarded because of previous errors."}"#;
+        assert!(matches!(
+            decode_batch(400, aborted, true),
+            Err(Error::Redis(_))
+        ));
+        assert!(matches!(
+            decode_batch(200, br#"[{}]"#, true),
+            Err(Error::Protocol(_))
+        ));
+        assert!(matches!(
+            decode_batch(401, b"", true),
+            Err(Error::Http { status: 401, .. })
+        ));
     }
 
     fn arb_reply() -> impl Strategy<Value = Reply> {

@@ -1,0 +1,35 @@
+//! Shared helpers for the wasm test suites, which run in Node (`wasm-pack test --node`) against the real
+//! gateway and redis-server that `scripts/test.mjs` starts. The gateway's URL and token arrive in the
+//! environment variables `REDGE_TEST_URL` and `REDGE_TEST_TOKEN`.
+#![allow(dead_code)]
+
+use js_sys::Reflect;
+use wasm_bindgen::JsValue;
+
+/// An environment variable of the Node process running the tests.
+pub fn env(name: &str) -> Option<String> {
+    let process = Reflect::get(&js_sys::global(), &JsValue::from_str("process")).ok()?;
+    let vars = Reflect::get(&process, &JsValue::from_str("env")).ok()?;
+    Reflect::get(&vars, &JsValue::from_str(name))
+        .ok()?
+        .as_string()
+}
+
+/// The gateway's URL and token, or a panic that says how to run the suite.
+pub fn gateway() -> (String, String) {
+    match (env("REDGE_TEST_URL"), env("REDGE_TEST_TOKEN")) {
+        (Some(url), Some(token)) => (url, token),
+        _ => panic!(
+            "REDGE_TEST_URL and REDGE_TEST_TOKEN are not set: run the wasm suite with `npm run test:wasm`"
+        ),
+    }
+}
+
+/// A key no other test uses, so suites can share one Redis.
+pub fn unique_key(name: &str) -> String {
+    format!(
+        "test:{name}:{}:{}",
+        js_sys::Date::now() as u64,
+        (js_sys::Math::random() * 1e9) as u64
+    )
+}
