@@ -1,7 +1,7 @@
 //! `GET /api/health`: is the Redis service reachable, and how long does a PING take?
 
 use serde_json::json;
-use worker::{Env, Headers, Response};
+use worker::{Env, Response};
 
 use super::{config, problem};
 use crate::client::cmd;
@@ -25,9 +25,7 @@ pub async fn handle(env: &Env) -> worker::Result<Response> {
             json!({ "status": "unavailable", "redis": { "ok": false, "error": e.to_string() } }),
         ),
     };
-    let headers = Headers::new();
-    headers.set("cache-control", "no-store")?;
-    Ok(Response::from_json(&body)?
-        .with_status(status)
-        .with_headers(headers))
+    let mut response = Response::from_json(&body)?.with_status(status);
+    response.headers_mut().set("cache-control", "no-store")?;
+    Ok(response)
 }

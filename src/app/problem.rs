@@ -1,17 +1,16 @@
 //! JSON error responses (RFC 9457 problem details).
 
 use serde_json::json;
-use worker::{Headers, Response};
+use worker::Response;
 
 /// A problem-details response with the given status.
 pub fn problem(status: u16, title: &str, detail: &str) -> worker::Result<Response> {
     let body = json!({ "type": "about:blank", "title": title, "status": status, "detail": detail });
-    let headers = Headers::new();
+    let mut response = Response::from_json(&body)?.with_status(status);
+    let headers = response.headers_mut();
     headers.set("content-type", "application/problem+json")?;
     headers.set("cache-control", "no-store")?;
-    Ok(Response::from_json(&body)?
-        .with_status(status)
-        .with_headers(headers))
+    Ok(response)
 }
 
 /// 404 for a path no route or static file matches.

@@ -1,0 +1,144 @@
+// The local stack: an ephemeral redis-server, redge-gateway in front of it, and the Worker in `wrangler dev`.
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { start, run } from './proc.mjs';
+import { buildEnv, root } from './toolchain.mjs';
+
+/** A TCP port that is free on 127.0.0.1 right now. */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function portOpen(port) {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+/** Waits until `check()` resolves truthy, or fails with what the process printed. */
+async function waitFor(check, { timeoutMs, what, proc }) {
+  const deadline = Date.now() + timeoutMs;
+  let exited = false;
+  proc?.exited.then(() => {
+    exited = true;
+  });
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    if (exited) throw new Error(`${what} exited before it was ready:\n${proc.tail()}`);
+    await sleep(100);
+  }
+  throw new Error(`${what} was not ready within ${timeoutMs / 1000} s${proc ? `:\n${proc.tail()}` : ''}`);
+}
+
+/** redis-server on a free port, in a temporary directory, persisting nothing. */
+export async function startRedis() {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'redge-redis-'));
+  const redis = {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    proc: null,
+    async start() {
+      this.proc = start('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { name: 'redis-server' });
+      await waitFor(() => portOpen(port), { timeoutMs: 10_000, what: 'redis-server', proc: this.proc });
+    },
+    async stop() {
+      await this.proc?.stop();
+      this.proc = null;
+    },
+    async dispose() {
+      await this.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  await redis.start();
+  return redis;
+}
+
+/** Builds redge-gateway (`release` or `dev` profile) and starts it in front of `redisUrl`. */
+export async function startGateway({ redisUrl, profile = 'dev', log = () => {} }) {
+  const args = ['build', '-p', 'redge-gateway', ...(profile === 'release' ? ['--release'] : [])];
+  log(`building redge-gateway (${profile})`);
+  const built = await run('cargo', args, { cwd: root, env: buildEnv(), echo: false });
+  if (built.code !== 0) throw new Error(`building redge-gateway failed:\n${built.output.slice(-4000)}`);
+  const port = await freePort();
+  const token = randomBytes(24).toString('hex');
+  const binary = join(root, 'target', profile === 'release' ? 'release' : 'debug', 'redge-gateway');
+  const proc = start(binary, [], {
+    name: 'redge-gateway',
+    env: { ...process.env, REDGE_GATEWAY_LISTEN: `127.0.0.1:${port}`, REDGE_REDIS_URL: redisUrl, REDGE_GATEWAY_TOKENS: token },
+  });
+  const url = `http://127.0.0.1:${port}`;
+  await waitFor(() => portOpen(port), { timeoutMs: 10_000, what: 'redge-gateway', proc });
+  return { url, token, proc, stop: () => proc.stop() };
+}
+
+/**
+ * Starts the Worker in `wrangler dev` (which builds it first with scripts/build-worker.mjs), configured to
+ * reach the gateway. Resolves once /api/health answers.
+ */
+export async function startWorker({ gatewayUrl, token, log = () => {}, echo = false }) {
+  const port = await freePort();
+  const wrangler = join(root, 'node_modules', '.bin', 'wrangler');
+  log('building the Worker and starting wrangler dev (a cold build takes a few minutes)');
+  const proc = start(
+    wrangler,
+    ['dev', '--ip', '127.0.0.1', '--port', String(port), '--show-interactive-dev-session=false', '--var', `UPSTASH_REDIS_REST_URL:${gatewayUrl}`, '--var', `UPSTASH_REDIS_REST_TOKEN:${token}`],
+    { name: 'wrangler', cwd: root, env: buildEnv({ CI: 'true' }), output: echo ? (text) => process.stdout.write(text) : 'ignore' },
+  );
+  const url = `http://127.0.0.1:${port}`;
+  const answers = async () => {
+    try {
+      const response = await fetch(`${url}/api/health`, { signal: AbortSignal.timeout(5000) });
+      await response.arrayBuffer();
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  await waitFor(answers, { timeoutMs: 20 * 60_000, what: 'wrangler dev', proc });
+  return { url, proc, stop: () => proc.stop() };
+}
+
+/** The whole stack. `worker: false` stops after the gateway. */
+export async function startStack({ profile = 'dev', worker = true, log = () => {}, echoWorker = false } = {}) {
+  const parts = [];
+  const stack = {
+    async stop() {
+      for (const part of parts.reverse()) await (part.dispose ? part.dispose() : part.stop());
+    },
+  };
+  try {
+    stack.redis = await startRedis();
+    parts.push(stack.redis);
+    log(`redis-server listening on ${stack.redis.url}`);
+    stack.gateway = await startGateway({ redisUrl: stack.redis.url, profile, log });
+    parts.push(stack.gateway);
+    log(`redge-gateway listening on ${stack.gateway.url}`);
+    if (worker) {
+      stack.worker = await startWorker({ gatewayUrl: stack.gateway.url, token: stack.gateway.token, log, echo: echoWorker });
+      parts.push(stack.worker);
+    }
+    return stack;
+  } catch (error) {
+    await stack.stop();
+    throw error;
+  }
+}

@@ -1,0 +1,100 @@
+// `npm test`: every suite, in order, ending with one line "N passed, N failed".
+//   native  cargo test --workspace (pure logic; the gateway against a real redis-server)
+//   wasm    wasm-pack test --node (the library compiled to wasm, against the real gateway and Redis)
+//   e2e     the Worker in wrangler dev and the page in headless Chromium, against the real stack
+// `npm test -- wasm` (or `npm run test:wasm`, ...) runs one suite.
+import { createServer } from 'node:http';
+import { join } from 'node:path';
+import { run } from './lib/proc.mjs';
+import { freePort, startStack, startWorker } from './lib/stack.mjs';
+import { buildEnv, ensureToolchain, root } from './lib/toolchain.mjs';
+
+const log = (message) => console.log(`[test] ${message}`);
+const all = ['native', 'wasm', 'e2e'];
+const chosen = process.argv.slice(2).filter((a) => all.includes(a));
+const suites = chosen.length ? chosen : all;
+const totals = { passed: 0, failed: 0 };
+
+/** Adds up the counts a runner printed; a runner that failed without saying how counts as one failure. */
+function count(name, { code, output }, pattern) {
+  let passed = 0;
+  let failed = 0;
+  for (const match of output.matchAll(pattern)) {
+    passed += Number(match.groups.passed);
+    failed += Number(match.groups.failed);
+  }
+  if (code !== 0 && failed === 0) failed = 1;
+  log(`${name}: ${passed} passed, ${failed} failed${code !== 0 && failed === 1 && passed === 0 ? ' (the suite did not run: see above)' : ''}`);
+  totals.passed += passed;
+  totals.failed += failed;
+}
+
+const cargoPattern = /test result: \w+\. (?<passed>\d+) passed; (?<failed>\d+) failed/g;
+const nodePattern = /^# pass (?<passed>\d+)\n# fail (?<failed>\d+)/gm;
+
+let stack = null;
+async function gatewayStack() {
+  stack ??= await startStack({ worker: false, log });
+  return stack;
+}
+
+/** A small HTTP server through which e2e tests stop and start redis-server. */
+async function controlServer(redis) {
+  const port = await freePort();
+  const server = createServer(async (req, res) => {
+    try {
+      if (req.method === 'POST' && req.url === '/redis/stop') await redis.stop();
+      else if (req.method === 'POST' && req.url === '/redis/start') await redis.start();
+      else return res.writeHead(404).end();
+      res.writeHead(204).end();
+    } catch (error) {
+      res.writeHead(500).end(String(error));
+    }
+  });
+  await new Promise((resolve) => server.listen(port, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${port}`, close: () => server.close() };
+}
+
+const runners = {
+  async native() {
+    count('native', await run('cargo', ['test', '--workspace'], { cwd: root, env: buildEnv() }), cargoPattern);
+  },
+  async wasm() {
+    const { gateway } = await gatewayStack();
+    const env = buildEnv({ REDGE_TEST_URL: gateway.url, REDGE_TEST_TOKEN: gateway.token });
+    count('wasm', await run('wasm-pack', ['test', '--node', '--', '--test', '*'], { cwd: root, env }), cargoPattern);
+  },
+  async e2e() {
+    const { redis, gateway } = await gatewayStack();
+    const worker = await startWorker({ gatewayUrl: gateway.url, token: gateway.token, log });
+    const control = await controlServer(redis);
+    try {
+      const env = { ...process.env, REDGE_E2E_URL: worker.url, REDGE_E2E_GATEWAY: gateway.url, REDGE_E2E_TOKEN: gateway.token, REDGE_E2E_CONTROL: control.url };
+      const result = await run(process.execPath, ['--test', '--test-reporter=tap', '--test-concurrency=1', join(root, 'tests', 'e2e')], { cwd: root, env });
+      count('e2e', result, nodePattern);
+    } finally {
+      control.close();
+      await worker.stop();
+    }
+  },
+};
+
+try {
+  await ensureToolchain({ log, worker: suites.includes('e2e') });
+  for (const suite of suites) {
+    log(`suite ${suite}`);
+    try {
+      await runners[suite]();
+    } catch (error) {
+      log(`${suite}: could not run: ${error.message}`);
+      totals.failed += 1;
+    }
+  }
+} catch (error) {
+  log(`cannot run the tests: ${error.message}`);
+  totals.failed += 1;
+} finally {
+  await stack?.stop();
+}
+console.log(`${totals.passed} passed, ${totals.failed} failed`);
+process.exit(totals.failed === 0 && totals.passed > 0 ? 0 : 1);

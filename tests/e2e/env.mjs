@@ -1,0 +1,26 @@
+// Where the stack that `npm test` started lives. Run these files through `npm run test:e2e`.
+export const workerUrl = process.env.REDGE_E2E_URL;
+export const controlUrl = process.env.REDGE_E2E_CONTROL;
+if (!workerUrl || !controlUrl) {
+  throw new Error('REDGE_E2E_URL and REDGE_E2E_CONTROL are not set: run the end-to-end suite with `npm run test:e2e`');
+}
+
+/** Stops or starts the stack's redis-server. */
+export async function redis(action) {
+  const response = await fetch(`${controlUrl}/redis/${action}`, { method: 'POST' });
+  if (response.status !== 204) throw new Error(`redis ${action} failed: ${await response.text()}`);
+}
+
+export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Polls `fn` until it returns a truthy value or `timeoutMs` passes; returns the last value. */
+export async function eventually(fn, { timeoutMs = 10_000, intervalMs = 100 } = {}) {
+  const deadline = Date.now() + timeoutMs;
+  let value;
+  while (Date.now() < deadline) {
+    value = await fn();
+    if (value) return value;
+    await sleep(intervalMs);
+  }
+  return value;
+}
