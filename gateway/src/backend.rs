@@ -142,6 +142,8 @@ impl Backend {
     ) -> Result<T, GatewayError> {
         match tokio::time::timeout(self.deadline, call).await {
             Ok(Ok(value)) => Ok(value),
+            // The connection's own response timeout is the same deadline: report both alike.
+            Ok(Err(e)) if e.is_timeout() => Err(GatewayError::timeout(self.deadline)),
             Ok(Err(e)) => Err(GatewayError::from_redis(&e)),
             Err(_) => Err(GatewayError::timeout(self.deadline)),
         }
