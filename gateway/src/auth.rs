@@ -35,14 +35,9 @@ fn matches(tokens: &[Vec<u8>], token: &[u8]) -> bool {
         .fold(false, |ok, t| ok | bool::from(t.as_slice().ct_eq(token)))
 }
 
-/// Middleware: 401 unless the request carries a configured token; records the token's [`Access`] in the
-/// request's extensions for the handlers.
-pub async fn require_token(
-    State(state): State<AppState>,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    let access = presented(&request).and_then(|token| {
+/// The access the request's token grants, if any.
+fn access(state: &AppState, request: &Request) -> Option<Access> {
+    presented(request).and_then(|token| {
         let full = matches(&state.tokens, &token);
         let read_only = matches(&state.read_only_tokens, &token);
         match (full, read_only) {
@@ -50,8 +45,17 @@ pub async fn require_token(
             (false, true) => Some(Access::ReadOnly),
             (false, false) => None,
         }
-    });
-    match access {
+    })
+}
+
+/// Middleware for streams: 401 unless the request carries a configured token; records the token's
+/// [`Access`] in the request's extensions for the handlers.
+pub async fn require_token(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    match access(&state, &request) {
         Some(access) => {
             request.extensions_mut().insert(access);
             next.run(request).await
@@ -60,15 +64,19 @@ pub async fn require_token(
     }
 }
 
-/// Middleware: at most `--max-concurrency` requests at once; the next one gets 503 at once, so a
-/// slow Redis cannot pile up an unbounded queue of requests inside the gateway.
-pub async fn limit_concurrency(
-    State(state): State<AppState>,
-    request: Request,
-    next: Next,
-) -> Response {
+/// Middleware for commands: the token as in [`require_token`], then at most `--max-concurrency`
+/// requests at once; the next one gets 503 at once, so a slow Redis cannot pile up an unbounded queue
+/// of requests inside the gateway. (One middleware rather than two: each layer costs an allocation
+/// per request.)
+pub async fn admit(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let Some(access) = access(&state, &request) else {
+        return GatewayError::Unauthorized.into_response();
+    };
     match state.requests.clone().try_acquire_owned() {
-        Ok(_permit) => next.run(request).await,
+        Ok(_permit) => {
+            request.extensions_mut().insert(access);
+            next.run(request).await
+        }
         Err(_) => GatewayError::Busy("requests").into_response(),
     }
 }

@@ -18,8 +18,9 @@ mod state;
 use std::future::Future;
 
 use axum::Router;
-use axum::middleware::{from_fn, from_fn_with_state, map_response_with_state};
+use axum::middleware::from_fn_with_state;
 use axum::routing::{MethodFilter, get, on, post};
+use axum::serve::ListenerExt as _;
 
 pub use config::{Config, LogFormat};
 pub use error::GatewayError;
@@ -61,8 +62,7 @@ pub fn app(state: AppState) -> Router {
             on(path_methods, routes::path::path_form)
                 .fallback(|| async { method_not_allowed("GET, HEAD, POST, PUT") }),
         )
-        .route_layer(from_fn_with_state(state.clone(), auth::limit_concurrency))
-        .route_layer(from_fn_with_state(state.clone(), auth::require_token));
+        .route_layer(from_fn_with_state(state.clone(), auth::admit));
     let streams = Router::new()
         .route(
             "/subscribe/{*channel}",
@@ -85,11 +85,7 @@ pub fn app(state: AppState) -> Router {
             get(routes::health::healthz).fallback(|| async { method_not_allowed("GET, HEAD") }),
         )
         .fallback(routes::not_found)
-        .layer(map_response_with_state(
-            state.clone(),
-            state::add_sync_token,
-        ))
-        .layer(from_fn(observe::log_requests))
+        .layer(from_fn_with_state(state.clone(), observe::frame))
         .with_state(state)
 }
 
@@ -111,6 +107,10 @@ pub async fn serve(
         shutdown.await;
         draining.begin_shutdown();
     };
+    // Replies are written whole; Nagle's algorithm would only delay them.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown)
         .await

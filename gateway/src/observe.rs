@@ -3,9 +3,11 @@
 
 use std::time::Instant;
 
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
+
+use crate::state::AppState;
 
 /// What a handler tells the log about its request; put in the response's extensions.
 #[derive(Debug, Clone, Copy)]
@@ -24,11 +26,13 @@ pub fn tag(mut response: Response, logged: Logged) -> Response {
     response
 }
 
-/// Middleware: logs every request once it is answered.
-pub async fn log_requests(request: Request, next: Next) -> Response {
+/// Middleware around every request: adds a fresh `upstash-sync-token` to the response and logs the
+/// request once it is answered.
+pub async fn frame(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
-    let response = next.run(request).await;
+    let mut response = next.run(request).await;
+    state.add_sync_token(&mut response);
     let logged = response
         .extensions()
         .get::<Logged>()

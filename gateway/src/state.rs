@@ -4,7 +4,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use axum::extract::State;
 use axum::http::HeaderValue;
 use axum::response::Response;
 use redis::IntoConnectionInfo;
@@ -104,19 +103,13 @@ impl AppState {
         self.shutdown.send_replace(true);
     }
 
-    /// A fresh, never repeated `upstash-sync-token` value.
-    fn next_sync_token(&self) -> String {
+    /// Adds a fresh, never repeated `upstash-sync-token` to a response.
+    pub(crate) fn add_sync_token(&self, response: &mut Response) {
         let n = self.sync_counter.fetch_add(1, Ordering::Relaxed);
-        format!("{:016x}-{n}", self.sync_prefix)
+        if let Ok(value) = HeaderValue::from_str(&format!("{:016x}-{n}", self.sync_prefix)) {
+            response
+                .headers_mut()
+                .insert(redge::client::protocol::SYNC_TOKEN_HEADER, value);
+        }
     }
-}
-
-/// Adds a fresh `upstash-sync-token` to every response.
-pub async fn add_sync_token(State(state): State<AppState>, mut response: Response) -> Response {
-    if let Ok(value) = HeaderValue::from_str(&state.next_sync_token()) {
-        response
-            .headers_mut()
-            .insert(redge::client::protocol::SYNC_TOKEN_HEADER, value);
-    }
-    response
 }
