@@ -23,10 +23,11 @@ for tool in redis-server redis-cli redis-benchmark webdis wrk curl python3; do
 done
 
 if [[ "${SKIP_BUILD:-}" != 1 ]]; then
-  (cd "$root" && cargo build --release -p redge-gateway)
+  # The `gateway` profile is the release profile with opt-level 3 (release itself is tuned for wasm size).
+  (cd "$root" && cargo build --profile gateway -p redge-gateway)
 fi
 target_dir="$(cd "$root" && cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
-gateway_bin="$target_dir/release/redge-gateway"
+gateway_bin="$target_dir/gateway/redge-gateway"
 
 work="$(mktemp -d)"
 pids=()
