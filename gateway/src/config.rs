@@ -7,7 +7,7 @@ use clap::{Parser, ValueEnum};
 /// An HTTP server that speaks the Upstash REST protocol in front of a real redis-server.
 ///
 /// Every option can also be set by the environment variable named beside it. Prefer the environment for
-/// tokens: command-line arguments are visible to other users of the machine.
+/// tokens and passwords: command-line arguments are visible to other users of the machine.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "redge-gateway", version)]
 pub struct Config {
@@ -15,7 +15,7 @@ pub struct Config {
     #[arg(long, env = "REDGE_GATEWAY_LISTEN", default_value = "127.0.0.1:8079")]
     pub listen: String,
 
-    /// Redis URL: redis://[user:password@]host:port[/db], or rediss:// for TLS.
+    /// Redis URL: redis://[user:password@]host:port[/db], or rediss:// for TLS (rustls, system roots).
     #[arg(
         long,
         env = "REDGE_REDIS_URL",
@@ -24,7 +24,11 @@ pub struct Config {
     )]
     pub redis_url: String,
 
-    /// Bearer token(s) that clients must send; repeat the flag or separate with commas.
+    /// Redis password; overrides a password in the URL.
+    #[arg(long, env = "REDGE_REDIS_PASSWORD", hide_env_values = true)]
+    pub redis_password: Option<String>,
+
+    /// Bearer token(s) with full access; repeat the flag or separate with commas.
     #[arg(
         long = "token",
         env = "REDGE_GATEWAY_TOKENS",
@@ -34,15 +38,49 @@ pub struct Config {
     )]
     pub tokens: Vec<String>,
 
+    /// Read-only token(s): only commands that never write (see README); others get a NOPERM error.
+    #[arg(
+        long = "read-only-token",
+        env = "REDGE_GATEWAY_READ_ONLY_TOKENS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub read_only_tokens: Vec<String>,
+
     /// Largest request body accepted, in bytes; larger ones get 413.
     #[arg(long, env = "REDGE_GATEWAY_MAX_BODY_BYTES", default_value_t = 10 * 1024 * 1024)]
     pub max_body_bytes: usize,
 
-    /// Deadline of one Redis command in milliseconds; past it the request gets 503.
+    /// Deadline of one Redis call (a command, a pipeline, a transaction) in milliseconds; past it the
+    /// request gets 503.
     #[arg(long, env = "REDGE_GATEWAY_DEADLINE_MS", default_value_t = 5_000)]
     pub deadline_ms: u64,
 
-    /// Log format.
+    /// Requests handled at once; past it a request gets 503 at once instead of queueing.
+    #[arg(long, env = "REDGE_GATEWAY_MAX_CONCURRENCY", default_value_t = 1024)]
+    pub max_concurrency: usize,
+
+    /// SSE streams open at once (each holds its own Redis connection); past it 503.
+    #[arg(long, env = "REDGE_GATEWAY_MAX_STREAMS", default_value_t = 256)]
+    pub max_streams: usize,
+
+    /// Idle connections kept for /multi-exec transactions (each transaction uses one exclusively).
+    #[arg(long, env = "REDGE_GATEWAY_TRANSACTION_POOL", default_value_t = 16)]
+    pub transaction_pool: usize,
+
+    /// Extra commands to refuse with 400, besides the built-in list; comma separated.
+    #[arg(long = "refuse", env = "REDGE_GATEWAY_REFUSE", value_delimiter = ',')]
+    pub refuse: Vec<String>,
+
+    /// Commands to remove from the built-in refused list (for example DEBUG); comma separated.
+    #[arg(long = "allow", env = "REDGE_GATEWAY_ALLOW", value_delimiter = ',')]
+    pub allow: Vec<String>,
+
+    /// Interval of the `: keepalive` comment on SSE streams, in milliseconds.
+    #[arg(long, env = "REDGE_GATEWAY_HEARTBEAT_MS", default_value_t = 15_000)]
+    pub heartbeat_ms: u64,
+
+    /// Log format (level from RUST_LOG, default info). Logs never contain tokens, keys or values.
     #[arg(long, env = "REDGE_GATEWAY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 }
@@ -62,16 +100,29 @@ impl Config {
         Config {
             listen: "127.0.0.1:0".into(),
             redis_url: redis_url.into(),
+            redis_password: None,
             tokens: vec![token.into()],
+            read_only_tokens: Vec::new(),
             max_body_bytes: 10 * 1024 * 1024,
             deadline_ms: 5_000,
+            max_concurrency: 1024,
+            max_streams: 256,
+            transaction_pool: 16,
+            refuse: Vec::new(),
+            allow: Vec::new(),
+            heartbeat_ms: 15_000,
             log_format: LogFormat::Text,
         }
     }
 
-    /// The per-command deadline.
+    /// The per-call deadline.
     pub fn deadline(&self) -> Duration {
         Duration::from_millis(self.deadline_ms.max(1))
+    }
+
+    /// The SSE heartbeat interval.
+    pub fn heartbeat(&self) -> Duration {
+        Duration::from_millis(self.heartbeat_ms.max(1))
     }
 
     /// Installs the global log subscriber (level from `RUST_LOG`, default `info`).

@@ -9,21 +9,30 @@ pub enum GatewayError {
     /// Missing or wrong token.
     #[error("Unauthorized")]
     Unauthorized,
-    /// The request is malformed: bad JSON, wrong shape, bad argument.
+    /// The request is malformed: bad JSON, wrong shape, bad argument, bad header combination.
     #[error("ERR {0}")]
     BadRequest(String),
     /// The command is not allowed over HTTP.
     #[error("ERR {0} is not supported over the HTTP protocol")]
     Refused(String),
+    /// A read-only token asked for a command that may write; holds the lower-case command name.
+    #[error("NOPERM this token is read-only and has no permissions to run the '{0}' command")]
+    NoPerm(String),
     /// The body is larger than the configured limit.
     #[error("ERR max request size exceeded")]
     TooLarge,
+    /// No such route.
+    #[error("ERR no such route")]
+    NotFound,
     /// Redis answered with an error reply; the text is Redis's, verbatim.
     #[error("{0}")]
     Redis(String),
     /// Redis could not be reached or did not answer in time.
     #[error("ERR Redis is unavailable: {0}")]
     Unavailable(String),
+    /// Every request slot (or stream slot) is taken; the client should retry later.
+    #[error("ERR the gateway is busy: too many {0} in flight, retry later")]
+    Busy(&'static str),
 }
 
 impl GatewayError {
@@ -31,11 +40,13 @@ impl GatewayError {
     pub fn status(&self) -> StatusCode {
         match self {
             GatewayError::Unauthorized => StatusCode::UNAUTHORIZED,
-            GatewayError::BadRequest(_) | GatewayError::Refused(_) | GatewayError::Redis(_) => {
-                StatusCode::BAD_REQUEST
-            }
+            GatewayError::BadRequest(_)
+            | GatewayError::Refused(_)
+            | GatewayError::NoPerm(_)
+            | GatewayError::Redis(_) => StatusCode::BAD_REQUEST,
             GatewayError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            GatewayError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            GatewayError::NotFound => StatusCode::NOT_FOUND,
+            GatewayError::Unavailable(_) | GatewayError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -51,6 +62,11 @@ impl GatewayError {
             }
             _ => GatewayError::Unavailable(e.to_string()),
         }
+    }
+
+    /// A deadline passed without an answer from Redis.
+    pub fn timeout(deadline: std::time::Duration) -> Self {
+        GatewayError::Unavailable(format!("no answer within {} ms", deadline.as_millis()))
     }
 }
 

@@ -1,6 +1,9 @@
 //! `redge-gateway`: the HTTP Redis protocol (Upstash REST) in front of a real redis-server.
 
 use clap::Parser;
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use redge_gateway::{Config, serve, shutdown_signal};
 
 #[tokio::main]

@@ -27,10 +27,7 @@ pub fn from_redis(value: Value) -> Reply {
         Value::Boolean(b) => Reply::Int(i64::from(b)),
         Value::VerbatimString { text, .. } => Reply::Data(text.into_bytes()),
         Value::BigNumber(n) => Reply::Data(n),
-        Value::ServerError(e) => Reply::Error(match e.details() {
-            Some(detail) => format!("{} {detail}", e.code()),
-            None => e.code().to_owned(),
-        }),
+        Value::ServerError(e) => Reply::Error(crate::backend::server_error_text(&e)),
         // The value type is non-exhaustive; anything newer is passed on as its debug text.
         #[allow(unreachable_patterns)]
         other => Reply::Data(format!("{other:?}").into_bytes()),

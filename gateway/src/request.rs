@@ -53,64 +53,33 @@ fn parse_arg(index: usize, raw: &RawValue) -> Result<Vec<u8>, GatewayError> {
     }
 }
 
-/// Commands that cannot work over stateless HTTP, or that an operator would not expose.
-pub const DEFAULT_REFUSED: &[&str] = &[
-    "BLPOP",
-    "BRPOP",
-    "BLMOVE",
-    "BRPOPLPUSH",
-    "BZPOPMIN",
-    "BZPOPMAX",
-    "BLMPOP",
-    "BZMPOP",
-    "WAIT",
-    "WAITAOF",
-    "WATCH",
-    "UNWATCH",
-    "MULTI",
-    "EXEC",
-    "DISCARD",
-    "SUBSCRIBE",
-    "PSUBSCRIBE",
-    "SSUBSCRIBE",
-    "UNSUBSCRIBE",
-    "PUNSUBSCRIBE",
-    "SUNSUBSCRIBE",
-    "MONITOR",
-    "SELECT",
-    "AUTH",
-    "HELLO",
-    "QUIT",
-    "RESET",
-    "CLIENT",
-    "SHUTDOWN",
-    "DEBUG",
-    "CONFIG",
-    "REPLICAOF",
-    "SLAVEOF",
-    "MODULE",
-    "ACL",
-    "FAILOVER",
-    "CLUSTER",
-    "SYNC",
-    "PSYNC",
-    "SAVE",
-    "BGSAVE",
-    "BGREWRITEAOF",
-];
-
-/// Refuses a command by name, and `XREAD`/`XREADGROUP` when they would block.
-pub fn check_allowed(args: &[Vec<u8>], refused: &[String]) -> Result<(), GatewayError> {
-    let name = String::from_utf8_lossy(&args[0]).to_ascii_uppercase();
-    if refused.iter().any(|r| *r == name) {
-        return Err(GatewayError::Refused(name));
+/// Parses the body of `/pipeline` and `/multi-exec`: a non-empty JSON array of command arrays.
+pub fn parse_batch(body: &[u8]) -> Result<Vec<Vec<Vec<u8>>>, GatewayError> {
+    let items: Vec<&RawValue> = serde_json::from_slice(body).map_err(|e| {
+        GatewayError::BadRequest(format!(
+            "the body must be a JSON array of command arrays: {e}"
+        ))
+    })?;
+    if items.is_empty() {
+        return Err(GatewayError::BadRequest("the batch is empty".into()));
     }
-    if (name == "XREAD" || name == "XREADGROUP")
-        && args[1..].iter().any(|a| a.eq_ignore_ascii_case(b"BLOCK"))
-    {
-        return Err(GatewayError::Refused(format!("{name} with BLOCK")));
-    }
-    Ok(())
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, raw)| {
+            if !raw.get().starts_with('[') {
+                return Err(GatewayError::BadRequest(format!(
+                    "command {i} must be a JSON array"
+                )));
+            }
+            parse_command(raw.get().as_bytes()).map_err(|e| match e {
+                GatewayError::BadRequest(m) => {
+                    GatewayError::BadRequest(format!("command {i}: {m}"))
+                }
+                other => other,
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -158,12 +127,26 @@ mod tests {
     }
 
     #[test]
-    fn refuses_blocking_and_stateful_commands() {
-        let refused: Vec<String> = DEFAULT_REFUSED.iter().map(|s| s.to_string()).collect();
-        let check = |body: &str| check_allowed(&parse_command(body.as_bytes()).unwrap(), &refused);
-        assert!(check(r#"["blpop","q",0]"#).is_err());
-        assert!(check(r#"["XREAD","BLOCK",0,"STREAMS","s","$"]"#).is_err());
-        assert!(check(r#"["XREAD","COUNT",1,"STREAMS","s","0"]"#).is_ok());
-        assert!(check(r#"["GET","k"]"#).is_ok());
+    fn batches_are_arrays_of_commands() {
+        let batch = parse_batch(br#"[["SET","k",1],["get","k"]]"#).unwrap();
+        assert_eq!(batch.len(), 2);
+        assert_eq!(batch[1], vec![b"get".to_vec(), b"k".to_vec()]);
+        for body in [
+            "[]",
+            "[[]]",
+            r#"["GET"]"#,
+            r#"[["GET"],"x"]"#,
+            r#"[["GET",null]]"#,
+            "{}",
+            "[[",
+        ] {
+            assert!(
+                matches!(
+                    parse_batch(body.as_bytes()),
+                    Err(GatewayError::BadRequest(_))
+                ),
+                "{body}"
+            );
+        }
     }
 }

@@ -1,15 +1,18 @@
-//! Shared state: the Redis connection, the tokens, the limits.
+//! Shared state: the Redis connections, the tokens, the policy, the limits.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use axum::extract::State;
 use axum::http::HeaderValue;
 use axum::response::Response;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::IntoConnectionInfo;
+use tokio::sync::{Semaphore, watch};
 
+use crate::backend::Backend;
 use crate::config::Config;
+use crate::policy::Policy;
+use crate::scripts::Scripts;
 
 /// Everything a request handler needs; cheap to clone.
 #[derive(Clone)]
@@ -17,11 +20,19 @@ pub struct AppState(Arc<Inner>);
 
 /// The shared part of [`AppState`].
 pub struct Inner {
-    pub redis: ConnectionManager,
-    pub tokens: Vec<Vec<u8>>,
-    pub max_body_bytes: usize,
-    pub deadline: Duration,
-    pub refused: Vec<String>,
+    pub(crate) backend: Backend,
+    pub(crate) tokens: Vec<Vec<u8>>,
+    pub(crate) read_only_tokens: Vec<Vec<u8>>,
+    pub(crate) policy: Policy,
+    pub(crate) scripts: Scripts,
+    pub(crate) max_body_bytes: usize,
+    pub(crate) heartbeat: Duration,
+    /// One permit per request being handled.
+    pub(crate) requests: Arc<Semaphore>,
+    /// One permit per open SSE stream.
+    pub(crate) streams: Arc<Semaphore>,
+    /// Flips to `true` when shutdown begins, so SSE streams end and let the server drain.
+    pub(crate) shutdown: watch::Sender<bool>,
     sync_prefix: u64,
     sync_counter: AtomicU64,
 }
@@ -33,62 +44,72 @@ impl std::ops::Deref for AppState {
     }
 }
 
+fn token_list(tokens: &[String]) -> Vec<Vec<u8>> {
+    tokens
+        .iter()
+        .map(|t| t.trim())
+        .filter(|t| !t.is_empty())
+        .map(|t| t.as_bytes().to_vec())
+        .collect()
+}
+
 impl AppState {
     /// Builds the state; the Redis connection is opened on first use and reopened after it drops, so the
     /// gateway starts (and keeps running) while Redis is down.
     ///
     /// # Errors
-    /// A message naming the invalid setting.
+    /// A message naming the invalid setting (never its value: it may be a secret).
     pub fn from_config(config: &Config) -> Result<Self, String> {
-        let tokens: Vec<Vec<u8>> = config
-            .tokens
-            .iter()
-            .map(|t| t.trim())
-            .filter(|t| !t.is_empty())
-            .map(|t| t.as_bytes().to_vec())
-            .collect();
+        let tokens = token_list(&config.tokens);
         if tokens.is_empty() {
             return Err("at least one non-empty --token (REDGE_GATEWAY_TOKENS) is required".into());
         }
-        let client = redis::Client::open(config.redis_url.as_str())
-            .map_err(|e| format!("invalid --redis-url (REDGE_REDIS_URL): {e}"))?;
-        // A refused connection fails at once; a silent one after a second. One retry only: a request
-        // waits at most for the deadline, and the next request tries to reconnect again.
-        let manager_config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(1)))
-            .set_response_timeout(Some(config.deadline()))
-            .set_number_of_retries(1)
-            .set_min_delay(Duration::from_millis(50))
-            .set_max_delay(Duration::from_millis(200));
-        let redis = ConnectionManager::new_lazy_with_config(client, manager_config)
-            .map_err(|e| format!("cannot set up the Redis connection: {e}"))?;
+        if config.max_concurrency == 0 || config.max_streams == 0 {
+            return Err("--max-concurrency and --max-streams must be at least 1".into());
+        }
+        // rediss:// needs a process-wide rustls crypto provider; a second install is harmless.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut info = config
+            .redis_url
+            .as_str()
+            .into_connection_info()
+            .map_err(|_| "invalid --redis-url (REDGE_REDIS_URL)".to_owned())?;
+        if let Some(password) = config.redis_password.as_deref().filter(|p| !p.is_empty()) {
+            let settings = info.redis_settings().clone().set_password(password);
+            info = info.set_redis_settings(settings);
+        }
+        let client = redis::Client::open(info)
+            .map_err(|e| format!("invalid Redis settings: {}", e.category()))?;
+        let backend = Backend::new(client, config.deadline(), config.transaction_pool)
+            .map_err(|e| format!("cannot set up the Redis connection: {}", e.category()))?;
         Ok(AppState(Arc::new(Inner {
-            redis,
+            backend,
             tokens,
+            read_only_tokens: token_list(&config.read_only_tokens),
+            policy: Policy::new(&config.refuse, &config.allow),
+            scripts: Scripts::default(),
             max_body_bytes: config.max_body_bytes,
-            deadline: config.deadline(),
-            refused: crate::request::DEFAULT_REFUSED
-                .iter()
-                .map(|s| (*s).to_owned())
-                .collect(),
+            heartbeat: config.heartbeat(),
+            requests: Arc::new(Semaphore::new(config.max_concurrency)),
+            streams: Arc::new(Semaphore::new(config.max_streams)),
+            shutdown: watch::Sender::new(false),
             sync_prefix: rand::random(),
             sync_counter: AtomicU64::new(0),
         })))
     }
 
-    /// A fresh, never repeated `upstash-sync-token` value.
-    fn next_sync_token(&self) -> String {
-        let n = self.sync_counter.fetch_add(1, Ordering::Relaxed);
-        format!("{:016x}-{n}", self.sync_prefix)
+    /// Tells long-lived streams to end.
+    pub fn begin_shutdown(&self) {
+        self.shutdown.send_replace(true);
     }
-}
 
-/// Adds a fresh `upstash-sync-token` to every response.
-pub async fn add_sync_token(State(state): State<AppState>, mut response: Response) -> Response {
-    if let Ok(value) = HeaderValue::from_str(&state.next_sync_token()) {
-        response
-            .headers_mut()
-            .insert(redge::client::protocol::SYNC_TOKEN_HEADER, value);
+    /// Adds a fresh, never repeated `upstash-sync-token` to a response.
+    pub(crate) fn add_sync_token(&self, response: &mut Response) {
+        let n = self.sync_counter.fetch_add(1, Ordering::Relaxed);
+        if let Ok(value) = HeaderValue::from_str(&format!("{:016x}-{n}", self.sync_prefix)) {
+            response
+                .headers_mut()
+                .insert(redge::client::protocol::SYNC_TOKEN_HEADER, value);
+        }
     }
-    response
 }

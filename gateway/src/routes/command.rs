@@ -1,28 +1,71 @@
-//! `POST /`: one command.
+//! `POST /`: one command; also the execution shared with the path form.
 
+use axum::Extension;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
-use redge::client::protocol;
+use axum::response::Response;
 
+use crate::commands::loggable;
 use crate::error::GatewayError;
+use crate::format::Format;
+use crate::observe::{Logged, tag};
+use crate::policy::{Access, command_name};
 use crate::reply::from_redis;
-use crate::request::{check_allowed, parse_command};
+use crate::request::parse_command;
 use crate::state::AppState;
 
 pub async fn single(
     State(state): State<AppState>,
+    Extension(access): Extension<Access>,
     headers: HeaderMap,
     body: Body,
-) -> Result<Response, GatewayError> {
-    let bytes = read_body(body, state.max_body_bytes).await?;
-    let args = parse_command(&bytes)?;
-    check_allowed(&args, &state.refused)?;
-    let value = run(&state, &args).await?;
-    let reply = from_redis(value);
-    tracing::debug!(command = %String::from_utf8_lossy(&args[0]), "ok");
-    Ok(json(protocol::result_body(&reply, wants_base64(&headers))))
+) -> Response {
+    let parsed = async {
+        let format = Format::from_headers(&headers)?;
+        let bytes = read_body(body, state.max_body_bytes).await?;
+        Ok::<_, GatewayError>((format, parse_command(&bytes)?))
+    }
+    .await;
+    match parsed {
+        Ok((format, args)) => execute(&state, access, format, args, "command").await,
+        Err(e) => rejected(e, "command"),
+    }
+}
+
+/// Checks, rewrites and runs one parsed command, and writes its reply in `format`.
+pub async fn execute(
+    state: &AppState,
+    access: Access,
+    format: Format,
+    mut args: Vec<Vec<u8>>,
+    route: &'static str,
+) -> Response {
+    let name = command_name(&args);
+    let outcome = async {
+        state.policy.check(&name, &args, access)?;
+        let fixup = state.scripts.rewrite(&name, &mut args);
+        let value = state.backend.single(&args).await?;
+        Ok(fixup.apply(from_redis(value)))
+    }
+    .await;
+    let logged = Logged {
+        route,
+        command: loggable(&name),
+        commands: 1,
+    };
+    tag(format.single(outcome), logged)
+}
+
+/// The response to a request refused before its command was known.
+pub fn rejected(e: GatewayError, route: &'static str) -> Response {
+    use axum::response::IntoResponse;
+    let logged = Logged {
+        route,
+        command: "-",
+        commands: 0,
+    };
+    tag(e.into_response(), logged)
 }
 
 /// Reads the whole body, refusing more than `limit` bytes with 413.
@@ -36,36 +79,4 @@ pub async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, Ga
             GatewayError::BadRequest(format!("could not read the body: {e}"))
         }
     })
-}
-
-/// Runs one command on the shared connection, within the deadline.
-pub async fn run(state: &AppState, args: &[Vec<u8>]) -> Result<redis::Value, GatewayError> {
-    let mut command = redis::Cmd::new();
-    for arg in args {
-        command.arg(arg.as_slice());
-    }
-    let mut conn = state.redis.clone();
-    match tokio::time::timeout(state.deadline, command.query_async(&mut conn)).await {
-        Ok(Ok(value)) => Ok(value),
-        Ok(Err(e)) => Err(GatewayError::from_redis(&e)),
-        Err(_) => Err(GatewayError::Unavailable(format!(
-            "no answer within {} ms",
-            state.deadline.as_millis()
-        ))),
-    }
-}
-
-/// `Upstash-Encoding: base64` asks for every string of the reply in base64.
-pub fn wants_base64(headers: &HeaderMap) -> bool {
-    headers
-        .get("upstash-encoding")
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"base64"))
-}
-
-pub fn json(body: Vec<u8>) -> Response {
-    (
-        [(axum::http::header::CONTENT_TYPE, "application/json")],
-        body,
-    )
-        .into_response()
 }

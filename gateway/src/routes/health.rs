@@ -1,27 +1,27 @@
 //! `GET /healthz`: liveness and Redis reachability, without auth and without secrets.
 
-use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde_json::{Value, json};
+use axum::response::Response;
 
+use crate::format::json;
+use crate::observe::{Logged, tag};
 use crate::state::AppState;
 
-pub async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
-    let mut conn = state.redis.clone();
-    let ping = tokio::time::timeout(
-        state.deadline,
-        redis::cmd("PING").query_async::<String>(&mut conn),
-    )
-    .await;
-    match ping {
-        Ok(Ok(_)) => (
-            StatusCode::OK,
-            Json(json!({ "status": "ok", "redis": "up" })),
-        ),
-        _ => (
+pub async fn healthz(State(state): State<AppState>) -> Response {
+    let up = state.backend.single(&[b"PING".to_vec()]).await.is_ok();
+    let (status, body) = if up {
+        (StatusCode::OK, r#"{"status":"ok","redis":"up"}"#)
+    } else {
+        (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({ "status": "degraded", "redis": "down" })),
-        ),
-    }
+            r#"{"status":"degraded","redis":"down"}"#,
+        )
+    };
+    let logged = Logged {
+        route: "healthz",
+        command: "PING",
+        commands: 1,
+    };
+    tag(json(status, body.as_bytes().to_vec()), logged)
 }

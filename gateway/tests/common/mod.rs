@@ -39,7 +39,9 @@ impl Redis {
     fn spawn(&mut self) {
         let child = Command::new("redis-server")
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no", "--dir"])
+            .args(["--save", "", "--appendonly", "no"])
+            // DEBUG SLEEP makes slow commands for the deadline and shutdown tests (loopback only).
+            .args(["--enable-debug-command", "local", "--dir"])
             .arg(self.dir.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -137,4 +139,75 @@ pub async fn post(
 /// Sends one command as JSON with the test token and base64 replies.
 pub async fn command(gw: &Gateway, args: serde_json::Value) -> Answer {
     post(&format!("{}/", gw.url), Some(TOKEN), true, args.to_string()).await
+}
+
+/// A raw response: status, headers and body bytes.
+pub struct Raw {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Raw {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|_| {
+            panic!(
+                "body is not JSON: {:?}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(|v| v.to_str().unwrap())
+    }
+}
+
+/// Sends any request with the test token and the given extra headers.
+pub async fn send(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: impl Into<reqwest::Body>,
+) -> Raw {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+    let mut request = reqwest::Client::new()
+        .request(method, url)
+        .bearer_auth(TOKEN)
+        .body(body);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.send().await.expect("gateway reachable");
+    Raw {
+        status: response.status().as_u16(),
+        headers: response.headers().clone(),
+        body: response.bytes().await.unwrap().to_vec(),
+    }
+}
+
+/// Posts a batch to `/pipeline` or `/multi-exec` with base64 replies.
+pub async fn batch(gw: &Gateway, route: &str, commands: serde_json::Value) -> Answer {
+    post(
+        &format!("{}/{route}", gw.url),
+        Some(TOKEN),
+        true,
+        commands.to_string(),
+    )
+    .await
+}
+
+/// Base64 of a string, as the gateway encodes values.
+pub fn b64(text: impl AsRef<[u8]>) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(text)
+}
+
+/// A direct redis-rs connection to the test server, bypassing the gateway.
+pub async fn direct(redis: &Redis) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
 }

@@ -1,0 +1,296 @@
+//! Static tables of Redis command names: which ones only read, which ones write, and which ones an HTTP
+//! gateway refuses by default.
+//!
+//! The tables serve two purposes. Read-only tokens may run only the commands of [`READ_ONLY`] (an
+//! allow-list: a command this table does not know is treated as a write, so a new Redis release cannot
+//! open a hole). And logs name a command only when one of the tables knows it, so a value sent where a
+//! command name belongs (`/my-secret`) never reaches a log line.
+
+/// Commands that never modify data; sorted, upper case.
+///
+/// Scripts (`EVAL`, `FCALL`) can write, so read-only tokens get their `_RO` variants only. `SORT` and
+/// `GEORADIUS` can store; their `_RO` variants are listed instead.
+pub const READ_ONLY: &[&str] = &[
+    "BITCOUNT",
+    "BITFIELD_RO",
+    "BITPOS",
+    "COMMAND",
+    "DBSIZE",
+    "DUMP",
+    "ECHO",
+    "EVALSHA_RO",
+    "EVAL_RO",
+    "EXISTS",
+    "EXPIRETIME",
+    "FCALL_RO",
+    "GEODIST",
+    "GEOHASH",
+    "GEOPOS",
+    "GEORADIUSBYMEMBER_RO",
+    "GEORADIUS_RO",
+    "GEOSEARCH",
+    "GET",
+    "GETBIT",
+    "GETRANGE",
+    "HEXISTS",
+    "HGET",
+    "HGETALL",
+    "HKEYS",
+    "HLEN",
+    "HMGET",
+    "HRANDFIELD",
+    "HSCAN",
+    "HSTRLEN",
+    "HTTL",
+    "HVALS",
+    "KEYS",
+    "LCS",
+    "LINDEX",
+    "LLEN",
+    "LOLWUT",
+    "LPOS",
+    "LRANGE",
+    "MGET",
+    "OBJECT",
+    "PEXPIRETIME",
+    "PFCOUNT",
+    "PING",
+    "PTTL",
+    "PUBSUB",
+    "RANDOMKEY",
+    "SCAN",
+    "SCARD",
+    "SDIFF",
+    "SINTER",
+    "SINTERCARD",
+    "SISMEMBER",
+    "SMEMBERS",
+    "SMISMEMBER",
+    "SORT_RO",
+    "SRANDMEMBER",
+    "SSCAN",
+    "STRLEN",
+    "SUBSTR",
+    "SUNION",
+    "TIME",
+    "TOUCH",
+    "TTL",
+    "TYPE",
+    "XINFO",
+    "XLEN",
+    "XPENDING",
+    "XRANGE",
+    "XREAD",
+    "XREVRANGE",
+    "ZCARD",
+    "ZCOUNT",
+    "ZDIFF",
+    "ZINTER",
+    "ZINTERCARD",
+    "ZLEXCOUNT",
+    "ZMSCORE",
+    "ZRANDMEMBER",
+    "ZRANGE",
+    "ZRANGEBYLEX",
+    "ZRANGEBYSCORE",
+    "ZRANK",
+    "ZREVRANGE",
+    "ZREVRANGEBYLEX",
+    "ZREVRANGEBYSCORE",
+    "ZREVRANK",
+    "ZSCAN",
+    "ZSCORE",
+    "ZUNION",
+];
+
+/// Commands that modify data or server state; sorted, upper case. Only used to name commands in logs.
+pub const WRITES: &[&str] = &[
+    "APPEND",
+    "BITFIELD",
+    "BITOP",
+    "COPY",
+    "DECR",
+    "DECRBY",
+    "DEL",
+    "EVAL",
+    "EVALSHA",
+    "EXPIRE",
+    "EXPIREAT",
+    "FCALL",
+    "FLUSHALL",
+    "FLUSHDB",
+    "FUNCTION",
+    "GEOADD",
+    "GEORADIUS",
+    "GEORADIUSBYMEMBER",
+    "GEOSEARCHSTORE",
+    "GETDEL",
+    "GETEX",
+    "GETSET",
+    "HDEL",
+    "HEXPIRE",
+    "HINCRBY",
+    "HINCRBYFLOAT",
+    "HMSET",
+    "HPERSIST",
+    "HPEXPIRE",
+    "HSET",
+    "HSETNX",
+    "INCR",
+    "INCRBY",
+    "INCRBYFLOAT",
+    "LINSERT",
+    "LMOVE",
+    "LMPOP",
+    "LPOP",
+    "LPUSH",
+    "LPUSHX",
+    "LREM",
+    "LSET",
+    "LTRIM",
+    "MOVE",
+    "MSET",
+    "MSETNX",
+    "PERSIST",
+    "PEXPIRE",
+    "PEXPIREAT",
+    "PFADD",
+    "PFMERGE",
+    "PSETEX",
+    "PUBLISH",
+    "RENAME",
+    "RENAMENX",
+    "RESTORE",
+    "RPOP",
+    "RPOPLPUSH",
+    "RPUSH",
+    "RPUSHX",
+    "SADD",
+    "SCRIPT",
+    "SDIFFSTORE",
+    "SET",
+    "SETBIT",
+    "SETEX",
+    "SETNX",
+    "SETRANGE",
+    "SINTERSTORE",
+    "SMOVE",
+    "SORT",
+    "SPOP",
+    "SPUBLISH",
+    "SREM",
+    "SUNIONSTORE",
+    "SWAPDB",
+    "UNLINK",
+    "XACK",
+    "XADD",
+    "XAUTOCLAIM",
+    "XCLAIM",
+    "XDEL",
+    "XGROUP",
+    "XREADGROUP",
+    "XSETID",
+    "XTRIM",
+    "ZADD",
+    "ZDIFFSTORE",
+    "ZINCRBY",
+    "ZINTERSTORE",
+    "ZMPOP",
+    "ZPOPMAX",
+    "ZPOPMIN",
+    "ZRANGESTORE",
+    "ZREM",
+    "ZREMRANGEBYLEX",
+    "ZREMRANGEBYRANK",
+    "ZREMRANGEBYSCORE",
+    "ZUNIONSTORE",
+];
+
+/// Commands that cannot work over stateless HTTP, or that an operator would not expose.
+pub const DEFAULT_REFUSED: &[&str] = &[
+    "ACL",
+    "AUTH",
+    "BGREWRITEAOF",
+    "BGSAVE",
+    "BLMOVE",
+    "BLMPOP",
+    "BLPOP",
+    "BRPOP",
+    "BRPOPLPUSH",
+    "BZMPOP",
+    "BZPOPMAX",
+    "BZPOPMIN",
+    "CLIENT",
+    "CLUSTER",
+    "CONFIG",
+    "DEBUG",
+    "DISCARD",
+    "EXEC",
+    "FAILOVER",
+    "HELLO",
+    "MODULE",
+    "MONITOR",
+    "MULTI",
+    "PSUBSCRIBE",
+    "PSYNC",
+    "PUNSUBSCRIBE",
+    "QUIT",
+    "REPLICAOF",
+    "RESET",
+    "SAVE",
+    "SELECT",
+    "SHUTDOWN",
+    "SLAVEOF",
+    "SSUBSCRIBE",
+    "SUBSCRIBE",
+    "SUNSUBSCRIBE",
+    "SYNC",
+    "UNSUBSCRIBE",
+    "UNWATCH",
+    "WAIT",
+    "WAITAOF",
+    "WATCH",
+];
+
+/// Whether a (upper-case) command name only reads.
+pub fn is_read_only(name: &str) -> bool {
+    READ_ONLY.binary_search(&name).is_ok()
+}
+
+/// The name to put in a log line: the command if a table knows it, `"unknown"` otherwise.
+pub fn loggable(name: &str) -> &'static str {
+    [READ_ONLY, WRITES, DEFAULT_REFUSED]
+        .iter()
+        .find_map(|table| table.binary_search(&name).ok().map(|i| table[i]))
+        .unwrap_or("unknown")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_are_sorted_upper_case_and_disjoint() {
+        for table in [READ_ONLY, WRITES, DEFAULT_REFUSED] {
+            assert!(table.windows(2).all(|w| w[0] < w[1]), "{:?}", table);
+            assert!(table.iter().all(|n| *n == n.to_ascii_uppercase()));
+        }
+        for name in READ_ONLY {
+            assert!(
+                !WRITES.contains(name) && !DEFAULT_REFUSED.contains(name),
+                "{name}"
+            );
+        }
+        for name in WRITES {
+            assert!(!DEFAULT_REFUSED.contains(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn classifies_and_names() {
+        assert!(is_read_only("GET") && is_read_only("EVAL_RO"));
+        assert!(!is_read_only("SET") && !is_read_only("EVAL") && !is_read_only("NEWCOMMAND"));
+        assert_eq!(loggable("SET"), "SET");
+        assert_eq!(loggable("MY-SECRET-VALUE"), "unknown");
+    }
+}

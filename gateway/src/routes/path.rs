@@ -1,0 +1,138 @@
+//! The path form: `/<cmd>/<arg>/...` with GET, HEAD, POST or PUT.
+//!
+//! Each segment is percent-decoded on its own, so `%2F` is a slash inside an argument. A non-empty POST
+//! or PUT body becomes the last argument as raw bytes (not JSON): the only way to send arbitrary bytes.
+//! Query pairs `k=v` add `k` and `v` after the body, in order; `_token` is authentication and is skipped.
+//! A single trailing slash is ignored (`/get/k/` is `GET k`).
+
+use axum::Extension;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, Uri};
+use axum::response::Response;
+
+use super::command::{execute, read_body, rejected};
+use crate::error::GatewayError;
+use crate::format::Format;
+use crate::policy::Access;
+use crate::state::AppState;
+
+pub async fn path_form(
+    State(state): State<AppState>,
+    Extension(access): Extension<Access>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let parsed = async {
+        let format = Format::from_headers(&headers)?;
+        let mut args = path_args(uri.path())?;
+        if method == Method::POST || method == Method::PUT {
+            let bytes = read_body(body, state.max_body_bytes).await?;
+            if !bytes.is_empty() {
+                args.push(bytes.to_vec());
+            }
+        }
+        if let Some(query) = uri.query() {
+            args.extend(query_args(query));
+        }
+        Ok::<_, GatewayError>((format, args))
+    }
+    .await;
+    match parsed {
+        Ok((format, args)) => execute(&state, access, format, args, "path").await,
+        Err(e) => rejected(e, "path"),
+    }
+}
+
+/// The decoded segments of the path; an empty command name is 404.
+fn path_args(path: &str) -> Result<Vec<Vec<u8>>, GatewayError> {
+    let path = path.strip_prefix('/').unwrap_or(path);
+    let path = path.strip_suffix('/').unwrap_or(path);
+    let args: Vec<Vec<u8>> = path
+        .split('/')
+        .map(|s| percent_decode(s.as_bytes()))
+        .collect();
+    if args[0].is_empty() {
+        return Err(GatewayError::NotFound);
+    }
+    Ok(args)
+}
+
+/// `k=v` pairs as `k`, `v`; a bare `k` as `k`; `_token` skipped.
+fn query_args(query: &str) -> Vec<Vec<u8>> {
+    let mut args = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = match pair.split_once('=') {
+            Some((k, v)) => (k, Some(v)),
+            None => (pair, None),
+        };
+        if key == "_token" {
+            continue;
+        }
+        args.push(percent_decode(key.as_bytes()));
+        if let Some(value) = value {
+            args.push(percent_decode(value.as_bytes()));
+        }
+    }
+    args
+}
+
+/// Decodes `%XX` escapes; a `%` not followed by two hex digits stays as it is. `+` stays `+`: path and
+/// query are decoded alike (RFC 3986), not as HTML forms.
+pub fn percent_decode(input: &[u8]) -> Vec<u8> {
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(input.len());
+    let mut i = 0;
+    while i < input.len() {
+        if input[i] == b'%'
+            && let (Some(hi), Some(lo)) = (
+                input.get(i + 1).copied().and_then(hex),
+                input.get(i + 2).copied().and_then(hex),
+            )
+        {
+            out.push(hi << 4 | lo);
+            i += 3;
+            continue;
+        }
+        out.push(input[i]);
+        i += 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segments_decode_separately() {
+        let args = path_args("/SET/a%2Fb/%F0%9F%98%80%ff/").unwrap();
+        assert_eq!(
+            args,
+            vec![
+                b"SET".to_vec(),
+                b"a/b".to_vec(),
+                vec![0xf0, 0x9f, 0x98, 0x80, 0xff]
+            ]
+        );
+        assert!(path_args("/").is_err() && path_args("//x").is_err());
+        assert_eq!(percent_decode(b"100%+%zz%4"), b"100%+%zz%4");
+    }
+
+    #[test]
+    fn query_pairs_follow_in_order() {
+        let args = query_args("EX=100&_token=secret&NX&a%20b=c%3Dd");
+        assert_eq!(
+            args,
+            vec![
+                b"EX".to_vec(),
+                b"100".to_vec(),
+                b"NX".to_vec(),
+                b"a b".to_vec(),
+                b"c=d".to_vec()
+            ]
+        );
+    }
+}

@@ -1,0 +1,280 @@
+//! Operating the gateway: tokens, limits, deadline, graceful shutdown, logs, `--help`.
+
+mod common;
+
+use std::io::Read as _;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{Redis, TOKEN, b64, command, gateway_with, post};
+use redge_gateway::{AppState, Config};
+use serde_json::json;
+
+#[tokio::test]
+async fn read_only_tokens_read_but_never_write() {
+    let redis = Redis::start();
+    let mut config = Config::new(&redis.url(), TOKEN);
+    config.read_only_tokens = vec!["reader".into()];
+    let gw = gateway_with(config).await;
+    command(&gw, json!(["SET", "k", "v"])).await;
+
+    let url = format!("{}/", gw.url);
+    let read = post(&url, Some("reader"), true, r#"["GET","k"]"#).await;
+    assert_eq!(read.json, json!({ "result": b64("v") }));
+    let write = post(&url, Some("reader"), true, r#"["DEL","k"]"#).await;
+    assert_eq!(write.status, 400);
+    assert_eq!(
+        write.json,
+        json!({ "error": "NOPERM this token is read-only and has no permissions to run the 'del' command" })
+    );
+    let script = post(&url, Some("reader"), true, r#"["EVAL","return 1",0]"#).await;
+    assert!(
+        script.json["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("NOPERM ")
+    );
+    let pipeline = post(
+        &format!("{}/pipeline", gw.url),
+        Some("reader"),
+        true,
+        r#"[["GET","k"],["SET","k","w"]]"#,
+    )
+    .await;
+    assert_eq!(pipeline.status, 400);
+    let path = reqwest::Client::new()
+        .get(format!("{}/set/k/w", gw.url))
+        .bearer_auth("reader")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(path.status(), 400);
+    assert_eq!(
+        command(&gw, json!(["GET", "k"])).await.json,
+        json!({ "result": b64("v") })
+    );
+}
+
+#[tokio::test]
+async fn the_refused_list_and_body_limit_are_configurable() {
+    let redis = Redis::start();
+    let mut config = Config::new(&redis.url(), TOKEN);
+    config.refuse = vec!["flushall".into()];
+    config.allow = vec!["DEBUG".into()];
+    config.max_body_bytes = 64;
+    let gw = gateway_with(config).await;
+
+    let flush = command(&gw, json!(["FLUSHALL"])).await;
+    assert_eq!(flush.status, 400);
+    assert_eq!(
+        flush.json,
+        json!({ "error": "ERR FLUSHALL is not supported over the HTTP protocol" })
+    );
+    for refused in [
+        json!(["SUBSCRIBE", "x"]),
+        json!(["MULTI"]),
+        json!(["CONFIG", "GET", "*"]),
+    ] {
+        let answer = command(&gw, refused.clone()).await;
+        assert_eq!(answer.status, 400, "{refused}");
+    }
+    assert_eq!(command(&gw, json!(["DEBUG", "SLEEP", 0])).await.status, 200);
+
+    let url = format!("{}/", gw.url);
+    let big = post(
+        &url,
+        Some(TOKEN),
+        true,
+        format!(r#"["SET","k","{}"]"#, "x".repeat(64)),
+    )
+    .await;
+    assert_eq!(big.status, 413);
+    assert_eq!(
+        big.json,
+        json!({ "error": "ERR max request size exceeded" })
+    );
+    let path = common::send("POST", &format!("{}/set/k", gw.url), &[], vec![b'x'; 65]).await;
+    assert_eq!(path.status, 413);
+    // The connection is still usable after a 413.
+    assert_eq!(command(&gw, json!(["PING"])).await.status, 200);
+}
+
+#[tokio::test]
+async fn a_slow_command_hits_the_deadline_and_a_full_gateway_answers_503() {
+    let redis = Redis::start();
+    let mut config = Config::new(&redis.url(), TOKEN);
+    config.allow = vec!["DEBUG".into()];
+    config.deadline_ms = 400;
+    config.max_concurrency = 1;
+    let gw = gateway_with(config).await;
+
+    let slow_url = format!("{}/", gw.url);
+    let slow = tokio::spawn(async move {
+        post(&slow_url, Some(TOKEN), true, r#"["DEBUG","SLEEP","1"]"#).await
+    });
+    // Redis cannot be asked while it sleeps, so give the slow request a head start well inside both the
+    // 1 s sleep and the 400 ms deadline: the one request slot is then taken.
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let busy = command(&gw, json!(["PING"])).await;
+    assert_eq!(busy.status, 503);
+    assert!(busy.json["error"].as_str().unwrap().contains("busy"));
+
+    let slow = slow.await.unwrap();
+    assert_eq!(slow.status, 503);
+    assert!(
+        slow.json["error"]
+            .as_str()
+            .unwrap()
+            .contains("no answer within 400 ms")
+    );
+    // Once Redis is responsive again, so is the gateway.
+    let mut status = 0;
+    for _ in 0..50 {
+        status = command(&gw, json!(["PING"])).await.status;
+        if status == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn shutdown_finishes_requests_in_flight() {
+    let redis = Redis::start();
+    let mut config = Config::new(&redis.url(), TOKEN);
+    config.allow = vec!["DEBUG".into()];
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    let state = AppState::from_config(&config).unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(redge_gateway::serve(listener, state, async {
+        let _ = stopped.await;
+    }));
+
+    let slow_url = url.clone();
+    let slow = tokio::spawn(async move {
+        post(&slow_url, Some(TOKEN), true, r#"["DEBUG","SLEEP","0.4"]"#).await
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    stop.send(()).unwrap();
+    let slow = slow.await.unwrap();
+    assert_eq!((slow.status, slow.json), (200, json!({ "result": "OK" })));
+    server.await.unwrap().unwrap();
+    assert!(reqwest::get(&url).await.is_err(), "the listener is closed");
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test]
+async fn the_binary_drains_on_sigterm_and_logs_no_secrets() {
+    let redis = Redis::start();
+    let port = free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_redge-gateway"))
+        .args([
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--log-format",
+            "json",
+        ])
+        .env("REDGE_REDIS_URL", redis.url())
+        .env("REDGE_GATEWAY_TOKENS", "secret-token-1,secret-token-2")
+        .env("REDGE_GATEWAY_ALLOW", "DEBUG")
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut up = false;
+    for _ in 0..100 {
+        if reqwest::get(format!("{base}/healthz"))
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(up, "the gateway did not come up");
+
+    let set = post(
+        &format!("{base}/set/secret-key/secret-value"),
+        Some("secret-token-2"),
+        true,
+        "",
+    )
+    .await;
+    assert_eq!(set.status, 200);
+    let slow_url = format!("{base}/");
+    let slow = tokio::spawn(async move {
+        post(
+            &slow_url,
+            Some("secret-token-1"),
+            true,
+            r#"["DEBUG","SLEEP","0.4"]"#,
+        )
+        .await
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    assert_eq!(slow.await.unwrap().status, 200);
+    assert!(child.wait().unwrap().success());
+
+    let mut logs = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut logs)
+        .unwrap();
+    assert!(logs.contains(r#""route":"path""#), "{logs}");
+    assert!(logs.contains(r#""command":"SET""#), "{logs}");
+    assert!(logs.contains(r#""command":"DEBUG""#), "{logs}");
+    assert!(logs.contains("shutting down"), "{logs}");
+    for secret in ["secret-token", "secret-key", "secret-value"] {
+        assert!(
+            !logs.contains(secret),
+            "{secret} leaked into the logs: {logs}"
+        );
+    }
+}
+
+#[test]
+fn help_documents_every_option() {
+    let output = Command::new(env!("CARGO_BIN_EXE_redge-gateway"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let help = String::from_utf8(output.stdout).unwrap();
+    for option in [
+        "--listen",
+        "--redis-url",
+        "--redis-password",
+        "--token",
+        "--read-only-token",
+        "--max-body-bytes",
+        "--deadline-ms",
+        "--max-concurrency",
+        "--max-streams",
+        "--transaction-pool",
+        "--refuse",
+        "--allow",
+        "--heartbeat-ms",
+        "--log-format",
+        "REDGE_GATEWAY_TOKENS",
+    ] {
+        assert!(help.contains(option), "{option} missing from --help");
+    }
+}
