@@ -33,6 +33,13 @@ pub enum Error {
     /// The reply does not follow the protocol (not JSON, bad base64, missing `result`).
     #[error("malformed reply from the Redis HTTP service: {0}")]
     Protocol(String),
+    /// A request would be over the service's size limit and cannot be split (a transaction, or one
+    /// command that alone is too big); nothing was sent.
+    #[error("request too large: {0}")]
+    TooLarge(String),
+    /// A batch handle was read before its batch was sent.
+    #[error("the batch was not sent: call `send().await` before reading its handles")]
+    NotSent,
     /// The reply is well formed but has a different shape than the caller asked for.
     #[error("{command}: expected {expected}, got {actual}")]
     Type {
