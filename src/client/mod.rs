@@ -4,16 +4,40 @@
 //! replies come back as `{"result": ...}` with every string base64-encoded (we always ask for
 //! `Upstash-Encoding: base64`, so binary values survive). See [`protocol`] for the wire format.
 //!
-//! Sending happens in exactly one place, [`Client::query`]; everything else builds commands.
+//! - **Commands**: [`cmd`] builds any command; [`commands`] has one typed helper per common command.
+//! - **Replies**: [`Reply`] keeps bytes as bytes; [`FromReply`] converts to integers, floats, booleans,
+//!   strings, bytes, options, tuples, vectors, maps, [`Pairs`] and, only when asked, [`Json`]. A reply of
+//!   another shape is [`Error::Type`] naming the command, what was expected and what came; nothing panics.
+//! - **Batches**: [`Client::batch`] (a pipeline) and [`Client::transaction`] gather commands from
+//!   independent components into one round trip, each read back through its own typed [`Handle`]; see
+//!   [`batch`] for the guarantees (order, per-entry errors, chunking, scripts).
+//! - **Scripts**: [`Script`] computes its SHA1 once; [`Client::eval`] and [`Batch::add_script`] send
+//!   `EVAL` on first use per isolate, `EVALSHA` afterwards, and repair a NOSCRIPT; see [`script`].
+//! - **Deadlines and retries**: every call has one deadline ([`DEFAULT_TIMEOUT_MS`] = 1 s by default),
+//!   retries included; the request in flight is aborted when it passes ([`Error::Timeout`]). Only
+//!   read-only commands ([`Cmd::is_read_only`]) are retried, at most [`MAX_RETRIES`] times, after a
+//!   transport error or a 5xx status, with a 25-50-100 ms backoff that must fit in the deadline. A write
+//!   whose response was lost is never repeated unless [`Options::retry_writes`] says so.
+//! - **Read-your-writes**: the latest `upstash-sync-token` seen (from error responses too) is sent with
+//!   the next request; [`Client::sync_token`] and [`Client::set_sync_token`] carry it across requests.
+//! - **Counters**: [`Client::stats`] counts round trips, commands and retries.
+//!
+//! Requests are sent in exactly one place (the private `round_trip` behind [`Client::query`], batches and
+//! scripts); helpers only build commands.
 //!
 //! ```ignore
 //! // In a JavaScript runtime (Worker, Node, browser):
-//! use redge::client::{cmd, Client};
-//! let client = Client::new("https://example.upstash.io", "token")?;
-//! let pong: String = client.query(&cmd("PING")).await?;
+//! use redge::client::{commands, Client, Options};
+//! let client = Client::with_options("https://example.upstash.io", "token", Options::default())?;
+//! let pong: String = client.query(&commands::ping()).await?;
+//! let batch = client.batch();
+//! let hits = batch.add::<i64>(commands::incr("hits"));
+//! let name = batch.add::<Option<String>>(commands::get("name"));
+//! batch.send().await?;
+//! let (hits, name) = (hits.take()?, name.take()?);
 //! ```
 
-mod batch;
+pub mod batch;
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod client_tests;
 mod cmd;
@@ -21,7 +45,7 @@ pub mod commands;
 pub mod protocol;
 mod reply;
 mod scan;
-mod script;
+pub mod script;
 mod transport;
 
 use std::cell::{Cell, RefCell};
