@@ -33,6 +33,13 @@ pub enum Error {
     /// The reply does not follow the protocol (not JSON, bad base64, missing `result`).
     #[error("malformed reply from the Redis HTTP service: {0}")]
     Protocol(String),
+    /// A request would be over the service's size limit and cannot be split (a transaction, or one
+    /// command that alone is too big); nothing was sent.
+    #[error("request too large: {0}")]
+    TooLarge(String),
+    /// A batch handle was read before its batch was sent.
+    #[error("the batch was not sent: call `send().await` before reading its handles")]
+    NotSent,
     /// The reply is well formed but has a different shape than the caller asked for.
     #[error("{command}: expected {expected}, got {actual}")]
     Type {
@@ -60,6 +67,22 @@ impl Error {
         }
     }
 
+    /// The request may succeed if sent again: the service was unreachable or answered 5xx. (A timeout is
+    /// not: the call's deadline is spent.) Whether it is *safe* to send again depends on the command;
+    /// the client retries only read-only commands by itself.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::Transport(_) => true,
+            Error::Http { status, .. } => *status >= 500,
+            _ => false,
+        }
+    }
+
+    /// A request would be over the service's size limit; nothing was sent.
+    pub fn is_too_large(&self) -> bool {
+        matches!(self, Error::TooLarge(_))
+    }
+
     /// The token was refused (HTTP 401).
     pub fn is_auth(&self) -> bool {
         matches!(self, Error::Http { status: 401, .. })
@@ -73,3 +96,23 @@ impl Error {
 
 /// `Result` with [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn predicates_classify() {
+        let http = |status| Error::Http {
+            status,
+            message: String::new(),
+        };
+        assert!(Error::Transport("reset".into()).is_retryable());
+        assert!(http(503).is_retryable() && http(503).is_unavailable());
+        assert!(!http(400).is_retryable() && !http(429).is_unavailable());
+        assert!(!Error::Timeout(5).is_retryable() && Error::Timeout(5).is_timeout());
+        assert!(!Error::Redis("ERR".into()).is_retryable());
+        assert!(Error::TooLarge("x".into()).is_too_large());
+        assert!(http(401).is_auth());
+    }
+}

@@ -20,6 +20,19 @@ impl Cmd {
         self
     }
 
+    /// Appends every item of `args`, in order.
+    pub fn args_from<A: ToArg>(mut self, args: impl IntoIterator<Item = A>) -> Self {
+        for arg in args {
+            arg.write_arg(&mut self.args);
+        }
+        self
+    }
+
+    /// Appends `arg` when `condition` holds (for flags such as `NX`).
+    pub fn arg_if(self, condition: bool, arg: impl ToArg) -> Self {
+        if condition { self.arg(arg) } else { self }
+    }
+
     /// The command name as given.
     pub fn name(&self) -> &str {
         // The name was built from a &str, so it is always UTF-8.
@@ -30,7 +43,75 @@ impl Cmd {
     pub fn args(&self) -> &[Vec<u8>] {
         &self.args
     }
+
+    /// Whether sending this command twice has the same effect as sending it once, because it only reads.
+    ///
+    /// Only such commands are retried after a lost response (see [`crate::client::Options::retry_writes`]).
+    /// The list is deliberately short and conservative: an unknown command counts as a write.
+    pub fn is_read_only(&self) -> bool {
+        let name = self.name();
+        if name.eq_ignore_ascii_case("SCRIPT") {
+            // SCRIPT LOAD only adds to a cache and SCRIPT EXISTS reads; SCRIPT FLUSH is a write.
+            return self.args.get(1).is_some_and(|sub| {
+                sub.eq_ignore_ascii_case(b"LOAD") || sub.eq_ignore_ascii_case(b"EXISTS")
+            });
+        }
+        READ_ONLY.iter().any(|r| r.eq_ignore_ascii_case(name))
+    }
 }
+
+/// Commands that never change data (EVAL_RO and EVALSHA_RO run read-only scripts).
+const READ_ONLY: &[&str] = &[
+    "BITCOUNT",
+    "DBSIZE",
+    "ECHO",
+    "EVAL_RO",
+    "EVALSHA_RO",
+    "EXISTS",
+    "GET",
+    "GETBIT",
+    "GETRANGE",
+    "HEXISTS",
+    "HGET",
+    "HGETALL",
+    "HKEYS",
+    "HLEN",
+    "HMGET",
+    "HSCAN",
+    "HSTRLEN",
+    "HVALS",
+    "LINDEX",
+    "LLEN",
+    "LPOS",
+    "LRANGE",
+    "MGET",
+    "PING",
+    "PTTL",
+    "SCAN",
+    "SCARD",
+    "SISMEMBER",
+    "SMEMBERS",
+    "SMISMEMBER",
+    "SSCAN",
+    "STRLEN",
+    "TIME",
+    "TTL",
+    "TYPE",
+    "XLEN",
+    "XRANGE",
+    "XREVRANGE",
+    "ZCARD",
+    "ZCOUNT",
+    "ZMSCORE",
+    "ZRANGE",
+    "ZRANGEBYSCORE",
+    "ZRANK",
+    "ZREVRANGE",
+    "ZREVRANGEBYSCORE",
+    "ZREVRANK",
+    "ZSCAN",
+    "ZSCORE",
+];
 
 /// A value that can be one (or, for slices, several) command arguments.
 pub trait ToArg {
@@ -38,7 +119,13 @@ pub trait ToArg {
     fn write_arg(&self, out: &mut Vec<Vec<u8>>);
 }
 
-impl ToArg for &str {
+impl<T: ToArg + ?Sized> ToArg for &T {
+    fn write_arg(&self, out: &mut Vec<Vec<u8>>) {
+        (**self).write_arg(out);
+    }
+}
+
+impl ToArg for str {
     fn write_arg(&self, out: &mut Vec<Vec<u8>>) {
         out.push(self.as_bytes().to_vec());
     }
@@ -50,13 +137,7 @@ impl ToArg for String {
     }
 }
 
-impl ToArg for &String {
-    fn write_arg(&self, out: &mut Vec<Vec<u8>>) {
-        out.push(self.as_bytes().to_vec());
-    }
-}
-
-impl ToArg for &[u8] {
+impl ToArg for [u8] {
     fn write_arg(&self, out: &mut Vec<Vec<u8>>) {
         out.push(self.to_vec());
     }
@@ -68,7 +149,7 @@ impl ToArg for Vec<u8> {
     }
 }
 
-macro_rules! int_arg {
+macro_rules! number_arg {
     ($($t:ty),*) => {$(
         impl ToArg for $t {
             fn write_arg(&self, out: &mut Vec<Vec<u8>>) {
@@ -77,7 +158,7 @@ macro_rules! int_arg {
         }
     )*};
 }
-int_arg!(i32, i64, u32, u64, usize, f64);
+number_arg!(i8, i16, i32, i64, isize, u8, u16, u32, u64, usize, f32, f64);
 
 #[cfg(test)]
 mod tests {
@@ -99,5 +180,37 @@ mod tests {
     fn floats_use_their_shortest_text() {
         assert_eq!(cmd("X").arg(1.5f64).args()[1], b"1.5");
         assert_eq!(cmd("X").arg(-3i64).args()[1], b"-3");
+    }
+
+    #[test]
+    fn mixed_arguments_through_trait_objects() {
+        let key = String::from("k");
+        let mixed: [&dyn ToArg; 3] = [&key, &7u8, &"x"];
+        let c = cmd("X")
+            .args_from(mixed)
+            .arg_if(false, "NX")
+            .arg_if(true, "XX");
+        assert_eq!(
+            c.args()[1..],
+            [b"k".to_vec(), b"7".to_vec(), b"x".to_vec(), b"XX".to_vec()]
+        );
+    }
+
+    #[test]
+    fn only_reads_are_classified_read_only() {
+        for read in [
+            "GET", "get", "MGET", "ZRANGE", "SCAN", "PING", "TTL", "XRANGE",
+        ] {
+            assert!(cmd(read).is_read_only(), "{read}");
+        }
+        for write in [
+            "SET", "INCR", "DEL", "EVAL", "EVALSHA", "EXPIRE", "LPUSH", "XADD", "FOO",
+        ] {
+            assert!(!cmd(write).is_read_only(), "{write}");
+        }
+        assert!(cmd("SCRIPT").arg("LOAD").arg("return 1").is_read_only());
+        assert!(cmd("script").arg("exists").arg("abc").is_read_only());
+        assert!(!cmd("SCRIPT").arg("FLUSH").is_read_only());
+        assert!(!cmd("SCRIPT").is_read_only());
     }
 }

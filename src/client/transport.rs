@@ -1,6 +1,7 @@
 //! Sending HTTP requests: the [`Transport`] trait and, on wasm, the `fetch` transport.
 
 use crate::Result;
+use crate::clock::{Clock, SystemClock};
 
 /// An HTTP request to the Redis service.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +35,20 @@ pub trait Transport {
     /// HTTP response arrives.
     #[allow(async_fn_in_trait)]
     async fn send(&self, request: HttpRequest) -> Result<HttpResponse>;
+
+    /// Milliseconds since the Unix epoch, to keep retries inside a call's deadline.
+    fn now_ms(&self) -> u64 {
+        SystemClock.now_ms()
+    }
+
+    /// Waits `ms` milliseconds before a retry.
+    ///
+    /// The default returns at once (there is no timer without a runtime); the fetch transport waits on a
+    /// JavaScript `setTimeout`.
+    #[allow(async_fn_in_trait)]
+    async fn sleep(&self, ms: u32) {
+        let _ = ms;
+    }
 }
 
 #[cfg(target_arch = "wasm32")]
@@ -98,6 +113,25 @@ mod fetch {
                 body: Uint8Array::new(&buffer).to_vec(),
             })
         }
+
+        async fn sleep(&self, ms: u32) {
+            sleep_ms(ms).await;
+        }
+    }
+
+    /// Resolves after `ms` milliseconds, through the runtime's global `setTimeout`.
+    async fn sleep_ms(ms: u32) {
+        let global = js_sys::global();
+        let Ok(set_timeout) = Reflect::get(&global, &JsValue::from_str("setTimeout")) else {
+            return;
+        };
+        let Ok(set_timeout) = set_timeout.dyn_into::<Function>() else {
+            return;
+        };
+        let promise = Promise::new(&mut |resolve, _reject| {
+            let _ = set_timeout.call2(&global, &resolve, &JsValue::from(ms));
+        });
+        let _ = JsFuture::from(promise).await;
     }
 
     /// Turns a rejected fetch into a typed error: the abort signal's `TimeoutError` (or `AbortError`)
@@ -123,6 +157,114 @@ mod fetch {
         match cause {
             Some(code) => Error::Transport(format!("{message} ({code})")),
             None => Error::Transport(message),
+        }
+    }
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+pub(crate) use fake::{FakeTransport, fake_server, ok};
+
+/// A scripted transport for unit tests: a closure answers each request, time is fake and advances only
+/// when the client sleeps (or the test says so), and every request is recorded.
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod fake {
+    use std::cell::{Cell, RefCell};
+
+    use super::{HttpRequest, HttpResponse, Transport};
+    use crate::Result;
+    use crate::client::{Reply, protocol};
+
+    type Handler = Box<dyn FnMut(&HttpRequest, u64) -> Result<HttpResponse>>;
+
+    pub(crate) struct FakeTransport {
+        handler: RefCell<Handler>,
+        pub(crate) requests: RefCell<Vec<HttpRequest>>,
+        pub(crate) sleeps: RefCell<Vec<u32>>,
+        pub(crate) now: Cell<u64>,
+    }
+
+    impl FakeTransport {
+        pub(crate) fn new(
+            handler: impl FnMut(&HttpRequest, u64) -> Result<HttpResponse> + 'static,
+        ) -> Self {
+            FakeTransport {
+                handler: RefCell::new(Box::new(handler)),
+                requests: RefCell::new(Vec::new()),
+                sleeps: RefCell::new(Vec::new()),
+                now: Cell::new(1_000_000),
+            }
+        }
+
+        /// The JSON bodies sent so far, as text.
+        pub(crate) fn bodies(&self) -> Vec<String> {
+            self.requests
+                .borrow()
+                .iter()
+                .map(|r| String::from_utf8_lossy(&r.body).into_owned())
+                .collect()
+        }
+    }
+
+    /// A 200 response with the given body.
+    pub(crate) fn ok(body: Vec<u8>) -> Result<HttpResponse> {
+        Ok(HttpResponse {
+            status: 200,
+            sync_token: Some("tok".into()),
+            body,
+        })
+    }
+
+    /// A fake service that runs each command through `run` (arguments as text; `Err` is Redis's error
+    /// text) and answers in the protocol's shapes for `/`, `/pipeline` and `/multi-exec`.
+    pub(crate) fn fake_server(
+        run: impl Fn(&[String]) -> std::result::Result<Reply, String> + 'static,
+    ) -> FakeTransport {
+        FakeTransport::new(move |request, _| {
+            let parsed: serde_json::Value =
+                serde_json::from_slice(&request.body).unwrap_or_default();
+            let as_args = |v: &serde_json::Value| -> Vec<String> {
+                v.as_array()
+                    .map(|a| {
+                        a.iter()
+                            .map(|s| s.as_str().unwrap_or("").to_owned())
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            };
+            if request.url.ends_with("/pipeline") || request.url.ends_with("/multi-exec") {
+                let entries: Vec<_> = parsed
+                    .as_array()
+                    .map(|cmds| cmds.iter().map(|c| run(&as_args(c))).collect())
+                    .unwrap_or_default();
+                ok(protocol::batch_body(&entries, true))
+            } else {
+                match run(&as_args(&parsed)) {
+                    Ok(reply) => ok(protocol::result_body(&reply, true)),
+                    Err(text) => Ok(HttpResponse {
+                        status: 400,
+                        sync_token: Some("tok-err".into()),
+                        body: protocol::error_body(&text),
+                    }),
+                }
+            }
+        })
+    }
+
+    impl Transport for FakeTransport {
+        async fn send(&self, request: HttpRequest) -> Result<HttpResponse> {
+            let n = self.requests.borrow().len() as u64;
+            let response = (self.handler.borrow_mut())(&request, n);
+            self.requests.borrow_mut().push(request);
+            response
+        }
+
+        fn now_ms(&self) -> u64 {
+            self.now.get()
+        }
+
+        async fn sleep(&self, ms: u32) {
+            self.sleeps.borrow_mut().push(ms);
+            self.now.set(self.now.get() + u64::from(ms));
         }
     }
 }

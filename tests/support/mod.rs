@@ -33,3 +33,27 @@ pub fn unique_key(name: &str) -> String {
         (js_sys::Math::random() * 1e9) as u64
     )
 }
+
+#[wasm_bindgen::prelude::wasm_bindgen(module = "/tests/support/servers.mjs")]
+extern "C" {
+    #[wasm_bindgen(js_name = startSlowServer)]
+    async fn start_slow_server(delay_ms: u32) -> JsValue;
+    #[wasm_bindgen(js_name = startFlakyServer)]
+    async fn start_flaky_server(drop_first_n: u32, upstream_url: &str) -> JsValue;
+    /// How many requests the test server on `port` has received.
+    #[wasm_bindgen(js_name = requestCount)]
+    pub fn request_count(port: u16) -> u32;
+}
+
+/// Starts a server that answers `{"result":"OK"}` after `delay_ms`; returns its port.
+pub async fn slow_server(delay_ms: u32) -> u16 {
+    start_slow_server(delay_ms).await.as_f64().unwrap_or(0.0) as u16
+}
+
+/// Starts a proxy to `upstream_url` that resets the first `drop_first_n` connections; returns its port.
+pub async fn flaky_server(drop_first_n: u32, upstream_url: &str) -> u16 {
+    start_flaky_server(drop_first_n, upstream_url)
+        .await
+        .as_f64()
+        .unwrap_or(0.0) as u16
+}
