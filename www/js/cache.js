@@ -1,7 +1,7 @@
 // The cache panel: look ids up through the slow origin, see hit / miss / stale, the latency and the
 // origin-call count; invalidate an id or its group. Routes: /api/lookup/{id}, /api/lookup/tags/{tag}.
 import { call, describeFailure, routes } from './api.js';
-import { $, el, markReady, markUnavailable, trim } from './ui.js';
+import { $, el, markReady, markUnavailable, roundTrips, trim } from './ui.js';
 
 const panel = () => $('cache');
 
@@ -52,7 +52,7 @@ async function lookUp(event) {
   $('cache-latency').textContent = `${result.took_ms} ms (page ${answer.clientMs} ms)`;
   $('cache-origin-calls').textContent = String(result.origin_calls);
   say(answer.ok ? `Id ${id}: ${status}.` : `Id ${id} does not exist (${status}).`, answer.ok ? 'ok' : 'info');
-  $('cache-log').prepend(el('li', { text: `${id} · ${status} · ${result.took_ms} ms · ${answer.timing.roundTrips ?? '?'} round trips` }));
+  $('cache-log').prepend(el('li', { text: `${id} · ${status} · ${result.took_ms} ms · ${roundTrips(answer.timing.roundTrips)}` }));
   trim($('cache-log'), 10);
 }
 

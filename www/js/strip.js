@@ -1,15 +1,15 @@
 // The request strip: every API request the page makes, with its Redis round trips and server time.
 import { onRequest } from './api.js';
-import { $, el, trim } from './ui.js';
+import { $, el, roundTrips as plural, trim } from './ui.js';
 
 const MAX_SHOWN = 12;
 let requests = 0;
-let roundTrips = 0;
+let tripsInAll = 0;
 
 function describe(entry) {
   const { timing } = entry;
   if (entry.error) return 'no answer';
-  const trips = timing.roundTrips === null ? '? round trips' : `${timing.roundTrips} round trip${timing.roundTrips === 1 ? '' : 's'}`;
+  const trips = plural(timing.roundTrips);
   const redis = timing.redisMs === null ? '' : ` · Redis ${timing.redisMs} ms`;
   const total = timing.totalMs === null ? '' : ` · server ${timing.totalMs} ms`;
   return `${trips}${redis}${total} · page ${entry.clientMs} ms`;
@@ -18,7 +18,7 @@ function describe(entry) {
 export function startStrip() {
   onRequest((entry) => {
     requests += 1;
-    roundTrips += entry.timing.roundTrips ?? 0;
+    tripsInAll += entry.timing.roundTrips ?? 0;
     const item = el('li', { className: 'strip-item' });
     item.dataset.roundTrips = String(entry.timing.roundTrips ?? '');
     item.dataset.status = String(entry.status);
@@ -30,6 +30,6 @@ export function startStrip() {
     item.append(head, el('span', { className: 'strip-cost', text: describe(entry) }));
     $('strip-list').prepend(item);
     trim($('strip-list'), MAX_SHOWN);
-    $('strip-summary').textContent = `${requests} request${requests === 1 ? '' : 's'}, ${roundTrips} Redis round trip${roundTrips === 1 ? '' : 's'} in all.`;
+    $('strip-summary').textContent = `${requests} request${requests === 1 ? '' : 's'}, ${plural(tripsInAll).replace('round', 'Redis round')} in all.`;
   });
 }

@@ -36,12 +36,19 @@ export function countdown(ms, now = Date.now()) {
   if (typeof ms !== 'number') return '–';
   const left = Math.round((ms - now) / 1000);
   if (left <= 0) return 'expired';
-  const minutes = Math.floor(left / 60);
+  const hours = Math.floor(left / 3600);
+  const minutes = Math.floor((left % 3600) / 60);
   const seconds = left % 60;
+  if (hours > 0) return `in ${hours} h ${String(minutes).padStart(2, '0')} m`;
   return minutes > 0 ? `in ${minutes} m ${String(seconds).padStart(2, '0')} s` : `in ${seconds} s`;
 }
 
 /** Keeps at most `max` children in a list, dropping the oldest (last). */
 export function trim(list, max) {
   while (list.children.length > max) list.lastElementChild.remove();
+}
+
+/** `1 round trip`, `2 round trips`, `? round trips`. */
+export function roundTrips(n) {
+  return n === null || n === undefined ? '? round trips' : `${n} round trip${n === 1 ? '' : 's'}`;
 }
