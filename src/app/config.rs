@@ -80,25 +80,24 @@ impl Config {
         let read = |name: &str| get(name).filter(|v| !v.trim().is_empty());
         let mut problems: Vec<(&'static str, String)> = Vec::new();
 
+        // Each checked on its own with the client's rules (the other one replaced by a valid
+        // placeholder), so a bad URL is reported even when the token is missing too.
         let url = read(URL_VAR);
-        let token = read(TOKEN_VAR);
-        match (&url, &token) {
-            (None, _) | (_, None) => {
-                for (name, value) in [(URL_VAR, &url), (TOKEN_VAR, &token)] {
-                    if value.is_none() {
-                        problems.push((name, format!("{name} is missing")));
-                    }
+        match &url {
+            None => problems.push((URL_VAR, format!("{URL_VAR} is missing"))),
+            Some(url) => {
+                if let Err(e) = Client::with_transport(url, "placeholder", Unused) {
+                    problems.push((URL_VAR, e.to_string()));
                 }
             }
-            (Some(url), Some(token)) => {
-                // The client's own checks, so the Worker and the library agree on what is valid.
-                if let Err(e) = Client::with_transport(url, token, Unused) {
-                    let name = if e.to_string().contains(TOKEN_VAR) {
-                        TOKEN_VAR
-                    } else {
-                        URL_VAR
-                    };
-                    problems.push((name, e.to_string()));
+        }
+        let token = read(TOKEN_VAR);
+        match &token {
+            None => problems.push((TOKEN_VAR, format!("{TOKEN_VAR} is missing"))),
+            Some(token) => {
+                if let Err(e) = Client::with_transport("https://placeholder.invalid", token, Unused)
+                {
+                    problems.push((TOKEN_VAR, e.to_string()));
                 }
             }
         }
@@ -327,6 +326,11 @@ mod tests {
         let err =
             Config::from_vars(vars(&[(URL_VAR, "https://x.io"), (TOKEN_VAR, "a b")])).unwrap_err();
         assert_eq!(err.problems[0].0, TOKEN_VAR);
+        // Both wrong at once: both reported.
+        let err = Config::from_vars(vars(&[(URL_VAR, "ftp://x.io")])).unwrap_err();
+        let names: Vec<&str> = err.problems.iter().map(|(n, _)| *n).collect();
+        assert_eq!(names, [URL_VAR, TOKEN_VAR]);
+        assert!(err.problems[0].1.contains("http"), "{:?}", err.problems);
     }
 
     #[test]
