@@ -37,6 +37,13 @@
 //! [`dispatch`](super::dispatch)'s `match`. `prepare` validates the input (path parameters, query, JSON
 //! body: all already read) and adds the route's reads with `capability.prepare(batch, ..)`; `respond`
 //! calls `pending.finish()` and builds the JSON. A route with nothing to read uses `type Pending = ()`.
+//!
+//! Around it: a capability's settings are fields of [`Config`] (parsed in `Config::from_vars`, their
+//! problems pushed to the same list, so one error still names everything); objects that live as long as
+//! the isolate (a limiter with its local block cache, a cache with its single-flight table, the demo
+//! origin's call counter) are `thread_local`s in `state.rs`, built from the config on first use; its
+//! counters reach `GET /api/metrics` through `Registry::add` as things happen, or `Registry::set` in the
+//! metrics handler at scrape time.
 
 use std::cell::RefCell;
 use std::rc::Rc;
