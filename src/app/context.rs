@@ -49,11 +49,11 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use serde::de::DeserializeOwned;
-use worker::{Context, Env, Headers, Response, Url};
+use worker::{Context, Env, Headers, Response};
 
 use super::config::Config;
 use super::problem::Problem;
-use super::routes::{Method, Route};
+use super::routes::{Method, Route, query_param};
 use super::timing::{Entry, Meter, Metered};
 use crate::client::{Batch, Client, FetchTransport};
 
@@ -78,8 +78,8 @@ pub(crate) struct Cx {
     pub method: Method,
     /// The matched row of the route table.
     pub route: &'static Route,
-    /// The request URL.
-    pub url: Url,
+    /// The request URL, as received.
+    pub url: String,
     /// The request headers.
     pub headers: Headers,
     /// The validated configuration.
@@ -109,10 +109,7 @@ impl Cx {
 
     /// The first query parameter with this name, decoded.
     pub fn query(&self, name: &str) -> Option<String> {
-        self.url
-            .query_pairs()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.into_owned())
+        query_param(&self.url, name)
     }
 
     /// A request header.

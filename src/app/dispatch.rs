@@ -96,9 +96,7 @@ async fn respond(
     } else {
         Vec::new()
     };
-    let url = req
-        .url()
-        .map_err(|e| Problem::bad_request(format!("unreadable URL: {e}")))?;
+    let url = req.inner().url();
     let transport = Metered::new(FetchTransport, Rc::clone(meter));
     let options = Options {
         timeout_ms: config.redis_timeout_ms,
