@@ -230,21 +230,52 @@ fn label_set(labels: &Labels, le: Option<&str>) -> String {
     format!("{{{}}}", parts.join(","))
 }
 
-/// A sample value: integers without a fraction, `+Inf`, `-Inf`, `NaN`.
+/// A sample value: integers without a fraction, `+Inf`, `-Inf`, `NaN`, others with up to six significant
+/// decimals (`0.0065`, `1.5e-7`, `2.5e20`).
+///
+/// Written with integer arithmetic: the standard float formatter adds tens of kilobytes to the wasm, and
+/// six decimals are finer than anything the Worker measures (its clock has millisecond resolution).
 fn number(v: f64) -> String {
     if v.is_nan() {
-        "NaN".into()
-    } else if v.is_infinite() {
-        if v > 0.0 {
+        return "NaN".into();
+    }
+    if v.is_infinite() {
+        return if v > 0.0 {
             "+Inf".into()
         } else {
             "-Inf".into()
-        }
-    } else if v.fract() == 0.0 && v.abs() < 1e15 {
-        format!("{}", v as i64)
-    } else {
-        format!("{v}")
+        };
     }
+    let sign = if v < 0.0 { "-" } else { "" };
+    let a = v.abs();
+    if a == 0.0 {
+        return "0".into();
+    }
+    if (1e-3..1e15).contains(&a) {
+        // Fixed notation, rounded to the microunit; integers print without a fraction.
+        let micros = (a * 1e6).round() as u64;
+        return format!("{sign}{}", fixed(micros / 1_000_000, micros % 1_000_000));
+    }
+    // Scientific notation: a mantissa in [1, 10) with six decimals, and the exponent.
+    let mut exp = a.log10().floor() as i32;
+    let mut micros = (a / 10f64.powi(exp) * 1e6).round() as u64;
+    if micros >= 10_000_000 {
+        micros /= 10;
+        exp += 1;
+    }
+    format!(
+        "{sign}{}e{exp}",
+        fixed(micros / 1_000_000, micros % 1_000_000)
+    )
+}
+
+/// `int.frac` with the fraction's trailing zeros (and a bare point) removed.
+fn fixed(int: u64, frac: u64) -> String {
+    if frac == 0 {
+        return int.to_string();
+    }
+    let digits = format!("{frac:06}");
+    format!("{int}.{}", digits.trim_end_matches('0'))
 }
 
 /// Label values escape backslash, double quote and line feed.
@@ -396,7 +427,18 @@ mod tests {
         assert_eq!(number(f64::INFINITY), "+Inf");
         assert_eq!(number(f64::NEG_INFINITY), "-Inf");
         assert_eq!(number(f64::NAN), "NaN");
-        assert_eq!(number(1e20), "100000000000000000000");
+        assert_eq!(number(1e20), "1e20");
+        assert_eq!(number(2.5e20), "2.5e20");
+        assert_eq!(number(-0.0065), "-0.0065");
+        assert_eq!(number(1.5e-7), "1.5e-7");
+        assert_eq!(number(9.9999999e-4), "1e-3");
+        assert_eq!(number(123456789012.5), "123456789012.5");
+        assert_eq!(number(0.0), "0");
+        assert_eq!(number(7.0065), "7.0065");
+        for v in [1e20, 2.5e20, 1.5e-7, 0.0065, 3.0, 1e15, 99999.999999] {
+            let parsed: f64 = number(v).parse().unwrap();
+            assert!((parsed - v).abs() <= v.abs() * 1e-6, "{v} -> {}", number(v));
+        }
     }
 
     #[test]
