@@ -153,3 +153,51 @@ test('the page is usable at phone width: no horizontal scrolling, every control 
   assert.deepEqual(problems, []);
   await page.close();
 });
+
+/** WCAG contrast ratios of the page's visible text, in the browser (opacity and disabled controls aside). */
+function lowContrastText() {
+  const parse = (color) => (color.match(/[\d.]+/g) ?? []).map(Number);
+  const luminance = ([r, g, b]) => {
+    const channel = (v) => {
+      const c = v / 255;
+      return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+    };
+    return 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b);
+  };
+  const background = (element) => {
+    for (let node = element; node; node = node.parentElement) {
+      const rgba = parse(getComputedStyle(node).backgroundColor);
+      if (rgba.length === 3 || (rgba.length === 4 && rgba[3] > 0)) return rgba.slice(0, 3);
+    }
+    return [255, 255, 255];
+  };
+  const failures = [];
+  let checked = 0;
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let text = walker.nextNode(); text; text = walker.nextNode()) {
+    const element = text.parentElement;
+    if (!text.textContent.trim() || !element.checkVisibility()) continue;
+    // Inactive controls (disabled, or inside a panel shown as unavailable) are exempt from the minimum.
+    if (element.closest('button:disabled, [data-state="unavailable"] .available, .skip')) continue;
+    checked += 1;
+    const fg = luminance(parse(getComputedStyle(element).color));
+    const bg = luminance(background(element));
+    const ratio = (Math.max(fg, bg) + 0.05) / (Math.min(fg, bg) + 0.05);
+    if (ratio < 4.5) failures.push(`${text.textContent.trim().slice(0, 40)}: ${ratio.toFixed(2)}`);
+  }
+  return { checked, failures };
+}
+
+test('text has at least 4.5:1 contrast in the light and the dark theme', async () => {
+  for (const colorScheme of ['light', 'dark']) {
+    const page = await browser.newPage({ colorScheme });
+    await page.goto(`${workerUrl}/`);
+    await page.locator('#health-status').filter({ hasText: 'Redis is reachable' }).waitFor({ timeout: 10_000 });
+    await page.locator('.strip-item').first().waitFor();
+    const { checked, failures } = await page.evaluate(lowContrastText);
+    assert.ok(checked > 20, `only ${checked} texts checked`);
+    assert.deepEqual(failures, [], colorScheme);
+    await page.screenshot({ path: `test-results/page-${colorScheme}.png`, fullPage: true });
+    await page.close();
+  }
+});
