@@ -215,6 +215,25 @@ impl Registry {
     }
 }
 
+/// Whether a scrape may read the metrics: always without a configured token, otherwise only with
+/// `Authorization: Bearer <token>`, compared without an early exit so the time taken does not tell how
+/// much of the token was right.
+pub fn scrape_allowed(expected: Option<&str>, authorization: Option<&str>) -> bool {
+    let Some(expected) = expected else {
+        return true;
+    };
+    let sent = authorization
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .unwrap_or("")
+        .trim();
+    sent.len() == expected.len()
+        && sent
+            .bytes()
+            .zip(expected.bytes())
+            .fold(0u8, |diff, (a, b)| diff | (a ^ b))
+            == 0
+}
+
 /// `{a="1",le="0.5"}`, or nothing without labels.
 fn label_set(labels: &Labels, le: Option<&str>) -> String {
     if labels.is_empty() && le.is_none() {
@@ -418,6 +437,24 @@ mod tests {
             text.contains("redge_metrics_dropped_samples_total 9\n"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn scrapes_need_the_token_only_when_one_is_configured() {
+        assert!(scrape_allowed(None, None));
+        assert!(scrape_allowed(None, Some("Bearer anything")));
+        assert!(scrape_allowed(Some("s3cret"), Some("Bearer s3cret")));
+        for sent in [
+            None,
+            Some(""),
+            Some("Bearer "),
+            Some("Bearer s3cre"),
+            Some("Bearer s3cret2"),
+            Some("s3cret"),
+            Some("Basic s3cret"),
+        ] {
+            assert!(!scrape_allowed(Some("s3cret"), sent), "{sent:?}");
+        }
     }
 
     #[test]

@@ -9,7 +9,7 @@
 use worker::Response;
 
 use crate::app::context::{Cx, Handler, Shared, Tr};
-use crate::app::metrics::{CONTENT_TYPE, Kind};
+use crate::app::metrics::{CONTENT_TYPE, Kind, scrape_allowed};
 use crate::app::problem::Problem;
 use crate::app::state;
 use crate::client::Batch;
@@ -21,12 +21,8 @@ impl Handler for Metrics {
     type Pending = ();
 
     fn prepare(cx: &Cx, _batch: &Batch<'_, Tr>) -> Result<(), Problem> {
-        let Some(expected) = &cx.config.metrics_token else {
-            return Ok(());
-        };
-        let sent = cx.header("authorization").unwrap_or_default();
-        let token = sent.strip_prefix("Bearer ").unwrap_or("");
-        if constant_time_eq(token.as_bytes(), expected.as_bytes()) {
+        let sent = cx.header("authorization");
+        if scrape_allowed(cx.config.metrics_token.as_deref(), sent.as_deref()) {
             Ok(())
         } else {
             Err(
@@ -50,9 +46,4 @@ impl Handler for Metrics {
         let _ = response.headers_mut().set("content-type", CONTENT_TYPE);
         Ok(response)
     }
-}
-
-/// Compares without an early exit, so the time taken does not tell how much of the token was right.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |diff, (x, y)| diff | (x ^ y)) == 0
 }
