@@ -66,10 +66,12 @@ const runners = {
   },
   async e2e() {
     const { redis, gateway } = await gatewayStack();
-    const worker = await startWorker({ gatewayUrl: gateway.url, token: gateway.token, log });
+    // A second origin allowed by CORS, so the tests can play a page on another site.
+    const corsOrigin = 'https://cors-test.example';
+    const worker = await startWorker({ gatewayUrl: gateway.url, token: gateway.token, vars: { CORS_ALLOWED_ORIGINS: corsOrigin }, log });
     const control = await controlServer(redis);
     try {
-      const env = { ...process.env, REDGE_E2E_URL: worker.url, REDGE_E2E_GATEWAY: gateway.url, REDGE_E2E_TOKEN: gateway.token, REDGE_E2E_CONTROL: control.url };
+      const env = { ...process.env, REDGE_E2E_URL: worker.url, REDGE_E2E_GATEWAY: gateway.url, REDGE_E2E_TOKEN: gateway.token, REDGE_E2E_CONTROL: control.url, REDGE_E2E_CORS_ORIGIN: corsOrigin };
       const result = await run(process.execPath, ['--test', '--test-reporter=tap', '--test-concurrency=1', join(root, 'tests', 'e2e')], { cwd: root, env });
       count('e2e', result, nodePattern);
     } finally {

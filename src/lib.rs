@@ -25,7 +25,7 @@ pub mod client;
 pub mod clock;
 mod error;
 
-#[cfg(all(feature = "app", target_arch = "wasm32"))]
+#[cfg(feature = "app")]
 mod app;
 
 pub use error::{Error, Result};

@@ -92,15 +92,15 @@ export async function startGateway({ redisUrl, profile = 'dev', log = () => {} }
 
 /**
  * Starts the Worker in `wrangler dev` (which builds it first with scripts/build-worker.mjs), configured to
- * reach the gateway. Resolves once /api/health answers.
+ * reach the gateway, plus any extra `vars`. Resolves once /api/health answers.
  */
-export async function startWorker({ gatewayUrl, token, log = () => {}, echo = false }) {
+export async function startWorker({ gatewayUrl, token, vars = {}, log = () => {}, echo = false }) {
   const port = await freePort();
   const wrangler = join(root, 'node_modules', '.bin', 'wrangler');
   log('building the Worker and starting wrangler dev (a cold build takes a few minutes)');
   const proc = start(
     wrangler,
-    ['dev', '--ip', '127.0.0.1', '--port', String(port), '--show-interactive-dev-session=false', '--var', `UPSTASH_REDIS_REST_URL:${gatewayUrl}`, '--var', `UPSTASH_REDIS_REST_TOKEN:${token}`],
+    ['dev', '--ip', '127.0.0.1', '--port', String(port), '--show-interactive-dev-session=false', '--var', `UPSTASH_REDIS_REST_URL:${gatewayUrl}`, '--var', `UPSTASH_REDIS_REST_TOKEN:${token}`, ...Object.entries(vars).flatMap(([name, value]) => ['--var', `${name}:${value}`])],
     { name: 'wrangler', cwd: root, env: buildEnv({ CI: 'true' }), output: echo ? (text) => process.stdout.write(text) : 'ignore' },
   );
   const url = `http://127.0.0.1:${port}`;

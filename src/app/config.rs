@@ -1,33 +1,391 @@
-//! Configuration from the Worker's vars and secrets, validated with one clear error.
+//! Configuration from the Worker's vars and secrets, read and validated once per isolate.
+//!
+//! | Variable | Required | Meaning |
+//! |---|---|---|
+//! | `UPSTASH_REDIS_REST_URL` | yes | base URL of the HTTP Redis service (a secret or a var) |
+//! | `UPSTASH_REDIS_REST_TOKEN` | yes | its token (a secret) |
+//! | `REDIS_TIMEOUT_MS` | no | deadline of one Redis call, retries included; 1..=30000, default 1000 |
+//! | `CORS_ALLOWED_ORIGINS` | no | comma-separated origins (`https://app.example.com`) that may call the API from a browser, with credentials |
+//! | `METRICS_TOKEN` | no | when set, `GET /api/metrics` requires `Authorization: Bearer <token>` |
+//!
+//! [`Config::from_vars`] is pure: it takes a lookup function, so every rule is tested natively. Every
+//! problem is collected before failing, so one deploy shows every missing or invalid value at once.
 
-use worker::Env;
+use std::fmt;
 
-use crate::client::{Client, FetchTransport, TOKEN_VAR, URL_VAR};
+use crate::client::{
+    Client, DEFAULT_TIMEOUT_MS, HttpRequest, HttpResponse, TOKEN_VAR, Transport, URL_VAR,
+};
 
-/// Reads a var or secret, treating an absent binding as missing.
-fn read(env: &Env, name: &str) -> Option<String> {
-    env.var(name).ok().map(|v| v.to_string())
+/// Name of the variable with the Redis deadline.
+pub const TIMEOUT_VAR: &str = "REDIS_TIMEOUT_MS";
+/// Name of the variable with the CORS origins.
+pub const CORS_VAR: &str = "CORS_ALLOWED_ORIGINS";
+/// Name of the variable with the metrics token.
+pub const METRICS_TOKEN_VAR: &str = "METRICS_TOKEN";
+
+/// The longest Redis deadline accepted: a Worker request should not hang on Redis for longer.
+const MAX_TIMEOUT_MS: u32 = 30_000;
+
+/// The validated configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Base URL of the HTTP Redis service.
+    pub redis_url: String,
+    /// Its token.
+    pub redis_token: String,
+    /// Deadline of one Redis call in milliseconds.
+    pub redis_timeout_ms: u32,
+    /// Origins allowed to call the API from a browser (normalised: lowercase, no trailing slash).
+    pub cors_origins: Vec<String>,
+    /// Token required by `GET /api/metrics`, if any.
+    pub metrics_token: Option<String>,
 }
 
-/// The Redis client configured by `UPSTASH_REDIS_REST_URL` and `UPSTASH_REDIS_REST_TOKEN`.
+/// Every missing or invalid value, reported together.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// `(variable, what is wrong)`, in the order of the table above.
+    pub problems: Vec<(&'static str, String)>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.problems.len();
+        write!(
+            f,
+            "the Worker is misconfigured ({n} problem{}): ",
+            if n == 1 { "" } else { "s" }
+        )?;
+        for (i, (_, message)) in self.problems.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            f.write_str(message)?;
+        }
+        f.write_str(
+            ". Set secrets with `wrangler secret put NAME`, vars in wrangler.toml [vars], or both in .dev.vars locally.",
+        )
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Reads every variable through `get` (an absent or blank value is unset) and validates them all.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] listing every missing or invalid variable.
+    pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let read = |name: &str| get(name).filter(|v| !v.trim().is_empty());
+        let mut problems: Vec<(&'static str, String)> = Vec::new();
+
+        // Each checked on its own with the client's rules (the other one replaced by a valid
+        // placeholder), so a bad URL is reported even when the token is missing too.
+        let url = read(URL_VAR);
+        match &url {
+            None => problems.push((URL_VAR, format!("{URL_VAR} is missing"))),
+            Some(url) => {
+                if let Err(e) = Client::with_transport(url, "placeholder", Unused) {
+                    problems.push((URL_VAR, e.to_string()));
+                }
+            }
+        }
+        let token = read(TOKEN_VAR);
+        match &token {
+            None => problems.push((TOKEN_VAR, format!("{TOKEN_VAR} is missing"))),
+            Some(token) => {
+                if let Err(e) = Client::with_transport("https://placeholder.invalid", token, Unused)
+                {
+                    problems.push((TOKEN_VAR, e.to_string()));
+                }
+            }
+        }
+
+        let redis_timeout_ms = match read(TIMEOUT_VAR) {
+            None => DEFAULT_TIMEOUT_MS,
+            Some(text) => match text.trim().parse::<u32>() {
+                Ok(ms) if (1..=MAX_TIMEOUT_MS).contains(&ms) => ms,
+                _ => {
+                    problems.push((
+                        TIMEOUT_VAR,
+                        format!(
+                            "{TIMEOUT_VAR} must be a whole number of milliseconds from 1 to {MAX_TIMEOUT_MS}, got {:?}",
+                            shorten(&text)
+                        ),
+                    ));
+                    DEFAULT_TIMEOUT_MS
+                }
+            },
+        };
+
+        let mut cors_origins = Vec::new();
+        if let Some(list) = read(CORS_VAR) {
+            for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                match parse_origin(item) {
+                    Ok(origin) => {
+                        if !cors_origins.contains(&origin) {
+                            cors_origins.push(origin);
+                        }
+                    }
+                    Err(why) => problems.push((CORS_VAR, format!("{CORS_VAR}: {why}"))),
+                }
+            }
+        }
+
+        let metrics_token = read(METRICS_TOKEN_VAR).map(|t| t.trim().to_owned());
+        if let Some(t) = &metrics_token
+            && !t.bytes().all(|b| b.is_ascii_graphic())
+        {
+            problems.push((
+                METRICS_TOKEN_VAR,
+                format!("{METRICS_TOKEN_VAR} must be printable ASCII without spaces"),
+            ));
+        }
+
+        if !problems.is_empty() {
+            return Err(ConfigError { problems });
+        }
+        Ok(Config {
+            redis_url: url.unwrap_or_default(),
+            redis_token: token.unwrap_or_default(),
+            redis_timeout_ms,
+            cors_origins,
+            metrics_token,
+        })
+    }
+
+    /// Reads the Worker's env (vars first, then secrets).
+    #[cfg(target_arch = "wasm32")]
+    pub fn from_env(env: &worker::Env) -> Result<Config, ConfigError> {
+        Config::from_vars(|name| {
+            env.var(name)
+                .map(|v| v.to_string())
+                .or_else(|_| env.secret(name).map(|v| v.to_string()))
+                .ok()
+        })
+    }
+}
+
+/// Normalises an origin (`scheme://host[:port]`), or says why it is not one.
 ///
-/// # Errors
-/// One message that lists every missing or invalid value.
-pub fn client(env: &Env) -> Result<Client<FetchTransport>, String> {
-    let url = read(env, URL_VAR);
-    let token = read(env, TOKEN_VAR);
-    let mut missing = Vec::new();
-    if url.is_none() {
-        missing.push(URL_VAR);
+/// A wildcard is refused: the API sends credentials (the session cookie) to allowed origins, and a
+/// wildcard would let any web site act as a signed-in visitor.
+pub fn parse_origin(text: &str) -> Result<String, String> {
+    let shown = shorten(text);
+    if text == "*" {
+        return Err(
+            "\"*\" is not accepted: list the origins (credentials are sent to allowed origins, so a wildcard would let any site act as the visitor)".into(),
+        );
     }
-    if token.is_none() {
-        missing.push(TOKEN_VAR);
-    }
-    if !missing.is_empty() {
+    let lower = text.to_ascii_lowercase();
+    let lower = lower.strip_suffix('/').unwrap_or(&lower);
+    let Some((scheme, rest)) = lower.split_once("://") else {
         return Err(format!(
-            "missing configuration: {} (set with `wrangler secret put` or in .dev.vars)",
-            missing.join(", ")
+            "{shown:?} is not an origin such as https://app.example.com"
+        ));
+    };
+    if scheme != "https" && scheme != "http" {
+        return Err(format!(
+            "{shown:?}: only http and https origins are allowed"
         ));
     }
-    Client::new(&url.unwrap_or_default(), &token.unwrap_or_default()).map_err(|e| e.to_string())
+    if rest.is_empty() || rest.contains(['/', '?', '#', '@', ' ', '*']) {
+        return Err(format!(
+            "{shown:?} is not an origin: scheme://host[:port], no path, no wildcard"
+        ));
+    }
+    // An IPv6 host is bracketed (`[::1]:3000`); otherwise the last colon starts the port.
+    let (host, port) = if let Some(end) = rest.find(']').filter(|_| rest.starts_with('[')) {
+        let (host, tail) = rest.split_at(end + 1);
+        match tail.strip_prefix(':') {
+            Some(port) => (host, Some(port)),
+            None if tail.is_empty() => (host, None),
+            None => return Err(format!("{shown:?} has an invalid host")),
+        }
+    } else {
+        match rest.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (rest, None),
+        }
+    };
+    let valid_host = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        Some(ipv6) => {
+            !ipv6.is_empty()
+                && ipv6
+                    .chars()
+                    .all(|c| c.is_ascii_hexdigit() || matches!(c, ':' | '.'))
+        }
+        None => {
+            !host.is_empty()
+                && host
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-'))
+        }
+    };
+    if !valid_host {
+        return Err(format!("{shown:?} has an invalid host"));
+    }
+    if let Some(port) = port
+        && port.parse::<u16>().map_or(true, |p| p == 0)
+    {
+        return Err(format!("{shown:?} has an invalid port"));
+    }
+    Ok(lower.to_owned())
+}
+
+fn shorten(text: &str) -> String {
+    text.chars().take(80).collect()
+}
+
+/// A transport that is never used: it lets [`Config::from_vars`] run the client's URL and token checks
+/// without a runtime.
+struct Unused;
+
+impl Transport for Unused {
+    async fn send(&self, _request: HttpRequest) -> crate::Result<HttpResponse> {
+        Err(crate::Error::Transport(
+            "configuration check only; nothing is sent".into(),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let owned: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |name| {
+            owned
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        }
+    }
+
+    const GOOD: &[(&str, &str)] = &[
+        (URL_VAR, "https://eu1.example.io/"),
+        (TOKEN_VAR, "secret-token"),
+    ];
+
+    #[test]
+    fn the_minimal_configuration_takes_defaults() {
+        let config = Config::from_vars(vars(GOOD)).unwrap();
+        assert_eq!(config.redis_url, "https://eu1.example.io/");
+        assert_eq!(config.redis_timeout_ms, DEFAULT_TIMEOUT_MS);
+        assert!(config.cors_origins.is_empty());
+        assert_eq!(config.metrics_token, None);
+    }
+
+    #[test]
+    fn every_problem_is_listed_in_one_error() {
+        let err = Config::from_vars(vars(&[
+            (TOKEN_VAR, "  "),
+            (TIMEOUT_VAR, "0"),
+            (
+                CORS_VAR,
+                "https://ok.example, *, ftp://x.example, https://a.example/path",
+            ),
+            (METRICS_TOKEN_VAR, "has space"),
+        ]))
+        .unwrap_err();
+        let names: Vec<&str> = err.problems.iter().map(|(n, _)| *n).collect();
+        assert_eq!(
+            names,
+            [
+                URL_VAR,
+                TOKEN_VAR,
+                TIMEOUT_VAR,
+                CORS_VAR,
+                CORS_VAR,
+                CORS_VAR,
+                METRICS_TOKEN_VAR
+            ]
+        );
+        let text = err.to_string();
+        assert!(
+            text.starts_with("the Worker is misconfigured (7 problems): "),
+            "{text}"
+        );
+        for name in [URL_VAR, TOKEN_VAR, TIMEOUT_VAR, CORS_VAR, METRICS_TOKEN_VAR] {
+            assert!(text.contains(name), "{name} missing from {text}");
+        }
+        assert!(text.contains("wrangler secret put"), "{text}");
+    }
+
+    #[test]
+    fn the_url_and_token_get_the_clients_checks() {
+        let err =
+            Config::from_vars(vars(&[(URL_VAR, "eu1.example.io"), (TOKEN_VAR, "ok")])).unwrap_err();
+        assert_eq!(err.problems.len(), 1);
+        assert_eq!(err.problems[0].0, URL_VAR);
+        let err =
+            Config::from_vars(vars(&[(URL_VAR, "https://x.io"), (TOKEN_VAR, "a b")])).unwrap_err();
+        assert_eq!(err.problems[0].0, TOKEN_VAR);
+        // Both wrong at once: both reported.
+        let err = Config::from_vars(vars(&[(URL_VAR, "ftp://x.io")])).unwrap_err();
+        let names: Vec<&str> = err.problems.iter().map(|(n, _)| *n).collect();
+        assert_eq!(names, [URL_VAR, TOKEN_VAR]);
+        assert!(err.problems[0].1.contains("http"), "{:?}", err.problems);
+    }
+
+    #[test]
+    fn timeouts_are_bounded() {
+        for (text, ok) in [
+            ("1", true),
+            ("30000", true),
+            ("30001", false),
+            ("-5", false),
+            ("1.5", false),
+            ("soon", false),
+        ] {
+            let mut pairs = GOOD.to_vec();
+            pairs.push((TIMEOUT_VAR, text));
+            assert_eq!(Config::from_vars(vars(&pairs)).is_ok(), ok, "{text}");
+        }
+    }
+
+    #[test]
+    fn origins_are_normalised_and_deduplicated() {
+        let mut pairs = GOOD.to_vec();
+        pairs.push((
+            CORS_VAR,
+            " https://App.Example.com/ ,http://localhost:8787,,https://app.example.com,http://[::1]:3000",
+        ));
+        let config = Config::from_vars(vars(&pairs)).unwrap();
+        assert_eq!(
+            config.cors_origins,
+            [
+                "https://app.example.com",
+                "http://localhost:8787",
+                "http://[::1]:3000"
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_origins_are_explained() {
+        for bad in [
+            "*",
+            "null",
+            "app.example.com",
+            "https://",
+            "https://*.example.com",
+            "https://a.example/x",
+            "https://a.example?x",
+            "https://a.example:0",
+            "https://a.example:99999",
+            "https://a.example:port",
+            "https://user@a.example",
+            "https://a_b.example",
+            "https://[::1",
+            "https://[::1]x",
+        ] {
+            assert!(parse_origin(bad).is_err(), "{bad} accepted");
+        }
+    }
 }

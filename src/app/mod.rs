@@ -1,24 +1,42 @@
-//! The demo Worker: `#[event(fetch)]` builds the configuration from the Worker's env, builds the router and
-//! runs it. Handlers are thin; logic that needs tests lives in the library.
+//! The demo Worker: one router, thin handlers, and what every response carries.
+//!
+//! - [`routes`]: every path in one table, and the pure matcher (404 and 405 as problems).
+//! - [`config`]: vars and secrets, validated once per isolate with one error listing every problem.
+//! - [`context`]: the per-request context and the one-round-trip pipeline (shared batch) that
+//!   middleware and routes add their Redis reads to; how a capability plugs in.
+//! - [`cors`]: allowed origins, preflight, credentials only for allowed origins, `Vary: Origin`.
+//! - [`timing`]: the metered transport and the `Server-Timing` header (Redis round trips and time).
+//! - [`metrics`]: the per-isolate registry and the Prometheus text format (`GET /api/metrics`).
+//! - [`problem`]: every error as RFC 9457 problem details.
 //!
 //! Static files in `www/` are served by the Workers assets layer before this code runs; the Worker only
-//! sees `/api/*` and paths that match no file.
+//! sees `/api/*` and paths that match no file. The pure modules compile natively too, where their unit
+//! tests run; the rest needs the Workers runtime.
+// Natively only the pure modules' tests use them.
+#![cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 
-mod config;
-mod health;
-mod problem;
+pub mod config;
+pub mod cors;
+pub mod metrics;
+pub mod problem;
+pub mod routes;
+pub mod timing;
 
-use worker::{Context, Env, Request, Response, Router, event};
+#[cfg(target_arch = "wasm32")]
+mod context;
+#[cfg(target_arch = "wasm32")]
+mod dispatch;
+#[cfg(target_arch = "wasm32")]
+mod handlers;
+#[cfg(target_arch = "wasm32")]
+mod state;
 
-#[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
-    Router::new()
-        .get_async("/api/health", |_req, ctx| async move {
-            health::handle(&ctx.env).await
-        })
-        .or_else_any_method_async("/*path", |req, _ctx| async move {
-            problem::not_found(req.path())
-        })
-        .run(req, env)
-        .await
+#[cfg(target_arch = "wasm32")]
+#[worker::event(fetch)]
+async fn fetch(
+    req: worker::Request,
+    env: worker::Env,
+    ctx: worker::Context,
+) -> worker::Result<worker::Response> {
+    Ok(dispatch::handle(req, env, ctx).await)
 }

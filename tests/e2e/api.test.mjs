@@ -25,7 +25,9 @@ test('health answers 503 with a reason while Redis is down, and recovers without
   try {
     const down = await health();
     assert.equal(down.status, 503);
-    assert.equal(down.body.status, 'unavailable');
+    assert.match(down.headers.get('content-type'), /application\/problem\+json/);
+    assert.equal(down.body.status, 503);
+    assert.equal(down.body.title, 'Service Unavailable');
     assert.equal(down.body.redis.ok, false);
     assert.match(down.body.redis.error, /unavailable|503/i);
     assert.ok(down.ms < 2000, `answered after ${down.ms} ms`);

@@ -1,6 +1,8 @@
 // Where the stack that `npm test` started lives. Run these files through `npm run test:e2e`.
 export const workerUrl = process.env.REDGE_E2E_URL;
 export const controlUrl = process.env.REDGE_E2E_CONTROL;
+/** An origin the Worker's CORS configuration allows (besides its own). */
+export const corsOrigin = process.env.REDGE_E2E_CORS_ORIGIN ?? 'https://cors-test.example';
 if (!workerUrl || !controlUrl) {
   throw new Error('REDGE_E2E_URL and REDGE_E2E_CONTROL are not set: run the end-to-end suite with `npm run test:e2e`');
 }

@@ -1,0 +1,307 @@
+//! From a request to a response: configuration, CORS, routing, the body, the handler, then the headers
+//! every response carries (`Server-Timing`, `Vary`, CORS, `Cache-Control`) and the isolate's metrics.
+//!
+//! Nothing here returns an error to the runtime: every failure becomes a problem response, and a
+//! failure to build even that becomes a plain 500.
+
+use std::rc::Rc;
+
+use serde_json::json;
+use worker::{Context, Env, Request, Response};
+
+use super::context::{Cx, Extras, run};
+use super::cors::{self, Cors, Preflight};
+use super::handlers::{health, index, metrics};
+use super::problem::Problem;
+use super::routes::{self, Method, Resolution, RouteId};
+use super::timing::{self, Meter, Metered};
+use super::{metrics as registry, state};
+use crate::client::{Client, FetchTransport, Options};
+use crate::clock::{Clock, SystemClock};
+
+/// The largest request body the API reads; every route's body is a small JSON object.
+const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// What the metrics and headers step needs to know about a request.
+struct Facts {
+    method: Method,
+    route: &'static str,
+    origin: Option<String>,
+    own_origin: String,
+    cors_origins: Vec<String>,
+    preflight: bool,
+}
+
+/// Answers one request.
+pub(crate) async fn handle(req: Request, env: Env, ctx: Context) -> Response {
+    let started = SystemClock.now_ms();
+    let meter = Meter::new();
+    let extras = Rc::new(Extras::default());
+    let mut facts = Facts {
+        method: Method::parse(&req.inner().method()),
+        route: "unmatched",
+        origin: req.headers().get("origin").ok().flatten(),
+        own_origin: cors::origin_of(&req.inner().url()),
+        cors_origins: Vec::new(),
+        preflight: false,
+    };
+    let outcome = respond(req, env, ctx, &meter, &extras, &mut facts).await;
+    let response = match outcome {
+        Ok(response) => response,
+        Err(problem) => problem.into_response().unwrap_or_else(|_| plain_500()),
+    };
+    finish(response, &meter, &extras, &facts, started)
+}
+
+async fn respond(
+    mut req: Request,
+    env: Env,
+    ctx: Context,
+    meter: &Rc<Meter>,
+    extras: &Rc<Extras>,
+    facts: &mut Facts,
+) -> Result<Response, Problem> {
+    let path = req.path();
+    let config = state::config(&env).map_err(|e| {
+        let errors: Vec<_> = e
+            .problems
+            .iter()
+            .map(|(var, message)| json!({ "variable": var, "message": message }))
+            .collect();
+        Problem::new(500, e.to_string()).with("errors", json!(errors))
+    })?;
+    facts.cors_origins.clone_from(&config.cors_origins);
+
+    if facts.method == Method::Options {
+        facts.route = "preflight";
+        return options(&req, &path, facts);
+    }
+
+    let (route, params) = match routes::resolve(facts.method, &path) {
+        Resolution::Found { route, params } => (route, params),
+        Resolution::MethodNotAllowed { allow } => {
+            return Err(Problem::method_not_allowed(
+                facts.method.as_str(),
+                &path,
+                &allow,
+            ));
+        }
+        Resolution::BadPath { detail } => return Err(Problem::bad_request(detail)),
+        Resolution::NotFound => return Err(Problem::not_found(&path)),
+    };
+    facts.route = route.pattern;
+
+    let body = if facts.method.has_body() {
+        read_body(&mut req).await?
+    } else {
+        Vec::new()
+    };
+    let url = req.inner().url();
+    let transport = Metered::new(FetchTransport, Rc::clone(meter));
+    let options = Options {
+        timeout_ms: config.redis_timeout_ms,
+        ..Options::default()
+    };
+    let redis = Client::with_transport(&config.redis_url, &config.redis_token, transport)
+        .map_err(Problem::from)?
+        .options(options);
+    redis.set_sync_token(state::sync_token());
+    let cx = Cx {
+        method: facts.method,
+        route,
+        url,
+        headers: req.headers().clone(),
+        config,
+        redis,
+        meter: Rc::clone(meter),
+        env,
+        ctx,
+        params,
+        body,
+        extras: Rc::clone(extras),
+    };
+    let result = match route.id {
+        RouteId::Index => run::<index::Index>(&cx).await,
+        RouteId::Health => run::<health::Health>(&cx).await,
+        RouteId::Metrics => run::<metrics::Metrics>(&cx).await,
+    };
+    state::set_sync_token(cx.redis.sync_token());
+    result
+}
+
+/// `OPTIONS`: a CORS preflight, or a plain request for the methods of a path.
+fn options(req: &Request, path: &str, facts: &mut Facts) -> Result<Response, Problem> {
+    let header = |name: &str| req.headers().get(name).ok().flatten();
+    let Some(method) = header("access-control-request-method") else {
+        return match routes::resolve(Method::Other, path) {
+            Resolution::MethodNotAllowed { allow } => {
+                let mut response = Response::empty().map_err(js)?.with_status(204);
+                response.headers_mut().set("allow", &allow).map_err(js)?;
+                Ok(response)
+            }
+            _ => Err(Problem::not_found(path)),
+        };
+    };
+    facts.preflight = true;
+    let cors = Cors::new(&facts.cors_origins, &facts.own_origin);
+    let requested_headers = header("access-control-request-headers");
+    match cors.preflight(
+        facts.origin.as_deref(),
+        &method,
+        requested_headers.as_deref(),
+    ) {
+        Preflight::Allowed(headers) => {
+            let mut response = Response::empty().map_err(js)?.with_status(204);
+            for (name, value) in headers {
+                response.headers_mut().set(name, &value).map_err(js)?;
+            }
+            Ok(response)
+        }
+        Preflight::Refused(why) => {
+            let mut problem = Problem::new(403, why);
+            for (name, value) in cors::preflight_vary() {
+                problem = problem.header(name, &value);
+            }
+            Err(problem)
+        }
+    }
+}
+
+/// The body, refused over [`MAX_BODY_BYTES`] (by `Content-Length` first, so a big body is not read).
+async fn read_body(req: &mut Request) -> Result<Vec<u8>, Problem> {
+    let too_large = || {
+        Problem::new(
+            413,
+            format!("the request body is over {MAX_BODY_BYTES} bytes"),
+        )
+    };
+    let declared = req
+        .headers()
+        .get("content-length")
+        .ok()
+        .flatten()
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        return Err(too_large());
+    }
+    let body = req
+        .bytes()
+        .await
+        .map_err(|e| Problem::bad_request(format!("the request body could not be read: {e}")))?;
+    if body.len() > MAX_BODY_BYTES {
+        return Err(too_large());
+    }
+    Ok(body)
+}
+
+/// Headers every response carries, then the isolate's metrics.
+fn finish(
+    mut response: Response,
+    meter: &Meter,
+    extras: &Extras,
+    facts: &Facts,
+    started: u64,
+) -> Response {
+    let total_ms = SystemClock.now_ms().saturating_sub(started);
+    let timing = timing::server_timing(
+        meter.round_trips(),
+        meter.redis_ms(),
+        &extras.timings.borrow(),
+        total_ms,
+    );
+    let cors = Cors::new(&facts.cors_origins, &facts.own_origin);
+    let mut headers: Vec<(String, String)> = extras.headers.borrow().clone();
+    headers.push(("server-timing".into(), timing));
+    if !facts.preflight {
+        for (name, value) in cors.response_headers(facts.origin.as_deref()) {
+            headers.push((name.into(), value));
+        }
+    }
+    let set = |response: &mut Response, name: &str, value: &str| {
+        response.headers_mut().set(name, value).is_ok()
+    };
+    let mut written = true;
+    if !response.headers().has("cache-control").unwrap_or(false) {
+        written &= set(&mut response, "cache-control", "no-store");
+    }
+    for (name, value) in &headers {
+        written &= set(&mut response, name, value);
+    }
+    if !written {
+        // Headers of a response built from another one can be immutable: copy it once.
+        response = response.cloned().map_or_else(
+            |_| plain_500(),
+            |mut copy| {
+                for (name, value) in &headers {
+                    let _ = copy.headers_mut().set(name, value);
+                }
+                copy
+            },
+        );
+    }
+    record(response.status_code(), meter, facts, total_ms);
+    response
+}
+
+fn record(status: u16, meter: &Meter, facts: &Facts, total_ms: u64) {
+    let status = status.to_string();
+    let round_trips = meter.round_trips();
+    state::metrics(|m| {
+        m.add(
+            "redge_http_requests_total",
+            "API requests answered by this isolate, by method, route pattern and status.",
+            &[
+                ("method", facts.method.as_str()),
+                ("route", facts.route),
+                ("status", &status),
+            ],
+            1.0,
+        );
+        m.observe(
+            "redge_http_request_duration_seconds",
+            "Time from a request entering the Worker to its response (Workers clock: advances on I/O only).",
+            registry::LATENCY_BUCKETS,
+            &[("route", facts.route)],
+            total_ms as f64 / 1000.0,
+        );
+        m.observe(
+            "redge_redis_round_trips_per_request",
+            "Redis HTTP round trips each API request needed (the goal is at most one).",
+            &[0.0, 1.0, 2.0, 3.0, 5.0],
+            &[("route", facts.route)],
+            round_trips as f64,
+        );
+        m.add(
+            "redge_redis_round_trips_total",
+            "HTTP round trips to the Redis service, retries included.",
+            &[],
+            round_trips as f64,
+        );
+        m.add(
+            "redge_redis_failures_total",
+            "Redis round trips that got no HTTP response (unreachable, reset, deadline passed).",
+            &[],
+            meter.failures() as f64,
+        );
+        for ms in meter.durations_ms() {
+            m.observe(
+                "redge_redis_round_trip_duration_seconds",
+                "Time until the Redis service's HTTP response arrived, per round trip.",
+                registry::LATENCY_BUCKETS,
+                &[],
+                ms as f64 / 1000.0,
+            );
+        }
+    });
+}
+
+/// A worker (JavaScript) error while building a response.
+fn js(e: worker::Error) -> Problem {
+    Problem::new(500, format!("could not build the response: {e}"))
+}
+
+/// The last resort when not even a problem response can be built.
+fn plain_500() -> Response {
+    Response::error("internal error", 500)
+        .unwrap_or_else(|_| Response::from(web_sys::Response::error()))
+}

@@ -1,0 +1,42 @@
+//! `GET /api/health`: is the Redis service reachable, and how long does a PING take?
+//!
+//! The PING goes through the request's shared batch like any route's read, so this route is also the
+//! smallest demonstration of the one-round-trip pipeline: `Server-Timing` says `1 round trip`.
+
+use serde_json::json;
+use worker::Response;
+
+use crate::app::context::{Cx, Handler, Shared, Tr};
+use crate::app::problem::Problem;
+use crate::client::{Batch, Handle, commands};
+
+/// The health route.
+pub(crate) struct Health;
+
+impl Handler for Health {
+    type Pending = Handle<String>;
+
+    fn prepare(_cx: &Cx, batch: &Batch<'_, Tr>) -> Result<Handle<String>, Problem> {
+        Ok(batch.add(commands::ping()))
+    }
+
+    async fn respond(cx: &Cx, ping: Handle<String>, _: Shared) -> Result<Response, Problem> {
+        match ping.take() {
+            Ok(_) => {
+                let body = json!({
+                    "status": "ok",
+                    "redis": { "ok": true, "latency_ms": cx.meter.redis_ms() },
+                });
+                Response::from_json(&body).map_err(|e| Problem::new(500, e.to_string()))
+            }
+            Err(e) => {
+                let message = e.to_string();
+                Err(
+                    Problem::new(503, format!("Redis is unavailable: {message}"))
+                        .with("redis", json!({ "ok": false, "error": message }))
+                        .header("retry-after", "1"),
+                )
+            }
+        }
+    }
+}

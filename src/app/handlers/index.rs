@@ -1,0 +1,31 @@
+//! `GET /api`: the route table as JSON, so a visitor (or a script) can discover the API.
+
+use serde_json::json;
+use worker::Response;
+
+use crate::app::context::{Cx, Handler, Shared, Tr};
+use crate::app::problem::Problem;
+use crate::app::routes::ROUTES;
+use crate::client::Batch;
+
+/// The index route.
+pub(crate) struct Index;
+
+impl Handler for Index {
+    type Pending = ();
+
+    fn prepare(_cx: &Cx, _batch: &Batch<'_, Tr>) -> Result<(), Problem> {
+        Ok(())
+    }
+
+    async fn respond(_cx: &Cx, _: (), _: Shared) -> Result<Response, Problem> {
+        let routes: Vec<_> = ROUTES
+            .iter()
+            .map(
+                |r| json!({ "method": r.method.as_str(), "path": r.pattern, "group": r.group.as_str(), "summary": r.summary }),
+            )
+            .collect();
+        Response::from_json(&json!({ "routes": routes }))
+            .map_err(|e| Problem::new(500, e.to_string()))
+    }
+}

@@ -1,0 +1,495 @@
+//! A small metrics registry and the Prometheus text exposition format (version 0.0.4).
+//!
+//! The registry lives per isolate (Workers run many isolates; each reports its own counters, and
+//! `redge_isolate_start_time_seconds` lets a scraper tell a fresh isolate from a reset counter).
+//!
+//! Samples are plain `(name, help, labels, value)` calls, so a capability plugs its counters in without
+//! knowing this module's types: either the Worker adds to a counter as things happen ([`Registry::add`],
+//! [`Registry::observe`]), or, for totals a capability keeps itself, the metrics handler copies them into
+//! a snapshot at scrape time with [`Registry::set`].
+//!
+//! A sample whose name or labels are invalid, or whose family already exists with another type or other
+//! buckets, is dropped (never a panic) and counted in `redge_metrics_dropped_samples_total`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+/// The content type of [`Registry::render`]'s output.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Bucket bounds, in seconds, for request and Redis latencies: from 1 ms (a Redis in the same data
+/// centre) to 5 s (well past the default 1 s deadline).
+pub const LATENCY_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
+
+/// The type of a metric family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Only goes up (resets with the isolate).
+    Counter,
+    /// Goes up and down.
+    Gauge,
+    /// Observations counted into buckets.
+    Histogram,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Counter => "counter",
+            Kind::Gauge => "gauge",
+            Kind::Histogram => "histogram",
+        }
+    }
+}
+
+type Labels = Vec<(String, String)>;
+
+#[derive(Debug, Clone, PartialEq)]
+enum Series {
+    Value(f64),
+    Histogram {
+        counts: Vec<u64>,
+        sum: f64,
+        count: u64,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Family {
+    help: String,
+    kind: Kind,
+    buckets: Vec<f64>,
+    series: BTreeMap<Labels, Series>,
+}
+
+/// Metric families by name, rendered in name order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Registry {
+    families: BTreeMap<String, Family>,
+    dropped: u64,
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Registry::default()
+    }
+
+    /// Adds `delta` (ignored unless finite and not negative) to a counter.
+    pub fn add(&mut self, name: &str, help: &str, labels: &[(&str, &str)], delta: f64) {
+        if !(delta.is_finite() && delta >= 0.0) {
+            self.dropped += 1;
+            return;
+        }
+        if let Some(Series::Value(v)) = self.series(name, help, Kind::Counter, &[], labels) {
+            *v += delta;
+        }
+    }
+
+    /// Sets a counter (a total kept elsewhere) or a gauge to `value`.
+    pub fn set(&mut self, kind: Kind, name: &str, help: &str, labels: &[(&str, &str)], value: f64) {
+        if kind == Kind::Histogram {
+            self.dropped += 1;
+            return;
+        }
+        if let Some(Series::Value(v)) = self.series(name, help, kind, &[], labels) {
+            *v = value;
+        }
+    }
+
+    /// Counts `value` into a histogram whose bucket upper bounds are `buckets` (ascending; `+Inf` is
+    /// implied).
+    pub fn observe(
+        &mut self,
+        name: &str,
+        help: &str,
+        buckets: &[f64],
+        labels: &[(&str, &str)],
+        value: f64,
+    ) {
+        if !value.is_finite() || !buckets.windows(2).all(|w| w[0] < w[1]) {
+            self.dropped += 1;
+            return;
+        }
+        if let Some(Series::Histogram { counts, sum, count }) =
+            self.series(name, help, Kind::Histogram, buckets, labels)
+        {
+            for (bound, n) in buckets.iter().zip(counts.iter_mut()) {
+                if value <= *bound {
+                    *n += 1;
+                }
+            }
+            *sum += value;
+            *count += 1;
+        }
+    }
+
+    /// The series for these labels, created on first use; `None` (and one more dropped sample) when the
+    /// name or labels are invalid or the family exists with another type or other buckets.
+    fn series(
+        &mut self,
+        name: &str,
+        help: &str,
+        kind: Kind,
+        buckets: &[f64],
+        labels: &[(&str, &str)],
+    ) -> Option<&mut Series> {
+        let valid = is_metric_name(name)
+            && labels.iter().all(|(l, _)| is_label_name(l) && *l != "le")
+            && !has_duplicates(labels);
+        let family = if valid {
+            Some(
+                self.families
+                    .entry(name.to_owned())
+                    .or_insert_with(|| Family {
+                        help: help.to_owned(),
+                        kind,
+                        buckets: buckets.to_vec(),
+                        series: BTreeMap::new(),
+                    }),
+            )
+        } else {
+            None
+        };
+        let Some(family) = family.filter(|f| f.kind == kind && f.buckets == buckets) else {
+            self.dropped += 1;
+            return None;
+        };
+        let key: Labels = labels
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Some(family.series.entry(key).or_insert_with(|| match kind {
+            Kind::Histogram => Series::Histogram {
+                counts: vec![0; buckets.len()],
+                sum: 0.0,
+                count: 0,
+            },
+            _ => Series::Value(0.0),
+        }))
+    }
+
+    /// The text exposition: `# HELP` and `# TYPE` once per family, then one line per sample.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        for (name, family) in &self.families {
+            let _ = writeln!(out, "# HELP {name} {}", escape_help(&family.help));
+            let _ = writeln!(out, "# TYPE {name} {}", family.kind.as_str());
+            for (labels, series) in &family.series {
+                match series {
+                    Series::Value(v) => {
+                        let _ = writeln!(out, "{name}{} {}", label_set(labels, None), number(*v));
+                    }
+                    Series::Histogram { counts, sum, count } => {
+                        for (bound, n) in family.buckets.iter().zip(counts) {
+                            let le = number(*bound);
+                            let _ =
+                                writeln!(out, "{name}_bucket{} {n}", label_set(labels, Some(&le)));
+                        }
+                        let _ = writeln!(
+                            out,
+                            "{name}_bucket{} {count}",
+                            label_set(labels, Some("+Inf"))
+                        );
+                        let _ = writeln!(
+                            out,
+                            "{name}_sum{} {}",
+                            label_set(labels, None),
+                            number(*sum)
+                        );
+                        let _ = writeln!(out, "{name}_count{} {count}", label_set(labels, None));
+                    }
+                }
+            }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP redge_metrics_dropped_samples_total Samples refused by the registry (invalid name or labels, or a type clash).\n\
+             # TYPE redge_metrics_dropped_samples_total counter\n\
+             redge_metrics_dropped_samples_total {}",
+            self.dropped
+        );
+        out
+    }
+}
+
+/// Whether a scrape may read the metrics: always without a configured token, otherwise only with
+/// `Authorization: Bearer <token>`, compared without an early exit so the time taken does not tell how
+/// much of the token was right.
+pub fn scrape_allowed(expected: Option<&str>, authorization: Option<&str>) -> bool {
+    let Some(expected) = expected else {
+        return true;
+    };
+    let sent = authorization
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .unwrap_or("")
+        .trim();
+    sent.len() == expected.len()
+        && sent
+            .bytes()
+            .zip(expected.bytes())
+            .fold(0u8, |diff, (a, b)| diff | (a ^ b))
+            == 0
+}
+
+/// `{a="1",le="0.5"}`, or nothing without labels.
+fn label_set(labels: &Labels, le: Option<&str>) -> String {
+    if labels.is_empty() && le.is_none() {
+        return String::new();
+    }
+    let mut parts: Vec<String> = labels
+        .iter()
+        .map(|(k, v)| format!("{k}=\"{}\"", escape_label(v)))
+        .collect();
+    if let Some(le) = le {
+        parts.push(format!("le=\"{le}\""));
+    }
+    format!("{{{}}}", parts.join(","))
+}
+
+/// A sample value: integers without a fraction, `+Inf`, `-Inf`, `NaN`, others with up to six significant
+/// decimals (`0.0065`, `1.5e-7`, `2.5e20`).
+///
+/// Written with integer arithmetic: the standard float formatter adds tens of kilobytes to the wasm, and
+/// six decimals are finer than anything the Worker measures (its clock has millisecond resolution).
+fn number(v: f64) -> String {
+    if v.is_nan() {
+        return "NaN".into();
+    }
+    if v.is_infinite() {
+        return if v > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        };
+    }
+    let sign = if v < 0.0 { "-" } else { "" };
+    let a = v.abs();
+    if a == 0.0 {
+        return "0".into();
+    }
+    if (1e-3..1e15).contains(&a) {
+        // Fixed notation, rounded to the microunit; integers print without a fraction.
+        let micros = (a * 1e6).round() as u64;
+        return format!("{sign}{}", fixed(micros / 1_000_000, micros % 1_000_000));
+    }
+    // Scientific notation: a mantissa in [1, 10) with six decimals, and the exponent.
+    let mut exp = a.log10().floor() as i32;
+    let mut micros = (a / 10f64.powi(exp) * 1e6).round() as u64;
+    if micros >= 10_000_000 {
+        micros /= 10;
+        exp += 1;
+    }
+    format!(
+        "{sign}{}e{exp}",
+        fixed(micros / 1_000_000, micros % 1_000_000)
+    )
+}
+
+/// `int.frac` with the fraction's trailing zeros (and a bare point) removed.
+fn fixed(int: u64, frac: u64) -> String {
+    if frac == 0 {
+        return int.to_string();
+    }
+    let digits = format!("{frac:06}");
+    format!("{int}.{}", digits.trim_end_matches('0'))
+}
+
+/// Label values escape backslash, double quote and line feed.
+fn escape_label(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Help text escapes backslash and line feed.
+fn escape_help(help: &str) -> String {
+    help.replace('\\', "\\\\").replace('\n', "\\n")
+}
+
+fn is_metric_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+}
+
+fn is_label_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    !name.starts_with("__")
+        && chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn has_duplicates(labels: &[(&str, &str)]) -> bool {
+    labels
+        .iter()
+        .enumerate()
+        .any(|(i, (a, _))| labels.iter().skip(i + 1).any(|(b, _)| a == b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_render_with_help_and_type_once() {
+        let mut r = Registry::new();
+        let ok = [("route", "/api/health"), ("status", "200")];
+        r.add("redge_http_requests_total", "Requests.", &ok, 1.0);
+        r.add("redge_http_requests_total", "ignored later help", &ok, 2.0);
+        r.add(
+            "redge_http_requests_total",
+            "",
+            &[("route", "/api/health"), ("status", "503")],
+            1.0,
+        );
+        let text = r.render();
+        assert!(
+            text.starts_with(
+                "# HELP redge_http_requests_total Requests.\n\
+             # TYPE redge_http_requests_total counter\n\
+             redge_http_requests_total{route=\"/api/health\",status=\"200\"} 3\n\
+             redge_http_requests_total{route=\"/api/health\",status=\"503\"} 1\n"
+            ),
+            "{text}"
+        );
+        assert_eq!(text.matches("# TYPE redge_http_requests_total").count(), 1);
+        assert!(text.ends_with("redge_metrics_dropped_samples_total 0\n"));
+    }
+
+    #[test]
+    fn label_values_and_help_are_escaped() {
+        let mut r = Registry::new();
+        r.set(
+            Kind::Gauge,
+            "g",
+            "line one\nback\\slash",
+            &[("v", "a\"b\\c\nd")],
+            1.5,
+        );
+        let text = r.render();
+        assert!(
+            text.contains("# HELP g line one\\nback\\\\slash\n"),
+            "{text}"
+        );
+        assert!(text.contains("g{v=\"a\\\"b\\\\c\\nd\"} 1.5\n"), "{text}");
+    }
+
+    #[test]
+    fn histograms_are_cumulative_with_inf_sum_and_count() {
+        let mut r = Registry::new();
+        for v in [0.0005, 0.003, 0.003, 7.0] {
+            r.observe(
+                "lat_seconds",
+                "Latency.",
+                &[0.001, 0.005],
+                &[("route", "/x")],
+                v,
+            );
+        }
+        let text = r.render();
+        let expected = "# HELP lat_seconds Latency.\n\
+            # TYPE lat_seconds histogram\n\
+            lat_seconds_bucket{route=\"/x\",le=\"0.001\"} 1\n\
+            lat_seconds_bucket{route=\"/x\",le=\"0.005\"} 3\n\
+            lat_seconds_bucket{route=\"/x\",le=\"+Inf\"} 4\n\
+            lat_seconds_sum{route=\"/x\"} 7.0065\n\
+            lat_seconds_count{route=\"/x\"} 4\n";
+        assert!(text.starts_with(expected), "{text}");
+        let mut bare = Registry::new();
+        bare.observe("h", "", &[1.0], &[], 0.5);
+        assert!(
+            bare.render()
+                .contains("h_bucket{le=\"1\"} 1\nh_bucket{le=\"+Inf\"} 1\nh_sum 0.5\nh_count 1\n")
+        );
+    }
+
+    #[test]
+    fn invalid_samples_are_dropped_and_counted() {
+        let mut r = Registry::new();
+        r.add("bad name", "", &[], 1.0);
+        r.add("ok", "", &[("__reserved", "x")], 1.0);
+        r.add("ok", "", &[("a", "1"), ("a", "2")], 1.0);
+        r.add("ok", "", &[("le", "1")], 1.0);
+        r.add("ok", "", &[], -1.0);
+        r.add("ok", "", &[], f64::NAN);
+        r.add("ok", "", &[], 1.0);
+        r.set(Kind::Gauge, "ok", "", &[], 5.0); // type clash
+        r.observe("h", "", &[1.0, 2.0], &[], 1.0);
+        r.observe("h", "", &[1.0], &[], 1.0); // other buckets
+        r.observe("h2", "", &[2.0, 1.0], &[], 1.0); // unsorted
+        let text = r.render();
+        assert!(text.contains("\nok 1\n"), "{text}");
+        assert!(
+            text.contains("redge_metrics_dropped_samples_total 9\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn scrapes_need_the_token_only_when_one_is_configured() {
+        assert!(scrape_allowed(None, None));
+        assert!(scrape_allowed(None, Some("Bearer anything")));
+        assert!(scrape_allowed(Some("s3cret"), Some("Bearer s3cret")));
+        for sent in [
+            None,
+            Some(""),
+            Some("Bearer "),
+            Some("Bearer s3cre"),
+            Some("Bearer s3cret2"),
+            Some("s3cret"),
+            Some("Basic s3cret"),
+        ] {
+            assert!(!scrape_allowed(Some("s3cret"), sent), "{sent:?}");
+        }
+    }
+
+    #[test]
+    fn numbers_follow_the_format() {
+        assert_eq!(number(3.0), "3");
+        assert_eq!(number(0.25), "0.25");
+        assert_eq!(number(f64::INFINITY), "+Inf");
+        assert_eq!(number(f64::NEG_INFINITY), "-Inf");
+        assert_eq!(number(f64::NAN), "NaN");
+        assert_eq!(number(1e20), "1e20");
+        assert_eq!(number(2.5e20), "2.5e20");
+        assert_eq!(number(-0.0065), "-0.0065");
+        assert_eq!(number(1.5e-7), "1.5e-7");
+        assert_eq!(number(9.9999999e-4), "1e-3");
+        assert_eq!(number(123456789012.5), "123456789012.5");
+        assert_eq!(number(0.0), "0");
+        assert_eq!(number(7.0065), "7.0065");
+        for v in [1e20, 2.5e20, 1.5e-7, 0.0065, 3.0, 1e15, 99999.999999] {
+            let parsed: f64 = number(v).parse().unwrap();
+            assert!((parsed - v).abs() <= v.abs() * 1e-6, "{v} -> {}", number(v));
+        }
+    }
+
+    #[test]
+    fn every_line_is_a_comment_or_a_sample() {
+        let mut r = Registry::new();
+        r.add("a_total", "A.", &[("x", "with space and = sign")], 1.0);
+        r.observe("b_seconds", "B.", LATENCY_BUCKETS, &[], 0.02);
+        for line in r.render().lines() {
+            let ok = line.starts_with("# HELP ")
+                || line.starts_with("# TYPE ")
+                || line
+                    .rsplit_once(' ')
+                    .is_some_and(|(_, v)| v.parse::<f64>().is_ok() || v == "+Inf");
+            assert!(ok, "{line}");
+        }
+    }
+}
