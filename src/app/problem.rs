@@ -5,7 +5,23 @@ use worker::Response;
 
 /// A problem-details response with the given status.
 pub fn problem(status: u16, title: &str, detail: &str) -> worker::Result<Response> {
-    let body = json!({ "type": "about:blank", "title": title, "status": status, "detail": detail });
+    problem_with(status, title, detail, serde_json::Map::new())
+}
+
+/// A problem-details response with extension members.
+pub fn problem_with(
+    status: u16,
+    title: &str,
+    detail: &str,
+    extensions: serde_json::Map<String, serde_json::Value>,
+) -> worker::Result<Response> {
+    let mut body =
+        json!({ "type": "about:blank", "title": title, "status": status, "detail": detail });
+    if let Some(members) = body.as_object_mut() {
+        for (name, value) in extensions {
+            members.entry(name).or_insert(value);
+        }
+    }
     let mut response = Response::from_json(&body)?.with_status(status);
     let headers = response.headers_mut();
     headers.set("content-type", "application/problem+json")?;

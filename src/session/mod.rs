@@ -50,6 +50,7 @@
 //! ```
 
 pub mod cookie;
+pub mod origin;
 mod outcome;
 pub mod record;
 pub mod token;
@@ -239,10 +240,20 @@ impl<'c, T: Transport> SessionStore<'c, T> {
         self.clock.now_ms()
     }
 
-    /// The `Set-Cookie` value for a session: the token, with `Max-Age` running to its idle expiry.
+    /// The `Set-Cookie` value for a session just issued or refreshed: the token, with `Max-Age` running
+    /// from the write (`last_seen`) to the idle expiry, so the idle timeout unless the absolute cap is
+    /// nearer.
     pub fn set_cookie(&self, token: &Token, session: &Session) -> String {
-        let max_age = cookie::max_age_s(self.now_ms(), session.idle_expires_at);
+        let max_age = cookie::max_age_s(session.last_seen, session.idle_expires_at);
         self.config.cookie.set_cookie(&token.expose(), max_age)
+    }
+
+    /// The `Set-Cookie` value that sends an existing token again after a refresh, with the new
+    /// `Max-Age`; `None` if `token` is malformed.
+    pub fn refresh_cookie(&self, token: &str, session: &Session) -> Option<String> {
+        Token::parse(token)
+            .ok()
+            .map(|t| self.set_cookie(&t, session))
     }
 
     /// Runs `prepare` in a batch of its own: one round trip.

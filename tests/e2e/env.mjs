@@ -5,7 +5,7 @@ if (!workerUrl || !controlUrl) {
   throw new Error('REDGE_E2E_URL and REDGE_E2E_CONTROL are not set: run the end-to-end suite with `npm run test:e2e`');
 }
 
-/** Stops or starts the stack's redis-server. */
+/** Stops, starts or snapshots (`save`: the next start keeps the data) the stack's redis-server. */
 export async function redis(action) {
   const response = await fetch(`${controlUrl}/redis/${action}`, { method: 'POST' });
   if (response.status !== 204) throw new Error(`redis ${action} failed: ${await response.text()}`);
