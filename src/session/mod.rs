@@ -317,14 +317,15 @@ impl<'c, T: Transport> SessionStore<'c, T> {
         self.once(|b| self.prepare_load(b, token)).await
     }
 
-    /// Signs `user` in: a new session with `data`. When `replacing` is a valid session, it is ended in the
+    /// Signs `user` in: a new session with `data` (anything serde serializes; read it back with
+    /// [`Session::data_as`]). When `replacing` is a valid session, it is ended in the
     /// same step, and if it belongs to the same user its data, version and counters are kept instead of
     /// `data` (rotation on sign-in). A malformed `replacing` token is ignored.
     pub fn prepare_sign_in(
         &self,
         batch: &Batch<'_, T>,
         user: &str,
-        data: &serde_json::Value,
+        data: &(impl serde::Serialize + ?Sized),
         replacing: Option<&str>,
     ) -> Pending<Issued> {
         let checked = validate_user(user).and_then(|()| self.encode_data(data));
@@ -353,7 +354,7 @@ impl<'c, T: Transport> SessionStore<'c, T> {
     pub async fn sign_in(
         &self,
         user: &str,
-        data: &serde_json::Value,
+        data: &(impl serde::Serialize + ?Sized),
         replacing: Option<&str>,
     ) -> Result<Issued> {
         self.once(|b| self.prepare_sign_in(b, user, data, replacing))
@@ -388,13 +389,13 @@ impl<'c, T: Transport> SessionStore<'c, T> {
         self.once(|b| self.prepare_rotate(b, token)).await
     }
 
-    /// Replaces the session's data. With `expected_version`, only if the session's version is still that
+    /// Replaces the session's data (anything serde serializes). With `expected_version`, only if the session's version is still that
     /// one ([`Update::Conflict`] otherwise); without, last writer wins.
     pub fn prepare_update(
         &self,
         batch: &Batch<'_, T>,
         token: &str,
-        data: &serde_json::Value,
+        data: &(impl serde::Serialize + ?Sized),
         expected_version: Option<u64>,
     ) -> Pending<Update> {
         let Ok(token) = Token::parse(token) else {
@@ -423,7 +424,7 @@ impl<'c, T: Transport> SessionStore<'c, T> {
     pub async fn update(
         &self,
         token: &str,
-        data: &serde_json::Value,
+        data: &(impl serde::Serialize + ?Sized),
         expected_version: Option<u64>,
     ) -> Result<Update> {
         self.once(|b| self.prepare_update(b, token, data, expected_version))
@@ -579,7 +580,7 @@ impl<'c, T: Transport> SessionStore<'c, T> {
         ]
     }
 
-    fn encode_data(&self, data: &serde_json::Value) -> Result<String> {
+    fn encode_data(&self, data: &(impl serde::Serialize + ?Sized)) -> Result<String> {
         let text = serde_json::to_string(data)
             .map_err(|e| Error::InvalidArgument(format!("session data: {e}")))?;
         if text.len() > self.config.max_data_bytes {

@@ -140,6 +140,20 @@ pub struct Session {
     pub counters: BTreeMap<String, i64>,
 }
 
+impl Session {
+    /// The data as a typed value.
+    ///
+    /// # Errors
+    /// [`Error::Type`] when the stored JSON does not fit `T`.
+    pub fn data_as<T: serde::de::DeserializeOwned>(&self) -> Result<T> {
+        T::deserialize(&self.data).map_err(|e| Error::Type {
+            command: "session data".into(),
+            expected: std::any::type_name::<T>(),
+            actual: e.to_string(),
+        })
+    }
+}
+
 /// The part of a session shown in "my sessions".
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SessionSummary {
@@ -314,6 +328,12 @@ mod tests {
         );
         assert_eq!(s.version, 4);
         assert_eq!(s.data["theme"], "dark");
+        #[derive(serde::Deserialize)]
+        struct Prefs {
+            theme: String,
+        }
+        assert_eq!(s.data_as::<Prefs>().unwrap().theme, "dark");
+        assert!(s.data_as::<Vec<u8>>().is_err());
         assert_eq!(s.counters.get("views"), Some(&12));
         assert_eq!(d.hash, b"ab");
         let json = serde_json::to_value(&s).unwrap();

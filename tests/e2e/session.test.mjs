@@ -250,3 +250,12 @@ test('Redis stopped mid-session: 503 and the cookie kept; restarted: the same se
   assert.equal(back.body.session.id, id);
   assert.equal(browser.cookie, cookie);
 });
+
+test('revoking my own session by id signs me out and clears the cookie', async () => {
+  const browser = new Browser();
+  const { body } = await browser.signIn(unique('heidi'));
+  const answer = await browser.call('DELETE', `/api/sessions/${body.session.id}`);
+  assert.equal(answer.status, 204);
+  assert.match(answer.setCookies[0] ?? '', /^redge_session=; Max-Age=0/);
+  assert.equal(browser.cookie, null);
+});

@@ -252,7 +252,10 @@ pub async fn list(req: Request, env: Env) -> Answer {
 /// `DELETE /api/session` (sign out), `DELETE /api/sessions` (everywhere), `DELETE /api/sessions/:id`.
 pub async fn revoke(req: Request, env: Env, which: Revoke<'_>) -> Answer {
     let ctx = ctx!(&req, &env);
-    let ends_mine = !matches!(which, Revoke::One(_));
+    let ends_mine = match which {
+        Revoke::One(id) => ctx.token().split('.').next() == Some(id),
+        Revoke::Current | Revoke::All => true,
+    };
     match ctx.store().revoke(ctx.token(), which).await {
         Ok(Revoked::Ended(_)) => {
             let clear = ends_mine.then(|| ctx.settings.config.cookie.clear_cookie());

@@ -5,6 +5,6 @@ local s, why, detail = authenticate(ARGV[2], ARGV[3])
 if not s then
   return refused(why, detail)
 end
+-- No refresh here: the caller could not tell, and would not send the cookie again.
 local value = redis.call('HINCRBY', s.key, '#' .. ARGV[6], ARGV[7])
-refresh_if_due(s)
 return { 'ok', value }

@@ -1,11 +1,11 @@
 
--- list: the signed-in user's live sessions, pruning index entries whose session is gone.
+-- list: the signed-in user's live sessions, pruning index entries whose session is gone. Reads only the
+-- current session (no refresh: the caller would not send the cookie again).
 -- Returns {'ok', {id, created, last seen, idle expiry}...} or a refusal.
 local s, why, detail = authenticate(ARGV[2], ARGV[3])
 if not s then
   return refused(why, detail)
 end
-refresh_if_due(s)
 index_put(s.user, nil, nil)
 local out = { 'ok' }
 for _, id in ipairs(redis.call('ZRANGE', user_key(s.user), 0, -1)) do
