@@ -38,7 +38,9 @@ impl Ctx {
             Ok(s) => s,
             Err(m) => return misconfigured(m),
         };
-        let url = req.url().map(|u| u.to_string()).unwrap_or_default();
+        // The raw URL: `Request::url` parses it with the `url` crate, whose IDNA tables cost ~250 KB
+        // of wasm; the origin check needs only the scheme and authority.
+        let url = req.inner().url();
         settings.config.cookie.insecure_dev =
             settings.insecure_cookie && origin::is_loopback_http(&url);
         let method = req.method().to_string();
