@@ -38,12 +38,7 @@ fn now() -> u64 {
 /// A store with a fake clock at the real time and default lifetimes.
 fn store(client: &Client<FetchTransport>) -> (SessionStore<'_, FetchTransport>, FakeClock) {
     let clock = FakeClock::new(now());
-    let store = SessionStore::with_parts(
-        client,
-        config(Lifetimes::default()),
-        clock.clone(),
-        WebCrypto,
-    );
+    let store = SessionStore::with_clock(client, config(Lifetimes::default()), clock.clone());
     (store, clock)
 }
 
@@ -206,7 +201,7 @@ async fn the_absolute_cap_ends_an_active_session() {
     let client = client();
     let clock = FakeClock::new(now());
     let lifetimes = Lifetimes::new(10 * MIN, 25 * MIN).unwrap();
-    let store = SessionStore::with_parts(&client, config(lifetimes), clock.clone(), WebCrypto);
+    let store = SessionStore::with_clock(&client, config(lifetimes), clock.clone());
     let issued = store.sign_in("erin", &json!({}), None).await.unwrap();
     let token = issued.token.expose();
     let cap = issued.session.absolute_expires_at;
@@ -504,7 +499,7 @@ fn store_sharing<'c>(
     like: &SessionStore<'_, FetchTransport>,
 ) -> (SessionStore<'c, FetchTransport>, FakeClock) {
     let clock = FakeClock::new(now());
-    let store = SessionStore::with_parts(client, like.config().clone(), clock.clone(), WebCrypto);
+    let store = SessionStore::with_clock(client, like.config().clone(), clock.clone());
     (store, clock)
 }
 

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::token::Counter;
 use super::*;
-use crate::client::{HttpRequest, HttpResponse};
+use crate::client::{Client, HttpRequest, HttpResponse, Transport};
 use crate::clock::FakeClock;
 
 /// Answers every request with `answer`, recording the bodies.

@@ -30,7 +30,7 @@ pub trait Random {
     /// Fills `buf` with random bytes.
     ///
     /// # Errors
-    /// [`Error::Config`] when the runtime has no usable source; never falls back to a weak one.
+    /// [`crate::Error::Config`] when the runtime has no usable source; never falls back to a weak one.
     fn fill(&self, buf: &mut [u8]) -> Result<()>;
 }
 
