@@ -650,3 +650,61 @@ fn web_crypto_tokens_differ() {
     assert_ne!(a, b);
     assert_eq!(Token::parse(&a.expose()).unwrap(), a);
 }
+
+#[wasm_bindgen_test]
+async fn the_script_and_the_rust_arithmetic_agree_on_expiry_and_refresh() {
+    let client = client();
+    let clock = FakeClock::new(now());
+    let lifetimes = Lifetimes::new(10 * MIN, 25 * MIN).unwrap();
+    let store = SessionStore::with_clock(&client, config(lifetimes), clock.clone());
+    let idle = lifetimes.idle_ms();
+    // Each case: a fresh session, one read `offset` ms later, optionally after reads that moved it.
+    for (hops, offset) in [
+        (0, 0),
+        (0, 1),
+        (0, idle / 2 - 1),
+        (0, idle / 2),
+        (0, idle / 2 + 1),
+        (0, idle - 1),
+        (0, idle),
+        (2, idle / 2 + 1),
+        (2, idle - 1),
+        (3, 1),
+        (3, idle / 2 + 1),
+    ] {
+        let start = now();
+        clock.set(start);
+        let issued = store
+            .sign_in("rust-vs-lua", &json!({}), None)
+            .await
+            .unwrap();
+        let token = issued.token.expose();
+        let (mut idle_at, absolute_at) = (
+            issued.session.idle_expires_at,
+            issued.session.absolute_expires_at,
+        );
+        // Hop forward by 8 minutes `hops` times, refreshing as the script sees fit.
+        for _ in 0..hops {
+            clock.advance(8 * MIN);
+            let l = store.load(&token).await.unwrap().unwrap();
+            idle_at = l.session.idle_expires_at;
+        }
+        clock.advance(offset);
+        let at = clock.now();
+        let loaded = store.load(&token).await.unwrap();
+        let case = format!("hops {hops}, offset {offset}");
+        if Lifetimes::expired(at, idle_at, absolute_at) {
+            assert_eq!(loaded, None, "{case}: Rust says expired");
+            continue;
+        }
+        let loaded = loaded.unwrap_or_else(|| panic!("{case}: Rust says alive"));
+        let due = lifetimes.refresh_due(at, idle_at, absolute_at);
+        assert_eq!(loaded.refreshed, due, "{case}");
+        let expected = if due {
+            lifetimes.refreshed(at, absolute_at)
+        } else {
+            idle_at
+        };
+        assert_eq!(loaded.session.idle_expires_at, expected, "{case}");
+    }
+}
