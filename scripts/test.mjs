@@ -45,6 +45,7 @@ async function controlServer(redis) {
     try {
       if (req.method === 'POST' && req.url === '/redis/stop') await redis.stop();
       else if (req.method === 'POST' && req.url === '/redis/start') await redis.start();
+      else if (req.method === 'POST' && req.url === '/redis/save') await redis.save();
       else return res.writeHead(404).end();
       res.writeHead(204).end();
     } catch (error) {

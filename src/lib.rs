@@ -6,6 +6,8 @@
 //! The crate is layered, and dependencies point one way:
 //!
 //! - [`client`]: the HTTP Redis client (commands, typed replies, the wire format, the transport);
+//! - [`session`]: cookie sessions (tokens, versioned records, idle and absolute expiry, rotation,
+//!   per-user index, sign out everywhere), one round trip per operation;
 //! - the Worker application (feature `app`, wasm only): routes that wire the capabilities to HTTP.
 //!
 //! Pure logic (the wire format, reply decoding) compiles and is tested natively; whatever touches `fetch`
@@ -24,6 +26,7 @@
 pub mod client;
 pub mod clock;
 mod error;
+pub mod session;
 
 #[cfg(feature = "app")]
 mod app;

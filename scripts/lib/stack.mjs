@@ -63,6 +63,11 @@ export async function startRedis() {
       await this.proc?.stop();
       this.proc = null;
     },
+    /** Writes a snapshot (dump.rdb in its directory), which the next start loads: a restart that keeps data. */
+    async save() {
+      const saved = await run('redis-cli', ['-p', String(port), 'SAVE'], { echo: false });
+      if (saved.code !== 0 || !saved.output.includes('OK')) throw new Error(`redis-cli SAVE failed:\n${saved.output}`);
+    },
     async dispose() {
       await this.stop();
       rmSync(dir, { recursive: true, force: true });

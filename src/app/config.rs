@@ -7,6 +7,9 @@
 //! | `REDIS_TIMEOUT_MS` | no | deadline of one Redis call, retries included; 1..=30000, default 1000 |
 //! | `CORS_ALLOWED_ORIGINS` | no | comma-separated origins (`https://app.example.com`) that may call the API from a browser, with credentials |
 //! | `METRICS_TOKEN` | no | when set, `GET /api/metrics` requires `Authorization: Bearer <token>` |
+//! | `SESSION_COOKIE_INSECURE` | no | `true`: session cookies without `__Host-` and `Secure`, honoured only on plain-HTTP loopback requests (local development; never in production) |
+//! | `SESSION_ALLOWED_ORIGINS` | no | comma-separated origins, besides the Worker's own and `CORS_ALLOWED_ORIGINS`, allowed to change sessions |
+//! | `SESSION_IDLE_S`, `SESSION_ABSOLUTE_S` | no | session idle timeout and absolute lifetime in seconds (1800 and 43200) |
 //!
 //! [`Config::from_vars`] is pure: it takes a lookup function, so every rule is tested natively. Every
 //! problem is collected before failing, so one deploy shows every missing or invalid value at once.
@@ -16,6 +19,7 @@ use std::fmt;
 use crate::client::{
     Client, DEFAULT_TIMEOUT_MS, HttpRequest, HttpResponse, TOKEN_VAR, Transport, URL_VAR,
 };
+use crate::session::{Lifetimes, SessionConfig};
 
 /// Name of the variable with the Redis deadline.
 pub const TIMEOUT_VAR: &str = "REDIS_TIMEOUT_MS";
@@ -23,6 +27,14 @@ pub const TIMEOUT_VAR: &str = "REDIS_TIMEOUT_MS";
 pub const CORS_VAR: &str = "CORS_ALLOWED_ORIGINS";
 /// Name of the variable with the metrics token.
 pub const METRICS_TOKEN_VAR: &str = "METRICS_TOKEN";
+/// Name of the variable that allows development session cookies.
+pub const SESSION_INSECURE_VAR: &str = "SESSION_COOKIE_INSECURE";
+/// Name of the variable with the extra origins allowed to change sessions.
+pub const SESSION_ORIGINS_VAR: &str = "SESSION_ALLOWED_ORIGINS";
+/// Name of the variable with the session idle timeout.
+pub const SESSION_IDLE_VAR: &str = "SESSION_IDLE_S";
+/// Name of the variable with the session absolute lifetime.
+pub const SESSION_ABSOLUTE_VAR: &str = "SESSION_ABSOLUTE_S";
 
 /// The longest Redis deadline accepted: a Worker request should not hang on Redis for longer.
 const MAX_TIMEOUT_MS: u32 = 30_000;
@@ -40,6 +52,20 @@ pub struct Config {
     pub cors_origins: Vec<String>,
     /// Token required by `GET /api/metrics`, if any.
     pub metrics_token: Option<String>,
+    /// Session store and cookie settings.
+    pub session: SessionSettings,
+}
+
+/// Session settings: the store's configuration and who may change sessions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionSettings {
+    /// Store configuration, cookie included (development cookies are switched on per request, only for
+    /// plain-HTTP loopback requests, when [`SessionSettings::insecure_cookie`] is set).
+    pub store: SessionConfig,
+    /// Whether development cookies were asked for.
+    pub insecure_cookie: bool,
+    /// Origins allowed to change sessions besides the Worker's own (normalised).
+    pub allowed_origins: Vec<String>,
 }
 
 /// Every missing or invalid value, reported together.
@@ -143,6 +169,8 @@ impl Config {
             ));
         }
 
+        let session = session_settings(&read, &cors_origins, &mut problems);
+
         if !problems.is_empty() {
             return Err(ConfigError { problems });
         }
@@ -152,6 +180,7 @@ impl Config {
             redis_timeout_ms,
             cors_origins,
             metrics_token,
+            session,
         })
     }
 
@@ -164,6 +193,74 @@ impl Config {
                 .or_else(|_| env.secret(name).map(|v| v.to_string()))
                 .ok()
         })
+    }
+}
+
+/// The session settings; their problems join the others.
+fn session_settings(
+    read: &impl Fn(&str) -> Option<String>,
+    cors_origins: &[String],
+    problems: &mut Vec<(&'static str, String)>,
+) -> SessionSettings {
+    let defaults = Lifetimes::default();
+    let mut seconds = |name: &'static str, default_ms: u64| match read(name) {
+        None => default_ms,
+        Some(text) => match text.trim().parse::<u64>() {
+            Ok(s) if s > 0 => s.saturating_mul(1000),
+            _ => {
+                problems.push((
+                    name,
+                    format!(
+                        "{name} must be a positive whole number of seconds, got {:?}",
+                        shorten(&text)
+                    ),
+                ));
+                default_ms
+            }
+        },
+    };
+    let idle = seconds(SESSION_IDLE_VAR, defaults.idle_ms());
+    let absolute = seconds(SESSION_ABSOLUTE_VAR, defaults.absolute_ms());
+    let lifetimes = Lifetimes::new(idle, absolute).unwrap_or_else(|e| {
+        problems.push((SESSION_IDLE_VAR, format!("{SESSION_IDLE_VAR}: {e}")));
+        defaults
+    });
+    let insecure_cookie = match read(SESSION_INSECURE_VAR) {
+        None => false,
+        Some(text) => match text.trim() {
+            "true" | "1" | "yes" => true,
+            "false" | "0" | "no" => false,
+            _ => {
+                problems.push((
+                    SESSION_INSECURE_VAR,
+                    format!(
+                        "{SESSION_INSECURE_VAR} must be true or false, got {:?}",
+                        shorten(&text)
+                    ),
+                ));
+                false
+            }
+        },
+    };
+    let mut allowed_origins = cors_origins.to_vec();
+    if let Some(list) = read(SESSION_ORIGINS_VAR) {
+        for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            match parse_origin(item) {
+                Ok(origin) if !allowed_origins.contains(&origin) => allowed_origins.push(origin),
+                Ok(_) => {}
+                Err(why) => {
+                    problems.push((SESSION_ORIGINS_VAR, format!("{SESSION_ORIGINS_VAR}: {why}")))
+                }
+            }
+        }
+    }
+    SessionSettings {
+        store: SessionConfig {
+            lifetimes,
+            ..SessionConfig::default()
+        },
+        insecure_cookie,
+        allowed_origins,
     }
 }
 
@@ -363,6 +460,44 @@ mod tests {
                 "https://app.example.com",
                 "http://localhost:8787",
                 "http://[::1]:3000"
+            ]
+        );
+    }
+
+    #[test]
+    fn session_settings_are_validated_with_the_rest() {
+        let mut pairs = GOOD.to_vec();
+        pairs.extend([
+            (CORS_VAR, "https://app.example"),
+            (SESSION_ORIGINS_VAR, "https://admin.example"),
+            (SESSION_INSECURE_VAR, "true"),
+            (SESSION_IDLE_VAR, "600"),
+        ]);
+        let config = Config::from_vars(vars(&pairs)).unwrap();
+        assert!(config.session.insecure_cookie);
+        assert_eq!(
+            config.session.allowed_origins,
+            ["https://app.example", "https://admin.example"]
+        );
+        assert_eq!(config.session.store.lifetimes.idle_ms(), 600_000);
+
+        let err = Config::from_vars(vars(&[
+            (URL_VAR, "https://x.io"),
+            (TOKEN_VAR, "t"),
+            (SESSION_IDLE_VAR, "soon"),
+            (SESSION_ABSOLUTE_VAR, "0"),
+            (SESSION_INSECURE_VAR, "maybe"),
+            (SESSION_ORIGINS_VAR, "*"),
+        ]))
+        .unwrap_err();
+        let names: Vec<&str> = err.problems.iter().map(|(n, _)| *n).collect();
+        assert_eq!(
+            names,
+            [
+                SESSION_IDLE_VAR,
+                SESSION_ABSOLUTE_VAR,
+                SESSION_INSECURE_VAR,
+                SESSION_ORIGINS_VAR
             ]
         );
     }

@@ -11,7 +11,7 @@ use worker::{Context, Env, Request, Response};
 
 use super::context::{Cx, Extras, run};
 use super::cors::{self, Cors, Preflight};
-use super::handlers::{health, index, metrics};
+use super::handlers::{health, index, metrics, session};
 use super::problem::Problem;
 use super::routes::{self, Method, Resolution, RouteId};
 use super::timing::{self, Meter, Metered};
@@ -124,6 +124,13 @@ async fn respond(
         RouteId::Index => run::<index::Index>(&cx).await,
         RouteId::Health => run::<health::Health>(&cx).await,
         RouteId::Metrics => run::<metrics::Metrics>(&cx).await,
+        RouteId::SessionSignIn => run::<session::SignIn>(&cx).await,
+        RouteId::SessionCurrent => run::<session::Current>(&cx).await,
+        RouteId::SessionUpdate => run::<session::Patch>(&cx).await,
+        RouteId::SessionSignOut => run::<session::SignOutCurrent>(&cx).await,
+        RouteId::SessionList => run::<session::List>(&cx).await,
+        RouteId::SessionRevoke => run::<session::RevokeOne>(&cx).await,
+        RouteId::SessionSignOutAll => run::<session::SignOutAll>(&cx).await,
     };
     state::set_sync_token(cx.redis.sync_token());
     result

@@ -77,6 +77,20 @@ pub enum RouteId {
     Health,
     /// `GET /api/metrics`: Prometheus text exposition of this isolate's counters.
     Metrics,
+    /// `POST /api/session`: sign in.
+    SessionSignIn,
+    /// `GET /api/session`: who am I.
+    SessionCurrent,
+    /// `PATCH /api/session`: update the session's data.
+    SessionUpdate,
+    /// `DELETE /api/session`: sign out.
+    SessionSignOut,
+    /// `GET /api/sessions`: my sessions.
+    SessionList,
+    /// `DELETE /api/sessions/{id}`: revoke one of my sessions.
+    SessionRevoke,
+    /// `DELETE /api/sessions`: sign out everywhere.
+    SessionSignOutAll,
 }
 
 /// A family of routes that share a rate-limit policy and decide whether the session is loaded.
@@ -84,6 +98,8 @@ pub enum RouteId {
 pub enum Group {
     /// Operational routes (index, health, metrics).
     Ops,
+    /// Session routes.
+    Session,
 }
 
 impl Group {
@@ -91,6 +107,7 @@ impl Group {
     pub fn as_str(self) -> &'static str {
         match self {
             Group::Ops => "ops",
+            Group::Session => "session",
         }
     }
 }
@@ -133,6 +150,55 @@ pub const ROUTES: &[Route] = &[
         id: RouteId::Metrics,
         group: Group::Ops,
         summary: "this isolate's counters in the Prometheus text format",
+    },
+    Route {
+        method: Method::Post,
+        pattern: "/api/session",
+        id: RouteId::SessionSignIn,
+        group: Group::Session,
+        summary: "sign in by user name (demo: no password); sets the session cookie",
+    },
+    Route {
+        method: Method::Get,
+        pattern: "/api/session",
+        id: RouteId::SessionCurrent,
+        group: Group::Session,
+        summary: "the current session (refreshed when due)",
+    },
+    Route {
+        method: Method::Patch,
+        pattern: "/api/session",
+        id: RouteId::SessionUpdate,
+        group: Group::Session,
+        summary: "replace the session's data; `version` for compare-and-set",
+    },
+    Route {
+        method: Method::Delete,
+        pattern: "/api/session",
+        id: RouteId::SessionSignOut,
+        group: Group::Session,
+        summary: "sign out of this session",
+    },
+    Route {
+        method: Method::Get,
+        pattern: "/api/sessions",
+        id: RouteId::SessionList,
+        group: Group::Session,
+        summary: "my live sessions",
+    },
+    Route {
+        method: Method::Delete,
+        pattern: "/api/sessions/{id}",
+        id: RouteId::SessionRevoke,
+        group: Group::Session,
+        summary: "revoke one of my sessions by id",
+    },
+    Route {
+        method: Method::Delete,
+        pattern: "/api/sessions",
+        id: RouteId::SessionSignOutAll,
+        group: Group::Session,
+        summary: "sign out everywhere",
     },
 ];
 

@@ -7,7 +7,7 @@ if (!workerUrl || !controlUrl) {
   throw new Error('REDGE_E2E_URL and REDGE_E2E_CONTROL are not set: run the end-to-end suite with `npm run test:e2e`');
 }
 
-/** Stops or starts the stack's redis-server. */
+/** Stops, starts or snapshots (`save`: the next start keeps the data) the stack's redis-server. */
 export async function redis(action) {
   const response = await fetch(`${controlUrl}/redis/${action}`, { method: 'POST' });
   if (response.status !== 204) throw new Error(`redis ${action} failed: ${await response.text()}`);
@@ -25,4 +25,12 @@ export async function eventually(fn, { timeoutMs = 10_000, intervalMs = 100 } = 
     await sleep(intervalMs);
   }
   return value;
+}
+
+/** The Redis round trips a response reports in `Server-Timing` (`redis;dur=3;desc="1 round trip"`). */
+export function roundTrips(response) {
+  const header = response.headers.get('server-timing') ?? '';
+  const match = /(?:^|,)\s*redis;[^,]*desc="(\d+) round trips?"/.exec(header);
+  if (!match) throw new Error(`no Redis round-trip count in Server-Timing: ${JSON.stringify(header)}`);
+  return Number(match[1]);
 }

@@ -1,0 +1,320 @@
+//! `/api/session` and `/api/sessions`: the demo's cookie sessions, one session script each.
+//!
+//! Reads (who am I, list) add their script to the request's shared batch, so they share its one round trip
+//! with the middleware. Writes (sign in, update, sign out, revoke) run after the middleware has decided
+//! (a request refused by rate limiting must not write), in one round trip of their own.
+//!
+//! CSRF: state-changing routes require an allowed `Origin` (the Worker's own, `CORS_ALLOWED_ORIGINS` or
+//! `SESSION_ALLOWED_ORIGINS`), else 403, checked before anything touches Redis. A missing `Origin` on a
+//! write is refused too: browsers send it on every cross-origin request and on same-origin POST, PATCH
+//! and DELETE.
+//!
+//! Store down: a 503 problem, and the cookie is left alone; the session is still valid when Redis is back.
+
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use worker::Response;
+
+use crate::Error;
+use crate::app::context::{Cx, Handler, Shared, Tr};
+use crate::app::problem::Problem;
+use crate::client::Batch;
+use crate::session::{
+    Loaded, Pending, Revoke, Revoked, SessionConfig, SessionStore, Update, origin,
+};
+
+/// What every session route reads from the request: the store settings and the cookie's token.
+pub(crate) struct Visit {
+    store: SessionConfig,
+    token: Option<String>,
+}
+
+impl Visit {
+    /// Reads the cookie, and applies the Origin check to state-changing methods.
+    fn new(cx: &Cx) -> Result<Visit, Problem> {
+        let settings = &cx.config.session;
+        let mut store = settings.store.clone();
+        store.cookie.insecure_dev = settings.insecure_cookie && origin::is_loopback_http(&cx.url);
+        if origin::is_state_changing(cx.method.as_str()) {
+            let sent = cx.header("origin");
+            if !origin::origin_allowed(sent.as_deref(), &cx.url, &settings.allowed_origins) {
+                return Err(Problem::new(
+                    403,
+                    "this request changes the session, so it must come from an allowed Origin \
+                     (this site, CORS_ALLOWED_ORIGINS or SESSION_ALLOWED_ORIGINS)",
+                ));
+            }
+        }
+        let cookie = cx.header("cookie").unwrap_or_default();
+        let token = store.cookie.read(&cookie).map(str::to_owned);
+        Ok(Visit { store, token })
+    }
+
+    fn store<'c>(&self, cx: &'c Cx) -> SessionStore<'c, Tr> {
+        SessionStore::new(&cx.redis, self.store.clone())
+    }
+
+    fn token(&self) -> &str {
+        self.token.as_deref().unwrap_or("")
+    }
+
+    /// 401, clearing a cookie that names no live session (never used when the store failed).
+    fn unauthenticated(&self) -> Problem {
+        let problem = Problem::new(401, "no valid session: sign in first");
+        if self.token.is_some() {
+            problem.header("set-cookie", &self.store.cookie.clear_cookie())
+        } else {
+            problem
+        }
+    }
+
+    /// Sends the cookie again when the session's idle expiry moved.
+    fn refreshed(&self, cx: &Cx, store: &SessionStore<'_, Tr>, loaded: &Loaded) {
+        if loaded.refreshed
+            && let Some(cookie) = store.refresh_cookie(self.token(), &loaded.session)
+        {
+            cx.add_header("set-cookie", &cookie);
+        }
+    }
+}
+
+/// The store's error as a problem; the cookie is never touched here.
+fn failed(error: &Error) -> Problem {
+    if error.is_unavailable() {
+        Problem::new(
+            503,
+            format!(
+                "the session store could not be reached ({error}); your session is kept: try again shortly"
+            ),
+        )
+        .header("retry-after", "1")
+    } else if error.is_too_large() {
+        Problem::new(413, error.to_string())
+    } else if matches!(error, Error::InvalidArgument(_)) {
+        Problem::bad_request(error.to_string())
+    } else {
+        Problem::new(500, format!("the session store failed: {error}"))
+    }
+}
+
+fn json(status: u16, body: &Value) -> Result<Response, Problem> {
+    let response = if status == 204 {
+        Response::empty()
+    } else {
+        Response::from_json(body)
+    };
+    response
+        .map(|r| r.with_status(status))
+        .map_err(|e| Problem::new(500, format!("could not build the response: {e}")))
+}
+
+/// `GET /api/session`: who am I (refreshes the session when due, then re-sends the cookie).
+pub(crate) struct Current;
+
+impl Handler for Current {
+    type Pending = (Visit, Option<Pending<Option<Loaded>>>);
+
+    fn prepare(cx: &Cx, batch: &Batch<'_, Tr>) -> Result<Self::Pending, Problem> {
+        let visit = Visit::new(cx)?;
+        let pending = visit
+            .token
+            .as_deref()
+            .map(|token| visit.store(cx).prepare_load(batch, token));
+        Ok((visit, pending))
+    }
+
+    async fn respond(
+        cx: &Cx,
+        (visit, pending): Self::Pending,
+        _: Shared,
+    ) -> Result<Response, Problem> {
+        let Some(pending) = pending else {
+            return Err(visit.unauthenticated());
+        };
+        match pending.finish() {
+            Ok(Some(loaded)) => {
+                visit.refreshed(cx, &visit.store(cx), &loaded);
+                json(200, &json!({ "session": loaded.session }))
+            }
+            Ok(None) => Err(visit.unauthenticated()),
+            Err(e) => Err(failed(&e)),
+        }
+    }
+}
+
+/// `GET /api/sessions`: my live sessions.
+pub(crate) struct List;
+
+impl Handler for List {
+    type Pending = (
+        Visit,
+        Option<Pending<Option<Vec<crate::session::SessionSummary>>>>,
+    );
+
+    fn prepare(cx: &Cx, batch: &Batch<'_, Tr>) -> Result<Self::Pending, Problem> {
+        let visit = Visit::new(cx)?;
+        let pending = visit
+            .token
+            .as_deref()
+            .map(|token| visit.store(cx).prepare_list(batch, token));
+        Ok((visit, pending))
+    }
+
+    async fn respond(
+        _: &Cx,
+        (visit, pending): Self::Pending,
+        _: Shared,
+    ) -> Result<Response, Problem> {
+        let Some(pending) = pending else {
+            return Err(visit.unauthenticated());
+        };
+        match pending.finish() {
+            Ok(Some(sessions)) => json(200, &json!({ "sessions": sessions })),
+            Ok(None) => Err(visit.unauthenticated()),
+            Err(e) => Err(failed(&e)),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct SignInBody {
+    user: String,
+}
+
+/// `POST /api/session {"user"}`: 201 and a cookie; replaces (rotates) the current session if any.
+pub(crate) struct SignIn;
+
+impl Handler for SignIn {
+    type Pending = (Visit, SignInBody);
+
+    fn prepare(cx: &Cx, _: &Batch<'_, Tr>) -> Result<Self::Pending, Problem> {
+        Ok((Visit::new(cx)?, cx.json()?))
+    }
+
+    async fn respond(
+        cx: &Cx,
+        (visit, body): Self::Pending,
+        _: Shared,
+    ) -> Result<Response, Problem> {
+        let store = visit.store(cx);
+        let issued = store
+            .sign_in(body.user.trim(), &json!({}), visit.token.as_deref())
+            .await
+            .map_err(|e| failed(&e))?;
+        cx.add_header(
+            "set-cookie",
+            &store.set_cookie(&issued.token, &issued.session),
+        );
+        json(201, &json!({ "session": issued.session }))
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct PatchBody {
+    data: Map<String, Value>,
+    #[serde(default)]
+    version: Option<u64>,
+}
+
+/// `PATCH /api/session {"data", "version"?}`: 200, or 409 when `version` is stale.
+pub(crate) struct Patch;
+
+impl Handler for Patch {
+    type Pending = (Visit, PatchBody);
+
+    fn prepare(cx: &Cx, _: &Batch<'_, Tr>) -> Result<Self::Pending, Problem> {
+        Ok((Visit::new(cx)?, cx.json()?))
+    }
+
+    async fn respond(
+        cx: &Cx,
+        (visit, body): Self::Pending,
+        _: Shared,
+    ) -> Result<Response, Problem> {
+        if visit.token.is_none() {
+            return Err(visit.unauthenticated());
+        }
+        let store = visit.store(cx);
+        let outcome = store
+            .update(visit.token(), &Value::Object(body.data), body.version)
+            .await
+            .map_err(|e| failed(&e))?;
+        match outcome {
+            Update::Saved(loaded) => {
+                visit.refreshed(cx, &store, &loaded);
+                json(200, &json!({ "session": loaded.session }))
+            }
+            Update::Conflict(current) => Err(Problem::new(
+                409,
+                format!(
+                    "the session data is at version {}, not {}: reload and try again",
+                    current.version,
+                    body.version.unwrap_or_default()
+                ),
+            )
+            .with("current_version", json!(current.version))
+            .with("session", json!(current))),
+            Update::Unauthenticated => Err(visit.unauthenticated()),
+        }
+    }
+}
+
+/// Which sessions a `DELETE` ends.
+#[derive(Clone, Copy)]
+enum Target {
+    Current,
+    One,
+    All,
+}
+
+/// `DELETE /api/session` (sign out), `DELETE /api/sessions` (everywhere), `DELETE /api/sessions/{id}`.
+pub(crate) struct SignOut<const T: u8>;
+
+/// Sign out of this session.
+pub(crate) type SignOutCurrent = SignOut<0>;
+/// Revoke one of my sessions by id.
+pub(crate) type RevokeOne = SignOut<1>;
+/// Sign out everywhere.
+pub(crate) type SignOutAll = SignOut<2>;
+
+impl<const T: u8> SignOut<T> {
+    const TARGET: Target = match T {
+        0 => Target::Current,
+        1 => Target::One,
+        _ => Target::All,
+    };
+}
+
+impl<const T: u8> Handler for SignOut<T> {
+    type Pending = (Visit, String);
+
+    fn prepare(cx: &Cx, _: &Batch<'_, Tr>) -> Result<Self::Pending, Problem> {
+        let id = cx.param("id").unwrap_or_default().to_owned();
+        Ok((Visit::new(cx)?, id))
+    }
+
+    async fn respond(cx: &Cx, (visit, id): Self::Pending, _: Shared) -> Result<Response, Problem> {
+        if visit.token.is_none() {
+            return Err(visit.unauthenticated());
+        }
+        let (which, ends_mine) = match Self::TARGET {
+            Target::Current => (Revoke::Current, true),
+            Target::All => (Revoke::All, true),
+            Target::One => (
+                Revoke::One(&id),
+                visit.token().split('.').next() == Some(id.as_str()),
+            ),
+        };
+        match visit.store(cx).revoke(visit.token(), which).await {
+            Ok(Revoked::Ended(_)) => {
+                if ends_mine {
+                    cx.add_header("set-cookie", &visit.store.cookie.clear_cookie());
+                }
+                json(204, &Value::Null)
+            }
+            Ok(Revoked::NotFound) => Err(Problem::new(404, "no session of yours has this id")),
+            Ok(Revoked::Unauthenticated) => Err(visit.unauthenticated()),
+            Err(e) => Err(failed(&e)),
+        }
+    }
+}

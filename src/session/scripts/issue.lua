@@ -1,0 +1,55 @@
+
+-- issue: creates a session like SET NX: with the id ARGV[2] and hash ARGV[3] or, should that id be taken
+-- already, with the second candidate ARGV[12] and ARGV[13] (a taken id is never overwritten). Replaces the
+-- session ARGV[9] (hash ARGV[10]) when given, atomically.
+-- ARGV[6] absolute lifetime (ms), ARGV[7] user, ARGV[8] data (JSON), ARGV[11] mode:
+--   'sign_in': a new session for ARGV[7]; the replaced session's data, version and counters are carried
+--              over only if it belongs to the same user; created and the absolute cap start afresh;
+--   'rotate':  the replaced session (which must be valid) gets a new token and keeps everything else,
+--              user, created and absolute cap included.
+-- Returns {'ok', candidate used (1 or 2), HGETALL...}, {'collision', ''} or, for 'rotate', a refusal.
+local new_id, new_hash, chosen = ARGV[2], ARGV[3], 1
+if redis.call('EXISTS', session_key(new_id)) == 1 then
+  new_id, new_hash, chosen = ARGV[12], ARGV[13], 2
+  if redis.call('EXISTS', session_key(new_id)) == 1 then
+    return { 'collision', '' }
+  end
+end
+local new_key = session_key(new_id)
+local mode = ARGV[11]
+local record = { v = '1', u = ARGV[7], c = int(now), a = int(now + tonumber(ARGV[6])), n = '0', d = ARGV[8] }
+if ARGV[9] ~= '' then
+  local old, why, detail = authenticate(ARGV[9], ARGV[10])
+  if old then
+    if mode == 'rotate' or old.user == record.u then
+      local all = redis.call('HGETALL', old.key)
+      for i = 1, #all, 2 do
+        local name = all[i]
+        local carry = name == 'd' or name == 'n' or string.sub(name, 1, 1) == '#'
+        if mode == 'rotate' and (name == 'u' or name == 'c' or name == 'a') then
+          carry = true
+        end
+        if carry then
+          record[name] = all[i + 1]
+        end
+      end
+    end
+    delete_session(old.id, old.user)
+  elseif mode == 'rotate' then
+    return refused(why, detail)
+  end
+end
+local a = tonumber(record.a)
+local e = math.min(now + idle, a)
+record.h = new_hash
+record.s = int(now)
+record.e = int(e)
+local args = {}
+for name, value in pairs(record) do
+  args[#args + 1] = name
+  args[#args + 1] = value
+end
+redis.call('HSET', new_key, unpack(args))
+redis.call('PEXPIRE', new_key, int(e - now))
+index_put(record.u, new_id, e)
+return { 'ok', chosen, redis.call('HGETALL', new_key) }

@@ -1,0 +1,9 @@
+
+-- load: reads a session and refreshes it when due, in one call.
+-- Returns {'ok', refreshed (0/1), HGETALL...} or a refusal {'missing'|'invalid'|'expired'|'version', detail}.
+local s, why, detail = authenticate(ARGV[2], ARGV[3])
+if not s then
+  return refused(why, detail)
+end
+local refreshed = refresh_if_due(s)
+return { 'ok', refreshed, redis.call('HGETALL', s.key) }

@@ -1,0 +1,433 @@
+//! [`SessionStore`]: every session operation, each one Lua script, in `prepare_*` and `async` forms.
+
+use std::rc::Rc;
+
+use super::CookieConfig;
+use super::outcome::{self, Issued, Loaded, Revoked, Update};
+use super::pending::{Pending, State, scripts};
+use super::record::{Session, SessionSummary};
+#[cfg(target_arch = "wasm32")]
+use super::token::WebCrypto;
+use super::token::{Random, SessionId, Token};
+use super::{MAX_COUNTER_LEN, Revoke, SessionConfig, cookie, validate_user};
+use crate::client::{Batch, Client, Reply, Script, Transport};
+use crate::clock::Clock;
+use crate::{Error, Result};
+
+/// Sessions in one HTTP Redis service; see the [module docs](super).
+pub struct SessionStore<'c, T: Transport> {
+    client: &'c Client<T>,
+    config: SessionConfig,
+    clock: Rc<dyn Clock>,
+    random: Rc<dyn Random>,
+}
+
+impl<T: Transport> std::fmt::Debug for SessionStore<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionStore")
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+impl<'c, T: Transport> SessionStore<'c, T> {
+    /// A store using the system clock and Web Crypto.
+    pub fn new(client: &'c Client<T>, config: SessionConfig) -> Self {
+        Self::with_clock(client, config, crate::clock::SystemClock)
+    }
+
+    /// A store using `clock` and Web Crypto.
+    pub fn with_clock(
+        client: &'c Client<T>,
+        config: SessionConfig,
+        clock: impl Clock + 'static,
+    ) -> Self {
+        Self::with_parts(client, config, clock, WebCrypto)
+    }
+}
+
+impl<'c, T: Transport> SessionStore<'c, T> {
+    /// A store with the given clock and random source (tests pass a [`crate::clock::FakeClock`]).
+    pub fn with_parts(
+        client: &'c Client<T>,
+        config: SessionConfig,
+        clock: impl Clock + 'static,
+        random: impl Random + 'static,
+    ) -> Self {
+        SessionStore {
+            client,
+            config,
+            clock: Rc::new(clock),
+            random: Rc::new(random),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &SessionConfig {
+        &self.config
+    }
+
+    /// The cookie configuration.
+    pub fn cookie_config(&self) -> &CookieConfig {
+        &self.config.cookie
+    }
+
+    /// The current time by the store's clock (Unix ms).
+    pub fn now_ms(&self) -> u64 {
+        self.clock.now_ms()
+    }
+
+    /// The `Set-Cookie` value for a session just issued or refreshed: the token, with `Max-Age` running
+    /// from the write (`last_seen`) to the idle expiry, so the idle timeout unless the absolute cap is
+    /// nearer.
+    pub fn set_cookie(&self, token: &Token, session: &Session) -> String {
+        let max_age = cookie::max_age_s(session.last_seen, session.idle_expires_at);
+        self.config.cookie.set_cookie(&token.expose(), max_age)
+    }
+
+    /// The `Set-Cookie` value that sends an existing token again after a refresh, with the new
+    /// `Max-Age`; `None` if `token` is malformed.
+    pub fn refresh_cookie(&self, token: &str, session: &Session) -> Option<String> {
+        Token::parse(token)
+            .ok()
+            .map(|t| self.set_cookie(&t, session))
+    }
+
+    /// Runs `prepare` in a batch of its own: one round trip.
+    async fn once<R: 'static>(
+        &self,
+        prepare: impl FnOnce(&Batch<'_, T>) -> Pending<R>,
+    ) -> Result<R> {
+        let batch = self.client.batch();
+        let pending = prepare(&batch);
+        if pending.is_queued() {
+            // The error, if any, is also what the entry's handle reports.
+            let _ = batch.send().await;
+        }
+        pending.finish()
+    }
+
+    /// Adds a session script call: ARGV = prefix, id, hash, now, idle, then `extra`.
+    fn call<R: 'static>(
+        &self,
+        batch: &Batch<'_, T>,
+        script: &Script,
+        id: &str,
+        hash: &str,
+        extra: Vec<String>,
+        decode: impl FnOnce(Reply) -> Result<R> + 'static,
+    ) -> Pending<R> {
+        let mut args = vec![
+            self.config.prefix.clone(),
+            id.to_owned(),
+            hash.to_owned(),
+            self.now_ms().to_string(),
+            self.config.lifetimes.idle_ms().to_string(),
+        ];
+        args.extend(extra);
+        let handle = batch
+            .add_script::<Reply, &str, String>(script, [], args)
+            .map(decode);
+        Pending {
+            state: State::Waiting(handle),
+        }
+    }
+
+    /// Reads the session of `token` and refreshes it when due.
+    ///
+    /// A malformed token is `Ok(None)` and adds nothing to the batch.
+    pub fn prepare_load(&self, batch: &Batch<'_, T>, token: &str) -> Pending<Option<Loaded>> {
+        let Ok(token) = Token::parse(token) else {
+            return Pending::ready(Ok(None));
+        };
+        let (id, hash) = (token.id().to_string(), token.secret_hash().to_hex());
+        self.call(batch, &scripts().load, &id, &hash, vec![], move |r| {
+            outcome::loaded(&token, r)
+        })
+    }
+
+    /// [`Self::prepare_load`] in one round trip.
+    ///
+    /// # Errors
+    /// See [`Pending::finish`].
+    pub async fn load(&self, token: &str) -> Result<Option<Loaded>> {
+        self.once(|b| self.prepare_load(b, token)).await
+    }
+
+    /// Signs `user` in: a new session with `data` (anything serde serializes; read it back with
+    /// [`Session::data_as`]). When `replacing` is a valid session, it is ended in the
+    /// same step, and if it belongs to the same user its data, version and counters are kept instead of
+    /// `data` (rotation on sign-in). A malformed `replacing` token is ignored.
+    pub fn prepare_sign_in(
+        &self,
+        batch: &Batch<'_, T>,
+        user: &str,
+        data: &(impl serde::Serialize + ?Sized),
+        replacing: Option<&str>,
+    ) -> Pending<Issued> {
+        let checked = validate_user(user).and_then(|()| self.encode_data(data));
+        let candidates = checked.and_then(|data| Ok((data, self.candidates()?)));
+        let (data, candidates) = match candidates {
+            Ok(ok) => ok,
+            Err(e) => return Pending::ready(Err(e)),
+        };
+        let old = replacing.and_then(|t| Token::parse(t).ok());
+        let extra = self.issue_args(user, data, old.as_ref(), "sign_in", &candidates);
+        let (id, hash) = (
+            candidates[0].id().to_string(),
+            candidates[0].secret_hash().to_hex(),
+        );
+        self.call(batch, &scripts().issue, &id, &hash, extra, move |r| {
+            outcome::issued(candidates, r)?
+                .ok_or_else(|| Error::Protocol("sign-in refused without a reason".into()))
+        })
+    }
+
+    /// [`Self::prepare_sign_in`] in one round trip.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for an empty or oversized user id, [`Error::TooLarge`] for oversized
+    /// data, and see [`Pending::finish`].
+    pub async fn sign_in(
+        &self,
+        user: &str,
+        data: &(impl serde::Serialize + ?Sized),
+        replacing: Option<&str>,
+    ) -> Result<Issued> {
+        self.once(|b| self.prepare_sign_in(b, user, data, replacing))
+            .await
+    }
+
+    /// Gives the session of `token` a new token (on a privilege change), keeping everything else; the old
+    /// token stops working at once. `None` when `token` is not a valid session.
+    pub fn prepare_rotate(&self, batch: &Batch<'_, T>, token: &str) -> Pending<Option<Issued>> {
+        let Ok(old) = Token::parse(token) else {
+            return Pending::ready(Ok(None));
+        };
+        let candidates = match self.candidates() {
+            Ok(c) => c,
+            Err(e) => return Pending::ready(Err(e)),
+        };
+        let extra = self.issue_args("", "{}".into(), Some(&old), "rotate", &candidates);
+        let (id, hash) = (
+            candidates[0].id().to_string(),
+            candidates[0].secret_hash().to_hex(),
+        );
+        self.call(batch, &scripts().issue, &id, &hash, extra, move |r| {
+            outcome::issued(candidates, r)
+        })
+    }
+
+    /// [`Self::prepare_rotate`] in one round trip.
+    ///
+    /// # Errors
+    /// See [`Pending::finish`].
+    pub async fn rotate(&self, token: &str) -> Result<Option<Issued>> {
+        self.once(|b| self.prepare_rotate(b, token)).await
+    }
+
+    /// Replaces the session's data (anything serde serializes). With `expected_version`, only if the session's version is still that
+    /// one ([`Update::Conflict`] otherwise); without, last writer wins.
+    pub fn prepare_update(
+        &self,
+        batch: &Batch<'_, T>,
+        token: &str,
+        data: &(impl serde::Serialize + ?Sized),
+        expected_version: Option<u64>,
+    ) -> Pending<Update> {
+        let Ok(token) = Token::parse(token) else {
+            return Pending::ready(Ok(Update::Unauthenticated));
+        };
+        let data = match self.encode_data(data) {
+            Ok(d) => d,
+            Err(e) => return Pending::ready(Err(e)),
+        };
+        let expected = expected_version.map(|v| v.to_string()).unwrap_or_default();
+        let (id, hash) = (token.id().to_string(), token.secret_hash().to_hex());
+        self.call(
+            batch,
+            &scripts().update,
+            &id,
+            &hash,
+            vec![data, expected],
+            move |r| outcome::updated(&token, r),
+        )
+    }
+
+    /// [`Self::prepare_update`] in one round trip.
+    ///
+    /// # Errors
+    /// [`Error::TooLarge`] for oversized data, and see [`Pending::finish`].
+    pub async fn update(
+        &self,
+        token: &str,
+        data: &(impl serde::Serialize + ?Sized),
+        expected_version: Option<u64>,
+    ) -> Result<Update> {
+        self.once(|b| self.prepare_update(b, token, data, expected_version))
+            .await
+    }
+
+    /// Adds `by` to the session's counter `name` and returns the new value (`None`: no valid session).
+    pub fn prepare_incr(
+        &self,
+        batch: &Batch<'_, T>,
+        token: &str,
+        name: &str,
+        by: i64,
+    ) -> Pending<Option<i64>> {
+        let Ok(token) = Token::parse(token) else {
+            return Pending::ready(Ok(None));
+        };
+        if name.is_empty() || name.len() > MAX_COUNTER_LEN {
+            return Pending::ready(Err(Error::InvalidArgument(format!(
+                "a counter name has 1 to {MAX_COUNTER_LEN} bytes"
+            ))));
+        }
+        let (id, hash) = (token.id().to_string(), token.secret_hash().to_hex());
+        let extra = vec![name.to_owned(), by.to_string()];
+        self.call(batch, &scripts().incr, &id, &hash, extra, outcome::counted)
+    }
+
+    /// [`Self::prepare_incr`] in one round trip.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a bad counter name, and see [`Pending::finish`].
+    pub async fn incr(&self, token: &str, name: &str, by: i64) -> Result<Option<i64>> {
+        self.once(|b| self.prepare_incr(b, token, name, by)).await
+    }
+
+    /// The live sessions of the token's user, oldest first (`None`: no valid session).
+    pub fn prepare_list(
+        &self,
+        batch: &Batch<'_, T>,
+        token: &str,
+    ) -> Pending<Option<Vec<SessionSummary>>> {
+        let Ok(token) = Token::parse(token) else {
+            return Pending::ready(Ok(None));
+        };
+        let (id, hash) = (token.id().to_string(), token.secret_hash().to_hex());
+        let current = token.id().clone();
+        self.call(batch, &scripts().list, &id, &hash, vec![], move |r| {
+            outcome::listed(&current, r)
+        })
+    }
+
+    /// [`Self::prepare_list`] in one round trip.
+    ///
+    /// # Errors
+    /// See [`Pending::finish`].
+    pub async fn list(&self, token: &str) -> Result<Option<Vec<SessionSummary>>> {
+        self.once(|b| self.prepare_list(b, token)).await
+    }
+
+    /// Ends sessions of the token's user: this one, another one of theirs, or all of them, atomically.
+    pub fn prepare_revoke(
+        &self,
+        batch: &Batch<'_, T>,
+        token: &str,
+        which: Revoke<'_>,
+    ) -> Pending<Revoked> {
+        let Ok(token) = Token::parse(token) else {
+            return Pending::ready(Ok(Revoked::Unauthenticated));
+        };
+        let extra = match which {
+            Revoke::Current => vec!["current".to_owned()],
+            Revoke::All => vec!["all".to_owned()],
+            Revoke::One(target) => match SessionId::parse(target) {
+                Ok(target) => vec!["one".to_owned(), target.to_string()],
+                Err(_) => return Pending::ready(Ok(Revoked::NotFound)),
+            },
+        };
+        let (id, hash) = (token.id().to_string(), token.secret_hash().to_hex());
+        self.call(
+            batch,
+            &scripts().revoke,
+            &id,
+            &hash,
+            extra,
+            outcome::revoked,
+        )
+    }
+
+    /// [`Self::prepare_revoke`] in one round trip.
+    ///
+    /// # Errors
+    /// See [`Pending::finish`]. (A malformed target id is [`Revoked::NotFound`], decided locally.)
+    pub async fn revoke(&self, token: &str, which: Revoke<'_>) -> Result<Revoked> {
+        self.once(|b| self.prepare_revoke(b, token, which)).await
+    }
+
+    /// Ends every session of `user`, without a token: for the application itself (after a password
+    /// change, an account deletion). Returns how many ended.
+    pub fn prepare_revoke_user(&self, batch: &Batch<'_, T>, user: &str) -> Pending<u64> {
+        if let Err(e) = validate_user(user) {
+            return Pending::ready(Err(e));
+        }
+        self.call(
+            batch,
+            &scripts().revoke_user,
+            "",
+            "",
+            vec![user.to_owned()],
+            |r| match outcome::revoked(r)? {
+                Revoked::Ended(n) => Ok(n),
+                _ => Err(Error::Protocol(
+                    "revoke_user answered without a count".into(),
+                )),
+            },
+        )
+    }
+
+    /// [`Self::prepare_revoke_user`] in one round trip.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a bad user id, and see [`Pending::finish`].
+    pub async fn revoke_user(&self, user: &str) -> Result<u64> {
+        self.once(|b| self.prepare_revoke_user(b, user)).await
+    }
+
+    fn candidates(&self) -> Result<[Token; 2]> {
+        Ok([
+            Token::generate(self.random.as_ref())?,
+            Token::generate(self.random.as_ref())?,
+        ])
+    }
+
+    fn issue_args(
+        &self,
+        user: &str,
+        data: String,
+        old: Option<&Token>,
+        mode: &str,
+        candidates: &[Token; 2],
+    ) -> Vec<String> {
+        let (old_id, old_hash) = old
+            .map(|t| (t.id().to_string(), t.secret_hash().to_hex()))
+            .unwrap_or_default();
+        vec![
+            self.config.lifetimes.absolute_ms().to_string(),
+            user.to_owned(),
+            data,
+            old_id,
+            old_hash,
+            mode.to_owned(),
+            candidates[1].id().to_string(),
+            candidates[1].secret_hash().to_hex(),
+        ]
+    }
+
+    fn encode_data(&self, data: &(impl serde::Serialize + ?Sized)) -> Result<String> {
+        let text = serde_json::to_string(data)
+            .map_err(|e| Error::InvalidArgument(format!("session data: {e}")))?;
+        if text.len() > self.config.max_data_bytes {
+            return Err(Error::TooLarge(format!(
+                "session data of {} bytes is over the {}-byte limit",
+                text.len(),
+                self.config.max_data_bytes
+            )));
+        }
+        Ok(text)
+    }
+}
