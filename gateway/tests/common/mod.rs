@@ -211,3 +211,23 @@ pub async fn direct(redis: &Redis) -> redis::aio::MultiplexedConnection {
         .await
         .unwrap()
 }
+
+/// Writes `request` as raw bytes on a fresh connection and reads until the server closes it (or two
+/// seconds pass): for requests no HTTP client library would send.
+pub async fn raw(url: &str, request: Vec<u8>) -> String {
+    use std::io::{Read as _, Write as _};
+    let addr = url.trim_start_matches("http://").to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mut stream = TcpStream::connect(addr).expect("gateway reachable");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(2)))
+            .unwrap();
+        // The server may answer and close before it has read everything; that is not a failure here.
+        let _ = stream.write_all(&request);
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer);
+        String::from_utf8_lossy(&answer).into_owned()
+    })
+    .await
+    .unwrap()
+}
