@@ -446,3 +446,28 @@ async fn malformed_http_smuggling_and_header_injection_are_refused_before_any_co
     assert!(keys.is_empty(), "a refused request wrote {keys:?}");
     still_serving(&gw).await;
 }
+
+#[tokio::test]
+async fn a_stalled_body_gets_408_and_frees_its_request_slot() {
+    let redis = Redis::start();
+    let mut config = Config::new(&redis.url(), TOKEN);
+    config.max_concurrency = 1;
+    config.body_timeout_ms = 200;
+    let gw = gateway_with(config).await;
+    // Ten bytes announced, two sent, the connection left open: a client that stalled or vanished.
+    let stalled = format!(
+        "POST / HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: 10\r\n\r\n[\""
+    );
+    let answer = raw(&gw.url, stalled.into_bytes()).await;
+    assert_eq!(
+        status_of(&answer),
+        "HTTP/1.1 408 Request Timeout",
+        "{answer}"
+    );
+    assert!(
+        answer.ends_with(r#"{"error":"ERR the request body did not arrive within 200 ms"}"#),
+        "{answer}"
+    );
+    // The only request slot is free again.
+    still_serving(&gw).await;
+}

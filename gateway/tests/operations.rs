@@ -224,6 +224,7 @@ fn help_documents_every_option() {
         "--read-only-token",
         "--max-body-bytes",
         "--deadline-ms",
+        "--body-timeout-ms",
         "--max-concurrency",
         "--max-streams",
         "--transaction-pool",

@@ -29,7 +29,7 @@ pub async fn path_form(
         let format = Format::from_headers(&headers)?;
         let mut args = path_args(uri.path())?;
         if method == Method::POST || method == Method::PUT {
-            let bytes = read_body(body, state.max_body_bytes).await?;
+            let bytes = read_body(body, &state).await?;
             if !bytes.is_empty() {
                 args.push(bytes.to_vec());
             }
