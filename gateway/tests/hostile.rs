@@ -471,3 +471,24 @@ async fn a_stalled_body_gets_408_and_frees_its_request_slot() {
     // The only request slot is free again.
     still_serving(&gw).await;
 }
+
+#[tokio::test]
+async fn an_announced_oversized_body_gets_413_before_it_is_sent() {
+    let redis = Redis::start();
+    let gw = gateway(&redis).await;
+    // 100 MB announced, a few bytes sent: the answer comes at once, not after 10 MiB or a timeout.
+    let request = format!(
+        "POST / HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: 100000000\r\n\r\n[\""
+    );
+    let answer = raw(&gw.url, request.into_bytes()).await;
+    assert_eq!(
+        status_of(&answer),
+        "HTTP/1.1 413 Payload Too Large",
+        "{answer}"
+    );
+    assert!(
+        answer.ends_with(r#"{"error":"ERR max request size exceeded"}"#),
+        "{answer}"
+    );
+    still_serving(&gw).await;
+}

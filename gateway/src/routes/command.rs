@@ -68,11 +68,18 @@ pub fn rejected(e: GatewayError, route: &'static str) -> Response {
     tag(e.into_response(), logged)
 }
 
-/// Reads the whole body, refusing more than `--max-body-bytes` with 413, and answering 408 when it has
+/// Reads the whole body, refusing more than `--max-body-bytes` with 413 (at once when the Content-Length
+/// says so), and answering 408 when it has
 /// not arrived within `--body-timeout-ms`: the request holds a concurrency slot while it reads, and a
 /// client that stalls (or vanishes without closing its connection) must not hold it for ever.
 pub async fn read_body(body: Body, state: &AppState) -> Result<axum::body::Bytes, GatewayError> {
+    use axum::body::HttpBody as _;
     let limit = state.max_body_bytes;
+    // A Content-Length over the limit is refused before a byte of the body is read: the client learns
+    // at once (curl waits on `Expect: 100-continue` for exactly this) instead of after sending 10 MiB.
+    if body.size_hint().lower() > limit as u64 {
+        return Err(GatewayError::TooLarge);
+    }
     let read = tokio::time::timeout(state.body_timeout, axum::body::to_bytes(body, limit));
     let Ok(read) = read.await else {
         return Err(GatewayError::BodyTimeout(state.body_timeout.as_millis()));
