@@ -321,7 +321,12 @@ async fn tokens_count_only_where_the_protocol_puts_them() {
         ("token=test-token", None, 401),
         ("_token=test-token", Some("Bearer wrong"), 401),
         ("_token=garbage", Some("Bearer test-token"), 200),
-        ("", Some("Bearer  test-token"), 401),
+        // The scheme is case-insensitive and followed by one or more spaces (RFC 9110, section 11).
+        ("", Some("BEARER test-token"), 200),
+        ("", Some("bEaReR test-token"), 200),
+        ("", Some("Bearer  test-token"), 200),
+        ("", Some("Bearertest-token"), 401),
+        ("", Some("Bearer test-token x"), 401),
         ("", Some("Basic dGVzdC10b2tlbg=="), 401),
         ("", Some("test-token"), 401),
         ("", Some("Bearer"), 401),
