@@ -108,7 +108,7 @@ async fn bodies_over_the_limit_get_413_on_every_route_and_the_limit_is_inclusive
 }
 
 #[tokio::test]
-async fn huge_numbers_of_arguments_and_commands_run_whole() {
+async fn huge_keys_values_and_numbers_of_arguments_run_whole() {
     let redis = Redis::start();
     let gw = gateway(&redis).await;
 
@@ -142,6 +142,15 @@ async fn huge_numbers_of_arguments_and_commands_run_whole() {
             .iter()
             .enumerate()
             .all(|(i, e)| e == &json!({ "result": b64(i.to_string()) }))
+    );
+
+    // A 1 MiB key holding an 8 MiB value, under the 10 MiB body limit.
+    let key = "k".repeat(1024 * 1024);
+    let set = command(&gw, json!(["SET", key, "v".repeat(8 * 1024 * 1024)])).await;
+    assert_eq!(set.json, json!({ "result": "OK" }));
+    assert_eq!(
+        command(&gw, json!(["STRLEN", key])).await.json,
+        json!({ "result": 8 * 1024 * 1024 })
     );
 
     // The path form: 5 000 segments.
