@@ -461,6 +461,20 @@ async fn malformed_http_smuggling_and_header_injection_are_refused_before_any_co
     still_serving(&gw).await;
 }
 
+/// Announces `length` bytes of body, sends two, and expects `status` with the JSON `error` before the
+/// connection is closed.
+async fn answers_at_once(gw: &Gateway, length: u64, status: &str, error: &str) {
+    let request = format!(
+        "POST / HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: {length}\r\n\r\n[\""
+    );
+    let answer = raw(&gw.url, request.into_bytes()).await;
+    assert_eq!(status_of(&answer), format!("HTTP/1.1 {status}"), "{answer}");
+    assert!(
+        answer.ends_with(&json!({ "error": error }).to_string()),
+        "{answer}"
+    );
+}
+
 #[tokio::test]
 async fn a_stalled_body_gets_408_and_frees_its_request_slot() {
     let redis = Redis::start();
@@ -469,19 +483,13 @@ async fn a_stalled_body_gets_408_and_frees_its_request_slot() {
     config.body_timeout_ms = 200;
     let gw = gateway_with(config).await;
     // Ten bytes announced, two sent, the connection left open: a client that stalled or vanished.
-    let stalled = format!(
-        "POST / HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: 10\r\n\r\n[\""
-    );
-    let answer = raw(&gw.url, stalled.into_bytes()).await;
-    assert_eq!(
-        status_of(&answer),
-        "HTTP/1.1 408 Request Timeout",
-        "{answer}"
-    );
-    assert!(
-        answer.ends_with(r#"{"error":"ERR the request body did not arrive within 200 ms"}"#),
-        "{answer}"
-    );
+    answers_at_once(
+        &gw,
+        10,
+        "408 Request Timeout",
+        "ERR the request body did not arrive within 200 ms",
+    )
+    .await;
     // The only request slot is free again.
     still_serving(&gw).await;
 }
@@ -491,18 +499,12 @@ async fn an_announced_oversized_body_gets_413_before_it_is_sent() {
     let redis = Redis::start();
     let gw = gateway(&redis).await;
     // 100 MB announced, a few bytes sent: the answer comes at once, not after 10 MiB or a timeout.
-    let request = format!(
-        "POST / HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: 100000000\r\n\r\n[\""
-    );
-    let answer = raw(&gw.url, request.into_bytes()).await;
-    assert_eq!(
-        status_of(&answer),
-        "HTTP/1.1 413 Payload Too Large",
-        "{answer}"
-    );
-    assert!(
-        answer.ends_with(r#"{"error":"ERR max request size exceeded"}"#),
-        "{answer}"
-    );
+    answers_at_once(
+        &gw,
+        100_000_000,
+        "413 Payload Too Large",
+        "ERR max request size exceeded",
+    )
+    .await;
     still_serving(&gw).await;
 }
