@@ -11,14 +11,21 @@ use crate::policy::Access;
 use crate::routes::path::percent_decode;
 use crate::state::AppState;
 
+/// The token of an `Authorization: Bearer <token>` value. The scheme is case-insensitive and followed
+/// by one or more spaces (RFC 9110, section 11), so `BEARER x` and `Bearer  x` are accepted as clients
+/// send them.
+fn bearer(value: &[u8]) -> Option<&[u8]> {
+    let (scheme, rest) = value.split_at_checked(b"Bearer".len())?;
+    if !scheme.eq_ignore_ascii_case(b"Bearer") || !rest.starts_with(b" ") {
+        return None;
+    }
+    Some(rest.trim_ascii_start())
+}
+
 /// The token from `Authorization: Bearer <token>` or the `_token` query parameter.
 fn presented(request: &Request) -> Option<Vec<u8>> {
     if let Some(value) = request.headers().get(AUTHORIZATION) {
-        let value = value.as_bytes();
-        return value
-            .strip_prefix(b"Bearer ")
-            .or_else(|| value.strip_prefix(b"bearer "))
-            .map(<[u8]>::to_vec);
+        return bearer(value.as_bytes()).map(<[u8]>::to_vec);
     }
     request.uri().query().and_then(|q| {
         q.split('&')

@@ -56,6 +56,11 @@ pub struct Config {
     #[arg(long, env = "REDGE_GATEWAY_DEADLINE_MS", default_value_t = 5_000)]
     pub deadline_ms: u64,
 
+    /// Time a client has to send a whole request body, in milliseconds; past it the request gets 408
+    /// and frees its slot (see --max-concurrency), so stalled or vanished clients cannot hold slots.
+    #[arg(long, env = "REDGE_GATEWAY_BODY_TIMEOUT_MS", default_value_t = 30_000)]
+    pub body_timeout_ms: u64,
+
     /// Requests handled at once; past it a request gets 503 at once instead of queueing.
     #[arg(long, env = "REDGE_GATEWAY_MAX_CONCURRENCY", default_value_t = 1024)]
     pub max_concurrency: usize,
@@ -105,6 +110,7 @@ impl Config {
             read_only_tokens: Vec::new(),
             max_body_bytes: 10 * 1024 * 1024,
             deadline_ms: 5_000,
+            body_timeout_ms: 30_000,
             max_concurrency: 1024,
             max_streams: 256,
             transaction_pool: 16,
@@ -118,6 +124,11 @@ impl Config {
     /// The per-call deadline.
     pub fn deadline(&self) -> Duration {
         Duration::from_millis(self.deadline_ms.max(1))
+    }
+
+    /// The time allowed for reading a request body.
+    pub fn body_timeout(&self) -> Duration {
+        Duration::from_millis(self.body_timeout_ms.max(1))
     }
 
     /// The SSE heartbeat interval.

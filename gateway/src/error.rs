@@ -21,6 +21,9 @@ pub enum GatewayError {
     /// The body is larger than the configured limit.
     #[error("ERR max request size exceeded")]
     TooLarge,
+    /// The body did not arrive in time (milliseconds allowed).
+    #[error("ERR the request body did not arrive within {0} ms")]
+    BodyTimeout(u128),
     /// No such route.
     #[error("ERR no such route")]
     NotFound,
@@ -45,6 +48,7 @@ impl GatewayError {
             | GatewayError::NoPerm(_)
             | GatewayError::Redis(_) => StatusCode::BAD_REQUEST,
             GatewayError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            GatewayError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             GatewayError::NotFound => StatusCode::NOT_FOUND,
             GatewayError::Unavailable(_) | GatewayError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
         }

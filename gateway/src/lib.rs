@@ -14,6 +14,8 @@ mod request;
 mod routes;
 mod scripts;
 mod state;
+#[cfg(test)]
+mod wire_tests;
 
 use std::future::Future;
 

@@ -150,3 +150,135 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::collection::{btree_map, vec};
+    use proptest::prelude::*;
+    use serde_json::Value;
+
+    /// Every kind of JSON value; strings include control characters, NUL, CR/LF and non-ASCII.
+    fn arb_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            any::<f64>()
+                .prop_filter("JSON has no NaN or infinity", |f| f.is_finite())
+                .prop_map(Value::from),
+            any::<String>().prop_map(Value::String),
+            "[\\x00-\\x1f\"\\\\\r\n]{0,6}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(3, 32, 5, |inner| {
+            prop_oneof![
+                vec(inner.clone(), 0..5).prop_map(Value::Array),
+                btree_map(".{0,4}", inner, 0..3)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// A command array: a string name, then mostly acceptable arguments.
+    fn arb_command() -> impl Strategy<Value = Value> {
+        (any::<String>(), vec(arb_json(), 0..6)).prop_map(|(name, mut args)| {
+            args.insert(0, Value::String(name));
+            Value::Array(args)
+        })
+    }
+
+    /// The arguments a well-behaved parser makes of `value`, or `None` when it must refuse it.
+    fn expected_command(value: &Value) -> Option<Vec<Vec<u8>>> {
+        let items = value.as_array()?;
+        if !items.first()?.is_string() {
+            return None;
+        }
+        items
+            .iter()
+            .map(|item| match item {
+                Value::String(s) => Some(s.as_bytes().to_vec()),
+                Value::Number(n) => Some(n.to_string().into_bytes()),
+                Value::Bool(b) => Some(b.to_string().into_bytes()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn expected_batch(value: &Value) -> Option<Vec<Vec<Vec<u8>>>> {
+        let items = value.as_array().filter(|items| !items.is_empty())?;
+        items.iter().map(expected_command).collect()
+    }
+
+    /// Text that is nearly JSON: brackets, quotes, escapes, digits and letters in any order.
+    fn near_json() -> impl Strategy<Value = String> {
+        "[\\[\\]{}\",:0-9a-zA-Z.eE+\\-\\\\u \\x00\u{fc}\u{1F600}]{0,48}"
+    }
+
+    fn is_bad_request<T>(outcome: &Result<T, GatewayError>) -> bool {
+        matches!(outcome, Ok(_) | Err(GatewayError::BadRequest(_)))
+    }
+
+    proptest! {
+        #![proptest_config(crate::wire_tests::config())]
+
+        #[test]
+        fn arbitrary_bytes_are_parsed_or_refused_as_bad_requests(
+            body in vec(any::<u8>(), 0..128),
+        ) {
+            prop_assert!(is_bad_request(&parse_command(&body)));
+            prop_assert!(is_bad_request(&parse_batch(&body)));
+        }
+
+        #[test]
+        fn nearly_json_text_is_parsed_or_refused_as_bad_requests(body in near_json()) {
+            prop_assert!(is_bad_request(&parse_command(body.as_bytes())));
+            prop_assert!(is_bad_request(&parse_batch(body.as_bytes())));
+        }
+
+        #[test]
+        fn any_json_command_gives_exactly_its_scalars(value in prop_oneof![arb_command(), arb_json()],
+                                                      pretty in any::<bool>()) {
+            let body = if pretty {
+                serde_json::to_vec_pretty(&value).unwrap()
+            } else {
+                serde_json::to_vec(&value).unwrap()
+            };
+            match (parse_command(&body), expected_command(&value)) {
+                (Ok(args), Some(expected)) => prop_assert_eq!(args, expected),
+                (Err(GatewayError::BadRequest(_)), None) => {}
+                (outcome, expected) => {
+                    prop_assert!(false, "{value}: parsed {outcome:?}, expected {expected:?}")
+                }
+            }
+        }
+
+        #[test]
+        fn any_json_batch_gives_exactly_its_commands(
+            value in prop_oneof![vec(arb_command(), 0..4).prop_map(Value::Array), arb_json()],
+        ) {
+            let body = serde_json::to_vec(&value).unwrap();
+            match (parse_batch(&body), expected_batch(&value)) {
+                (Ok(commands), Some(expected)) => prop_assert_eq!(commands, expected),
+                (Err(GatewayError::BadRequest(_)), None) => {}
+                (outcome, expected) => {
+                    prop_assert!(false, "{value}: parsed {outcome:?}, expected {expected:?}")
+                }
+            }
+        }
+
+        #[test]
+        fn damaged_commands_never_panic(value in arb_command(), cut in any::<prop::sample::Index>(),
+                                        byte in any::<u8>()) {
+            let mut body = serde_json::to_vec(&value).unwrap();
+            let at = cut.index(body.len() + 1);
+            let mut inserted = body.clone();
+            inserted.insert(at, byte);
+            body.truncate(at);
+            for body in [body, inserted] {
+                prop_assert!(is_bad_request(&parse_command(&body)));
+                prop_assert!(is_bad_request(&parse_batch(&body)));
+            }
+        }
+    }
+}

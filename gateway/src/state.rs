@@ -26,6 +26,7 @@ pub struct Inner {
     pub(crate) policy: Policy,
     pub(crate) scripts: Scripts,
     pub(crate) max_body_bytes: usize,
+    pub(crate) body_timeout: Duration,
     pub(crate) heartbeat: Duration,
     /// One permit per request being handled.
     pub(crate) requests: Arc<Semaphore>,
@@ -89,6 +90,7 @@ impl AppState {
             policy: Policy::new(&config.refuse, &config.allow),
             scripts: Scripts::default(),
             max_body_bytes: config.max_body_bytes,
+            body_timeout: config.body_timeout(),
             heartbeat: config.heartbeat(),
             requests: Arc::new(Semaphore::new(config.max_concurrency)),
             streams: Arc::new(Semaphore::new(config.max_streams)),

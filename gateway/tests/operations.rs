@@ -2,8 +2,7 @@
 
 mod common;
 
-use std::io::Read as _;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use common::{Redis, TOKEN, b64, command, gateway_with, post};
@@ -164,45 +163,16 @@ async fn shutdown_finishes_requests_in_flight() {
     assert!(reqwest::get(&url).await.is_err(), "the listener is closed");
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[tokio::test]
 async fn the_binary_drains_on_sigterm_and_logs_no_secrets() {
     let redis = Redis::start();
-    let port = free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_redge-gateway"))
-        .args([
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--log-format",
-            "json",
-        ])
-        .env("REDGE_REDIS_URL", redis.url())
-        .env("REDGE_GATEWAY_TOKENS", "secret-token-1,secret-token-2")
-        .env("REDGE_GATEWAY_ALLOW", "DEBUG")
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    let mut up = false;
-    for _ in 0..100 {
-        if reqwest::get(format!("{base}/healthz"))
-            .await
-            .is_ok_and(|r| r.status() == 200)
-        {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(up, "the gateway did not come up");
+    let (child, base) = common::spawn_binary(&[
+        ("REDGE_REDIS_URL", &redis.url()),
+        ("REDGE_GATEWAY_TOKENS", "secret-token-1,secret-token-2"),
+        ("REDGE_GATEWAY_ALLOW", "DEBUG"),
+        ("RUST_LOG", "info"),
+    ])
+    .await;
 
     let set = post(
         &format!("{base}/set/secret-key/secret-value"),
@@ -223,21 +193,9 @@ async fn the_binary_drains_on_sigterm_and_logs_no_secrets() {
         .await
     });
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let kill = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
+    common::sigterm(&child);
     assert_eq!(slow.await.unwrap().status, 200);
-    assert!(child.wait().unwrap().success());
-
-    let mut logs = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut logs)
-        .unwrap();
+    let logs = common::logs_of(child);
     assert!(logs.contains(r#""route":"path""#), "{logs}");
     assert!(logs.contains(r#""command":"SET""#), "{logs}");
     assert!(logs.contains(r#""command":"DEBUG""#), "{logs}");
@@ -266,6 +224,7 @@ fn help_documents_every_option() {
         "--read-only-token",
         "--max-body-bytes",
         "--deadline-ms",
+        "--body-timeout-ms",
         "--max-concurrency",
         "--max-streams",
         "--transaction-pool",

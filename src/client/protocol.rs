@@ -344,8 +344,66 @@ mod tests {
         })
     }
 
+    /// A fixed number of cases for CI, and no regression files written into the source tree.
+    fn config() -> ProptestConfig {
+        ProptestConfig {
+            cases: 256,
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        }
+    }
+
+    #[test]
+    fn hostile_nesting_is_a_protocol_error_not_a_crash() {
+        // serde_json stops at 128 levels, long before the stack would overflow.
+        let deep = format!(
+            r#"{{"result":{}1{}}}"#,
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
+        assert!(matches!(
+            decode_response(200, deep.as_bytes(), true),
+            Err(Error::Protocol(_))
+        ));
+        let batch = format!("[{}]", "[".repeat(100_000));
+        assert!(matches!(
+            decode_batch(200, batch.as_bytes(), true),
+            Err(Error::Protocol(_))
+        ));
+    }
+
+    #[test]
+    fn integers_keep_all_64_bits_and_larger_numbers_stay_text() {
+        let body = br#"{"result":[9223372036854775807,-9223372036854775808,9007199254740993,18446744073709551615,1.5]}"#;
+        assert_eq!(
+            decode_response(200, body, true).unwrap(),
+            Reply::Array(vec![
+                Reply::Int(i64::MAX),
+                Reply::Int(i64::MIN),
+                Reply::Int(9_007_199_254_740_993),
+                Reply::Data(b"18446744073709551615".to_vec()),
+                Reply::Data(b"1.5".to_vec()),
+            ])
+        );
+    }
+
+    /// Text that is nearly a reply: the envelope's keys, brackets, quotes, base64 and escapes.
+    fn near_reply() -> impl Strategy<Value = String> {
+        proptest::collection::vec(
+            prop_oneof![
+                Just(r#"{"result":"#.to_owned()),
+                Just(r#"{"error":"#.to_owned()),
+                Just(r#""OK""#.to_owned()),
+                Just(r#""T0s=""#.to_owned()),
+                "[\\[\\]{},:\"0-9a-zA-Z+/=\\\\ .eE\\-]{0,6}",
+            ],
+            0..12,
+        )
+        .prop_map(|parts| parts.concat())
+    }
+
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(256))]
+        #![proptest_config(config())]
 
         #[test]
         fn base64_round_trip_keeps_every_byte(reply in arb_reply()) {
@@ -354,10 +412,36 @@ mod tests {
         }
 
         #[test]
-        fn arbitrary_bodies_never_panic(body in proptest::collection::vec(any::<u8>(), 0..64),
+        fn arbitrary_bodies_never_panic(body in proptest::collection::vec(any::<u8>(), 0..128),
                                         status in prop_oneof![Just(200u16), Just(400), Just(500)]) {
             let _ = decode_response(status, &body, true);
             let _ = decode_response(status, &body, false);
+            let _ = decode_batch(status, &body, true);
+            let _ = decode_batch(status, &body, false);
+        }
+
+        #[test]
+        fn nearly_valid_replies_never_panic(body in near_reply(),
+                                            status in prop_oneof![Just(200u16), Just(400), Just(401), Just(502)],
+                                            base64 in any::<bool>()) {
+            if let Err(e) = decode_response(status, body.as_bytes(), base64) {
+                let _ = e.to_string();
+            }
+            let _ = decode_batch(status, body.as_bytes(), base64);
+        }
+
+        #[test]
+        fn plain_replies_round_trip_as_lossy_text(reply in arb_reply()) {
+            // Without base64, invalid UTF-8 becomes U+FFFD; everything else arrives as sent.
+            fn lossy(reply: &Reply) -> Reply {
+                match reply {
+                    Reply::Data(d) => Reply::Data(String::from_utf8_lossy(d).into_owned().into_bytes()),
+                    Reply::Array(items) => Reply::Array(items.iter().map(lossy).collect()),
+                    other => other.clone(),
+                }
+            }
+            let body = result_body(&reply, false);
+            prop_assert_eq!(decode_response(200, &body, false).unwrap(), lossy(&reply));
         }
     }
 }

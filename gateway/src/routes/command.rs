@@ -23,7 +23,7 @@ pub async fn single(
 ) -> Response {
     let parsed = async {
         let format = Format::from_headers(&headers)?;
-        let bytes = read_body(body, state.max_body_bytes).await?;
+        let bytes = read_body(body, &state).await?;
         Ok::<_, GatewayError>((format, parse_command(&bytes)?))
     }
     .await;
@@ -68,9 +68,23 @@ pub fn rejected(e: GatewayError, route: &'static str) -> Response {
     tag(e.into_response(), logged)
 }
 
-/// Reads the whole body, refusing more than `limit` bytes with 413.
-pub async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, GatewayError> {
-    axum::body::to_bytes(body, limit).await.map_err(|e| {
+/// Reads the whole body, refusing more than `--max-body-bytes` with 413 (at once when the Content-Length
+/// says so), and answering 408 when it has
+/// not arrived within `--body-timeout-ms`: the request holds a concurrency slot while it reads, and a
+/// client that stalls (or vanishes without closing its connection) must not hold it for ever.
+pub async fn read_body(body: Body, state: &AppState) -> Result<axum::body::Bytes, GatewayError> {
+    use axum::body::HttpBody as _;
+    let limit = state.max_body_bytes;
+    // A Content-Length over the limit is refused before a byte of the body is read: the client learns
+    // at once (curl waits on `Expect: 100-continue` for exactly this) instead of after sending 10 MiB.
+    if body.size_hint().lower() > limit as u64 {
+        return Err(GatewayError::TooLarge);
+    }
+    let read = tokio::time::timeout(state.body_timeout, axum::body::to_bytes(body, limit));
+    let Ok(read) = read.await else {
+        return Err(GatewayError::BodyTimeout(state.body_timeout.as_millis()));
+    };
+    read.map_err(|e| {
         let too_large = std::error::Error::source(&e)
             .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
         if too_large {

@@ -29,7 +29,7 @@ pub async fn path_form(
         let format = Format::from_headers(&headers)?;
         let mut args = path_args(uri.path())?;
         if method == Method::POST || method == Method::PUT {
-            let bytes = read_body(body, state.max_body_bytes).await?;
+            let bytes = read_body(body, &state).await?;
             if !bytes.is_empty() {
                 args.push(bytes.to_vec());
             }
@@ -134,5 +134,94 @@ mod tests {
                 b"c=d".to_vec()
             ]
         );
+    }
+}
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+
+    /// Percent-encodes every byte but unreserved ones, choosing upper- or lower-case hex per byte.
+    fn encode(bytes: &[u8], lower: &[bool]) -> String {
+        bytes
+            .iter()
+            .enumerate()
+            .map(|(i, b)| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                    (*b as char).to_string()
+                }
+                _ if lower.get(i).copied().unwrap_or(false) => format!("%{b:02x}"),
+                _ => format!("%{b:02X}"),
+            })
+            .collect()
+    }
+
+    proptest! {
+        #![proptest_config(crate::wire_tests::config())]
+
+        #[test]
+        fn percent_decoding_inverts_encoding(bytes in vec(any::<u8>(), 0..32),
+                                             lower in vec(any::<bool>(), 32)) {
+            prop_assert_eq!(percent_decode(encode(&bytes, &lower).as_bytes()), bytes);
+        }
+
+        #[test]
+        fn percent_decoding_never_panics_or_grows(input in vec(any::<u8>(), 0..64)) {
+            let out = percent_decode(&input);
+            prop_assert!(out.len() <= input.len());
+            if !input.contains(&b'%') {
+                prop_assert_eq!(out, input);
+            }
+        }
+
+        #[test]
+        fn every_segment_is_one_argument(segments in vec(vec(any::<u8>(), 0..8), 1..6),
+                                         lower in vec(any::<bool>(), 8)) {
+            let path: String = segments
+                .iter()
+                .map(|s| format!("/{}", encode(s, &lower)))
+                .collect();
+            match path_args(&path) {
+                Ok(args) => {
+                    // A single trailing slash is dropped: an empty last segment is not an argument.
+                    let mut expected = segments.clone();
+                    if expected.len() > 1 && expected.last().is_some_and(Vec::is_empty) {
+                        expected.pop();
+                    }
+                    prop_assert_eq!(args, expected);
+                }
+                Err(e) => {
+                    prop_assert!(segments[0].is_empty());
+                    prop_assert!(matches!(e, GatewayError::NotFound));
+                }
+            }
+        }
+
+        #[test]
+        fn arbitrary_paths_and_queries_never_panic(path in ".{0,40}", query in ".{0,40}") {
+            if let Ok(args) = path_args(&path) {
+                prop_assert!(!args[0].is_empty());
+            }
+            let _ = query_args(&query);
+        }
+
+        #[test]
+        fn token_pairs_never_become_arguments(pairs in vec(("[a-z_]{0,6}", vec(any::<u8>(), 0..6)), 0..5),
+                                              token in "[ -~]{0,12}", at in any::<prop::sample::Index>()) {
+            let lower = [false; 6];
+            let mut items: Vec<String> = pairs
+                .iter()
+                .map(|(k, v)| format!("{}={}", encode(k.as_bytes(), &lower), encode(v, &lower)))
+                .collect();
+            items.insert(at.index(items.len() + 1), format!("_token={}", encode(token.as_bytes(), &lower)));
+            let expected: Vec<Vec<u8>> = pairs
+                .iter()
+                .filter(|(k, _)| k != "_token")
+                .flat_map(|(k, v)| [k.as_bytes().to_vec(), v.clone()])
+                .collect();
+            prop_assert_eq!(query_args(&items.join("&")), expected);
+        }
     }
 }
