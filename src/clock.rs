@@ -27,3 +27,31 @@ impl Clock for SystemClock {
             .unwrap_or(0)
     }
 }
+
+/// A clock that only moves when told to; clones share the same time, so a test keeps one clone and
+/// hands another to the code under test.
+#[derive(Debug, Clone, Default)]
+pub struct FakeClock(std::rc::Rc<std::cell::Cell<u64>>);
+
+impl FakeClock {
+    /// A clock showing `now_ms`.
+    pub fn new(now_ms: u64) -> Self {
+        FakeClock(std::rc::Rc::new(std::cell::Cell::new(now_ms)))
+    }
+
+    /// Moves the time forward by `ms`.
+    pub fn advance(&self, ms: u64) {
+        self.0.set(self.0.get().saturating_add(ms));
+    }
+
+    /// Sets the time.
+    pub fn set(&self, now_ms: u64) {
+        self.0.set(now_ms);
+    }
+}
+
+impl Clock for FakeClock {
+    fn now_ms(&self) -> u64 {
+        self.0.get()
+    }
+}

@@ -6,6 +6,7 @@
 //! The crate is layered, and dependencies point one way:
 //!
 //! - [`client`]: the HTTP Redis client (commands, typed replies, the wire format, the transport);
+//! - [`cache`]: cached lookups (`get_or_fetch` with stale-while-revalidate, single flight, tags, breaker);
 //! - the Worker application (feature `app`, wasm only): routes that wire the capabilities to HTTP.
 //!
 //! Pure logic (the wire format, reply decoding) compiles and is tested natively; whatever touches `fetch`
@@ -21,6 +22,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod cache;
 pub mod client;
 pub mod clock;
 mod error;
