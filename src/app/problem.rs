@@ -5,7 +5,25 @@ use worker::Response;
 
 /// A problem-details response with the given status.
 pub fn problem(status: u16, title: &str, detail: &str) -> worker::Result<Response> {
-    let body = json!({ "type": "about:blank", "title": title, "status": status, "detail": detail });
+    problem_with(status, title, detail, serde_json::Map::new())
+}
+
+/// A problem-details response with extension members (they never replace the standard ones).
+pub fn problem_with(
+    status: u16,
+    title: &str,
+    detail: &str,
+    extensions: serde_json::Map<String, serde_json::Value>,
+) -> worker::Result<Response> {
+    let mut body = extensions;
+    for (name, value) in [
+        ("type", json!("about:blank")),
+        ("title", json!(title)),
+        ("status", json!(status)),
+        ("detail", json!(detail)),
+    ] {
+        body.insert(name.to_owned(), value);
+    }
     let mut response = Response::from_json(&body)?.with_status(status);
     let headers = response.headers_mut();
     headers.set("content-type", "application/problem+json")?;

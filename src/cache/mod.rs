@@ -368,6 +368,7 @@ impl<T: Transport + 'static> Cache<T> {
     }
 
     /// Deletes one key's entry (and this isolate's memory copy). Returns whether an entry existed.
+    /// Tried twice after a transport error or a 5xx (deleting twice is harmless).
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] for an unusable key; any Redis error.
@@ -375,12 +376,18 @@ impl<T: Transport + 'static> Cache<T> {
         keys::validate("key", key).map_err(Error::InvalidArgument)?;
         let entry = keys::entry(self.namespace(), key);
         self.state.memory.remove(&entry);
-        let removed: i64 = self.client.query(&commands::unlink([&entry])).await?;
+        let unlink = commands::unlink([&entry]);
+        let removed: i64 = match self.client.query(&unlink).await {
+            // Deleting twice is harmless: one more try after a transport error or a 5xx.
+            Err(e) if e.is_retryable() => self.client.query(&unlink).await?,
+            other => other?,
+        };
         Ok(removed > 0)
     }
 
     /// Invalidates every entry tagged `tag`: its generation goes up by one, so entries fetched before
-    /// read as misses from now on. Returns the new generation. One round trip; no scan.
+    /// read as misses from now on. Returns the new generation. One round trip (two after a transport
+    /// error or a 5xx); no scan.
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] for an unusable tag; any Redis error.
@@ -389,9 +396,18 @@ impl<T: Transport + 'static> Cache<T> {
         let key = keys::tag(self.namespace(), tag);
         // This isolate's memory tier cannot tell which of its entries carry the tag.
         self.state.memory.clear();
+        match self.bump_generation(&key).await {
+            // Bumping twice only costs a few extra misses: one more try after a transport error or a
+            // 5xx, whose request may or may not have been applied.
+            Err(e) if e.is_retryable() => self.bump_generation(&key).await,
+            other => other,
+        }
+    }
+
+    async fn bump_generation(&self, key: &str) -> Result<u64> {
         let batch = self.client.transaction();
-        let generation = batch.add::<u64>(commands::incr(&key));
-        let ttl = batch.add::<()>(commands::pexpire(&key, self.state.options.tag_ttl_ms));
+        let generation = batch.add::<u64>(commands::incr(key));
+        let ttl = batch.add::<()>(commands::pexpire(key, self.state.options.tag_ttl_ms));
         batch.send().await?;
         ttl.take()?;
         generation.take()

@@ -1,0 +1,3 @@
+//! Route handlers, one file per capability.
+
+pub mod cache;
