@@ -71,8 +71,10 @@ pub fn lookup(env: &Env) -> Result<LookupConfig, String> {
     let origin_latency_ms = number(env, "DEMO_ORIGIN_LATENCY_MS", 300u32, &mut problems);
     let origin_failure_rate = number(env, "DEMO_ORIGIN_FAILURE_RATE", 0.0f64, &mut problems);
     if !(0.0..=1.0).contains(&origin_failure_rate) {
+        // The text as given: formatting an f64 would link the float printer (16 KB of wasm) for one message.
+        let given = read(env, "DEMO_ORIGIN_FAILURE_RATE").unwrap_or_default();
         problems.push(format!(
-            "DEMO_ORIGIN_FAILURE_RATE must be between 0 and 1, got {origin_failure_rate}"
+            "DEMO_ORIGIN_FAILURE_RATE must be between 0 and 1, got {given:?}"
         ));
     }
     let origin_url = read(env, "ORIGIN_URL").filter(|u| !u.trim().is_empty());

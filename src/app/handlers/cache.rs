@@ -167,18 +167,37 @@ async fn origin(id: u64, settings: config::LookupConfig) -> Result<Option<Json<V
     }))))
 }
 
+/// `GET <base>/<id>` through the global `fetch` (not `worker::Fetch`, whose `Url` type pulls the IDNA
+/// tables into the wasm: over 100 KB gzipped for one URL).
 async fn upstream(base: &str, id: u64) -> Result<Option<Json<Value>>, String> {
-    let url = worker::Url::parse(&format!("{base}/{id}")).map_err(|e| e.to_string())?;
-    let mut response = worker::Fetch::Url(url)
-        .send()
+    use wasm_bindgen::JsCast;
+    use wasm_bindgen_futures::JsFuture;
+    let describe = |e: wasm_bindgen::JsValue| format!("the origin could not be reached: {e:?}");
+    let global = js_sys::global();
+    let fetch: js_sys::Function = js_sys::Reflect::get(&global, &"fetch".into())
+        .map_err(describe)?
+        .dyn_into()
+        .map_err(|_| "this runtime has no fetch".to_owned())?;
+    let url = wasm_bindgen::JsValue::from_str(&format!("{base}/{id}"));
+    let promise: js_sys::Promise = fetch
+        .call1(&global, &url)
+        .map_err(describe)?
+        .unchecked_into();
+    let response: web_sys::Response = JsFuture::from(promise)
         .await
-        .map_err(|e| e.to_string())?;
-    match response.status_code() {
-        200 => response
-            .json::<Value>()
-            .await
-            .map(|v| Some(Json(v)))
-            .map_err(|e| e.to_string()),
+        .map_err(describe)?
+        .unchecked_into();
+    match response.status() {
+        200 => {
+            let text = JsFuture::from(response.text().map_err(describe)?)
+                .await
+                .map_err(describe)?
+                .as_string()
+                .unwrap_or_default();
+            serde_json::from_str(&text)
+                .map(|v| Some(Json(v)))
+                .map_err(|e| format!("the origin's answer is not JSON: {e}"))
+        }
         404 => Ok(None),
         status => Err(format!("the origin answered HTTP {status}")),
     }
