@@ -5,18 +5,19 @@ use std::marker::PhantomData;
 use std::rc::Rc;
 
 use super::envelope::{CacheValue, Envelope, Kind};
-use super::flight::{self, Landed, Leader, Role};
+use super::flight::{Landed, Leader, Role};
+use super::lease::LeaseOutcome;
 use super::policy::{Freshness, Policy, freshness};
-use super::timer::{sleep, within};
+use super::timer::within;
 use super::write::{envelope, release, write};
 use super::{Cache, CacheState, Key, Lookup, LookupError, Status, keys};
 use crate::Error;
-use crate::client::{Batch, Handle, Transport, cmd, commands};
+use crate::client::{Batch, Handle, Transport, cmd};
 
 /// An origin: called at most once, returning found (`Some`), not found (`None`) or an error. Implemented
 /// by every `FnOnce() -> impl Future<Output = Result<Option<V>, E>>`; the public methods spell the
 /// closure bounds out so that callers' closures infer their types.
-trait Origin<V, E>: 'static {
+pub(super) trait Origin<V, E>: 'static {
     type Call: Future<Output = std::result::Result<Option<V>, E>> + 'static;
     fn call(self) -> Self::Call;
 }
@@ -31,9 +32,6 @@ where
         self()
     }
 }
-
-/// How often a lookup that lost the lease looks for the winner's value.
-const LEASE_POLL_MS: u64 = 50;
 
 /// Where a lookup is: the key, its policy and what the read found.
 #[derive(Debug, Clone)]
@@ -70,7 +68,7 @@ impl<V> std::fmt::Debug for Pending<V> {
     }
 }
 
-enum Found<V> {
+pub(super) enum Found<V> {
     Invalid(String),
     Fresh {
         value: V,
@@ -90,7 +88,7 @@ enum Found<V> {
 /// What a read found, ready for [`Cache::resolve`].
 pub struct Read<V> {
     ctx: Ctx,
-    found: Found<V>,
+    pub(super) found: Found<V>,
 }
 
 impl<V> Read<V> {
@@ -277,7 +275,11 @@ impl<T: Transport + 'static> Cache<T> {
     }
 
     /// Sends this lookup's read in its own round trip, within the policy's deadline.
-    async fn read<V: CacheValue>(&self, key: impl Into<Key>, policy: &Policy) -> Read<V> {
+    pub(super) async fn read<V: CacheValue>(
+        &self,
+        key: impl Into<Key>,
+        policy: &Policy,
+    ) -> Read<V> {
         let batch = self.client.batch();
         let pending = self.prepare::<V>(&batch, key, policy);
         if !batch.is_empty() {
@@ -337,7 +339,7 @@ impl<T: Transport + 'static> Cache<T> {
     }
 
     /// The lookup's answer, counted in the metrics.
-    fn answer<V>(&self, ctx: &Ctx, value: Option<V>, status: Status) -> Lookup<V> {
+    pub(super) fn answer<V>(&self, ctx: &Ctx, value: Option<V>, status: Status) -> Lookup<V> {
         let took_ms = self.state.now_ms().saturating_sub(ctx.started);
         self.state.metrics.with(&ctx.policy.group, |m| {
             m.observe(took_ms);
@@ -524,119 +526,10 @@ impl<T: Transport + 'static> Cache<T> {
         }
     }
 
-    async fn take_lease(&self, ctx: &Ctx, lease_ms: u64) -> LeaseOutcome {
-        let token = flight::token(self.state.now_ms());
-        let lock = keys::lease(self.namespace(), ctx.key.name());
-        let acquire = flight::acquire(&lock, &token, lease_ms);
-        let take = self.client.query::<Option<String>>(&acquire);
-        match within(ctx.policy.deadline_ms, take).await {
-            Some(Ok(Some(_))) => LeaseOutcome::Held(token),
-            Some(Ok(None)) => LeaseOutcome::Taken,
-            // No lease to be had: fetch anyway rather than fail.
-            Some(Err(e)) => {
-                self.redis_failed(&ctx.policy.group, &e);
-                LeaseOutcome::Free
-            }
-            None => {
-                self.redis_failed(&ctx.policy.group, &Error::Timeout(ctx.policy.deadline_ms));
-                LeaseOutcome::Free
-            }
-        }
-    }
-
-    /// Polls for the lease holder's value for up to the policy's lease wait; hands it to this isolate's
-    /// followers too.
-    async fn await_lease_holder<V: CacheValue + 'static>(
-        &self,
-        ctx: &Ctx,
-        leader: &mut Option<Leader>,
-    ) -> Option<Lookup<V>> {
-        let polls = ctx.policy.lease_wait_ms / LEASE_POLL_MS;
-        for _ in 0..polls {
-            sleep(LEASE_POLL_MS as u32).await;
-            let read = self.read::<V>(ctx.key.clone(), &ctx.policy).await;
-            let (value, status) = match read.found {
-                Found::Fresh { value, .. } => (Some(value), Status::Hit),
-                Found::Negative => (None, Status::Negative),
-                _ => continue,
-            };
-            if let Some(leader) = leader.as_mut() {
-                leader.publish(match value.as_ref().map(V::to_payload) {
-                    Some(Ok(payload)) => Landed::Found(payload.into()),
-                    Some(Err(_)) => Landed::Abandoned,
-                    None => Landed::NotFound,
-                });
-            }
-            return Some(self.answer(ctx, value, status));
-        }
-        None
-    }
-
-    fn redis_failed(&self, group: &str, error: &Error) {
+    pub(super) fn redis_failed(&self, group: &str, error: &Error) {
         self.state.metrics.with(group, |m| m.cache_errors += 1);
         if error.is_unavailable() {
             self.state.breaker.failure(self.state.now_ms());
         }
     }
-
-    /// Starts one background refresh of a stale key, unless this isolate is already fetching it.
-    fn refresh_in_background<V: CacheValue + 'static, E: std::fmt::Display + 'static>(
-        &self,
-        ctx: &Ctx,
-        origin: impl Origin<V, E>,
-    ) {
-        let (Some(spawner), Role::Leader(mut leader)) =
-            (&self.spawner, self.state.flights.join(&ctx.entry_key))
-        else {
-            return;
-        };
-        let client = Rc::clone(&self.client);
-        let state = Rc::clone(&self.state);
-        let ctx = ctx.clone();
-        state.metrics.with(&ctx.policy.group, |m| {
-            m.refreshes += 1;
-            m.origin_calls += 1;
-        });
-        spawner.spawn(Box::pin(async move {
-            let group = ctx.policy.group.clone();
-            let now = || state.now_ms();
-            let landed = match origin.call().await {
-                Ok(Some(value)) => match value.to_payload() {
-                    Ok(payload) => {
-                        let envelope = envelope(now(), &ctx, V::KIND, payload.clone());
-                        write(&client, &state, &ctx, envelope, None).await;
-                        Landed::Found(payload.into())
-                    }
-                    Err(_) => {
-                        state.metrics.with(&group, |m| m.cache_errors += 1);
-                        Landed::Abandoned
-                    }
-                },
-                Ok(None) => {
-                    // The value is gone at the origin: remember that, or drop the stale copy.
-                    if ctx.policy.negative_ttl_ms > 0 {
-                        let envelope = envelope(now(), &ctx, Kind::Negative, String::new());
-                        write(&client, &state, &ctx, envelope, None).await;
-                    } else {
-                        let unlink = commands::unlink([&ctx.entry_key]);
-                        let sent = client.query::<i64>(&unlink);
-                        let _ = within(ctx.policy.deadline_ms, sent).await;
-                    }
-                    Landed::NotFound
-                }
-                // The stale value stays servable until its grace ends.
-                Err(e) => {
-                    state.metrics.with(&group, |m| m.origin_errors += 1);
-                    Landed::Failed(e.to_string().into())
-                }
-            };
-            leader.publish(landed);
-        }));
-    }
-}
-
-enum LeaseOutcome {
-    Held(String),
-    Taken,
-    Free,
 }

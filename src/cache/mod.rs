@@ -53,10 +53,12 @@ pub mod breaker;
 pub mod envelope;
 pub mod flight;
 pub mod keys;
+mod lease;
 mod lookup;
 pub mod memory;
 pub mod metrics;
 pub mod policy;
+mod refresh;
 mod timer;
 mod write;
 
