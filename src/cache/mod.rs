@@ -40,6 +40,9 @@
 //! together with a rate-limit check and a session load: one round trip); [`Pending::finish`] reads it
 //! after the batch was sent, and [`Cache::resolve`] completes the lookup (the origin call and, on a miss
 //! only, the second request that writes). [`Cache::get_or_fetch`] does the three with its own batch.
+//! A shared batch is sent by its owner, under the client's deadline; [`Policy::deadline_ms`] bounds the
+//! round trips the cache sends itself (its own read, the write, the lease). The write after a miss is
+//! awaited (within that deadline) before the lookup answers, so the next lookup finds the value.
 //!
 //! # Invalidation
 //!
