@@ -110,6 +110,19 @@ impl Fixture {
     }
 }
 
+/// Stays pending once, so that every other lookup joins before the origin answers.
+async fn yield_once() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if std::mem::replace(&mut yielded, true) {
+            return std::task::Poll::Ready(());
+        }
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    })
+    .await;
+}
+
 fn policy() -> Policy {
     Policy::new("test")
         .ttl_ms(1_000)
@@ -383,17 +396,7 @@ fn concurrent_misses_share_one_origin_call() {
         let calls = Rc::clone(&calls);
         f.cache.get_or_fetch("k", &policy, move || async move {
             calls.set(calls.get() + 1);
-            // Stay pending once, so every other lookup joins before the origin answers.
-            let mut yielded = false;
-            std::future::poll_fn(|cx| {
-                if yielded {
-                    return std::task::Poll::Ready(());
-                }
-                yielded = true;
-                cx.waker().wake_by_ref();
-                std::task::Poll::Pending
-            })
-            .await;
+            yield_once().await;
             Ok::<_, String>(Some("v".to_owned()))
         })
     });
@@ -406,4 +409,33 @@ fn concurrent_misses_share_one_origin_call() {
     assert_eq!(calls.get(), 1);
     let m = &f.cache.state().metrics()["test"];
     assert_eq!((m.origin_calls, m.coalesced, m.misses), (1, 9, 10));
+}
+
+#[test]
+fn a_failed_origin_call_fails_its_followers_without_more_calls() {
+    let f = Fixture::new();
+    let calls = Rc::new(Cell::new(0));
+    let policy = policy();
+    let lookups = (0..5).map(|_| {
+        let calls = Rc::clone(&calls);
+        f.cache.get_or_fetch("k", &policy, move || async move {
+            calls.set(calls.get() + 1);
+            yield_once().await;
+            Err::<Option<String>, _>("down".to_owned())
+        })
+    });
+    let results = block_on(futures_util::future::join_all(lookups));
+    assert_eq!(calls.get(), 1);
+    assert_eq!(results[0], Err(LookupError::Origin("down".to_owned())));
+    for r in &results[1..] {
+        assert_eq!(r, &Err(LookupError::Joined("down".to_owned())));
+    }
+    assert!(
+        !f.data.borrow().contains_key("cache:v:k"),
+        "errors are never cached"
+    );
+    assert_eq!(
+        LookupError::<String>::Joined("down".into()).to_string(),
+        "origin failed: down"
+    );
 }
