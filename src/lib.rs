@@ -8,6 +8,7 @@
 //! - [`client`]: the HTTP Redis client (commands, typed replies, the wire format, the transport);
 //! - [`session`]: cookie sessions (tokens, versioned records, idle and absolute expiry, rotation,
 //!   per-user index, sign out everywhere), one round trip per operation;
+//! - [`cache`]: cached lookups (`get_or_fetch` with stale-while-revalidate, single flight, tags, breaker);
 //! - the Worker application (feature `app`, wasm only): routes that wire the capabilities to HTTP.
 //!
 //! Pure logic (the wire format, reply decoding) compiles and is tested natively; whatever touches `fetch`
@@ -23,6 +24,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod cache;
 pub mod client;
 pub mod clock;
 mod error;

@@ -83,20 +83,35 @@ impl Backend {
     }
 
     /// Runs `MULTI`, the commands and `EXEC` on a connection used by nobody else meanwhile.
+    ///
+    /// An idle connection from the pool may have died while it waited (Redis restarted): the redis
+    /// crate then fails at once with a dropped-connection error, before anything reaches Redis. That
+    /// case empties the pool (its other connections died with it) and runs the transaction once more
+    /// on a new connection. A connection that drops mid-transaction is indistinguishable from that
+    /// case, so Redis dying between executing `EXEC` and answering it could apply a transaction twice;
+    /// a fresh connection is never retried.
     pub async fn transaction(
         &self,
         commands: &[Vec<Vec<u8>>],
     ) -> Result<Transaction, GatewayError> {
-        let mut conn = self.dedicated().await?;
         let mut pipe = Pipeline::with_capacity(commands.len() + 2);
         pipe.add_command(redis::cmd("MULTI"));
         for args in commands {
             pipe.add_command(build(args));
         }
         pipe.add_command(redis::cmd("EXEC"));
-        let mut replies = self
-            .within(conn.req_packed_commands(&pipe, 0, commands.len() + 2))
-            .await?;
+        let (mut conn, pooled) = self.dedicated().await?;
+        let mut outcome = self.run_transaction(&mut conn, &pipe).await;
+        if pooled && matches!(&outcome, Err(e) if e.is_connection_dropped()) {
+            self.idle.lock().unwrap_or_else(|e| e.into_inner()).clear();
+            conn = self.connect().await?;
+            outcome = self.run_transaction(&mut conn, &pipe).await;
+        }
+        let mut replies = match outcome {
+            Ok(replies) => replies,
+            Err(e) if e.is_timeout() => return Err(GatewayError::timeout(self.deadline)),
+            Err(e) => return Err(GatewayError::from_redis(&e)),
+        };
         let outcome = match replies.pop() {
             Some(Value::Array(values)) => Transaction::Committed(values),
             Some(Value::ServerError(e)) => Transaction::Discarded(server_error_text(&e)),
@@ -114,17 +129,37 @@ impl Backend {
         Ok(outcome)
     }
 
+    /// Sends a `MULTI ... EXEC` pipeline within the deadline.
+    async fn run_transaction(
+        &self,
+        conn: &mut MultiplexedConnection,
+        pipe: &Pipeline,
+    ) -> redis::RedisResult<Vec<Value>> {
+        let count = pipe.len();
+        match tokio::time::timeout(self.deadline, conn.req_packed_commands(pipe, 0, count)).await {
+            Ok(result) => result,
+            Err(_) => Err(redis::RedisError::from(std::io::Error::from(
+                std::io::ErrorKind::TimedOut,
+            ))),
+        }
+    }
+
     /// A new pub/sub connection, for one SSE stream.
     pub async fn pubsub(&self) -> Result<redis::aio::PubSub, GatewayError> {
         self.within(self.client.get_async_pubsub()).await
     }
 
-    /// A connection nobody else holds: an idle one, or a new one.
-    async fn dedicated(&self) -> Result<MultiplexedConnection, GatewayError> {
+    /// A connection nobody else holds: an idle one (`true`), or a new one (`false`).
+    async fn dedicated(&self) -> Result<(MultiplexedConnection, bool), GatewayError> {
         let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
         if let Some(conn) = idle {
-            return Ok(conn);
+            return Ok((conn, true));
         }
+        Ok((self.connect().await?, false))
+    }
+
+    /// A new connection for transactions.
+    async fn connect(&self) -> Result<MultiplexedConnection, GatewayError> {
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(CONNECT_TIMEOUT))
             .set_response_timeout(Some(self.deadline));

@@ -213,3 +213,33 @@ async fn batches_are_unavailable_while_redis_is_down() {
     }
     assert_eq!(statuses, (200, 200));
 }
+
+#[tokio::test]
+async fn pooled_transaction_connections_that_died_with_redis_are_replaced_at_once() {
+    let mut redis = Redis::start();
+    let gw = gateway(&redis).await;
+    // Fill the idle pool with a few connections.
+    let warm: Vec<_> = (0..4)
+        .map(|_| batch(&gw, "multi-exec", json!([["PING"]])))
+        .collect();
+    for response in futures_util::future::join_all(warm).await {
+        assert_eq!(response.status, 200);
+    }
+    redis.restart();
+    // Wait until Redis answers plain commands again (the shared connection reconnects by itself)...
+    let mut up = false;
+    for _ in 0..50 {
+        if batch(&gw, "pipeline", json!([["PING"]])).await.status == 200 {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(up, "Redis did not come back");
+    // ...then the first transactions must not fail on the pool's dead connections.
+    for i in 0..6 {
+        let response = batch(&gw, "multi-exec", json!([["INCR", "after-restart"]])).await;
+        assert_eq!(response.status, 200, "transaction {i}: {}", response.json);
+        assert_eq!(response.json[0]["result"], json!(i + 1));
+    }
+}

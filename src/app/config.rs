@@ -9,6 +9,10 @@
 //! | `METRICS_TOKEN` | no | when set, `GET /api/metrics` requires `Authorization: Bearer <token>` |
 //! | `SESSION_COOKIE_INSECURE` | no | `true`: session cookies without `__Host-` and `Secure`, honoured only on plain-HTTP loopback requests (local development; never in production) |
 //! | `SESSION_ALLOWED_ORIGINS` | no | comma-separated origins, besides the Worker's own and `CORS_ALLOWED_ORIGINS`, allowed to change sessions |
+//! | `DEMO_ORIGIN_LATENCY_MS` | no | latency of the lookup demo's origin, 0..=60000, default 300 |
+//! | `DEMO_ORIGIN_FAILURE_RATE` | no | share of demo origin calls that fail, 0 to 1, default 0 |
+//! | `ORIGIN_URL` | no | a real upstream for lookups instead of the demo: `GET <ORIGIN_URL>/<id>` answers JSON or 404 |
+//! | `CACHE_TTL_MS`, `CACHE_GRACE_MS`, `CACHE_NEGATIVE_TTL_MS`, `CACHE_DEADLINE_MS`, `CACHE_MEMORY_TTL_MS` | no | the lookup cache policy: 30000, 300000, 10000, 150, 0 (memory tier off) |
 //! | `SESSION_IDLE_S`, `SESSION_ABSOLUTE_S` | no | session idle timeout and absolute lifetime in seconds (1800 and 43200) |
 //!
 //! [`Config::from_vars`] is pure: it takes a lookup function, so every rule is tested natively. Every
@@ -16,6 +20,7 @@
 
 use std::fmt;
 
+use crate::cache::Policy;
 use crate::client::{
     Client, DEFAULT_TIMEOUT_MS, HttpRequest, HttpResponse, TOKEN_VAR, Transport, URL_VAR,
 };
@@ -40,7 +45,7 @@ pub const SESSION_ABSOLUTE_VAR: &str = "SESSION_ABSOLUTE_S";
 const MAX_TIMEOUT_MS: u32 = 30_000;
 
 /// The validated configuration.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// Base URL of the HTTP Redis service.
     pub redis_url: String,
@@ -54,6 +59,21 @@ pub struct Config {
     pub metrics_token: Option<String>,
     /// Session store and cookie settings.
     pub session: SessionSettings,
+    /// The lookup demo: its origin and cache policy.
+    pub lookup: LookupSettings,
+}
+
+/// How `GET /api/lookup/{id}` behaves.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LookupSettings {
+    /// How long the demo origin takes to answer.
+    pub origin_latency_ms: u32,
+    /// The share of demo origin calls that fail (0 to 1).
+    pub origin_failure_rate: f64,
+    /// A real upstream (no trailing slash), instead of the demo origin.
+    pub origin_url: Option<String>,
+    /// The cache policy.
+    pub policy: Policy,
 }
 
 /// Session settings: the store's configuration and who may change sessions.
@@ -170,6 +190,7 @@ impl Config {
         }
 
         let session = session_settings(&read, &cors_origins, &mut problems);
+        let lookup = lookup_settings(&read, &mut problems);
 
         if !problems.is_empty() {
             return Err(ConfigError { problems });
@@ -181,6 +202,7 @@ impl Config {
             cors_origins,
             metrics_token,
             session,
+            lookup,
         })
     }
 
@@ -261,6 +283,113 @@ fn session_settings(
         },
         insecure_cookie,
         allowed_origins,
+    }
+}
+
+/// A number within `range`, or `default` when unset; a problem otherwise.
+fn number<N>(
+    read: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: N,
+    valid: impl Fn(&N) -> bool,
+    expected: &str,
+    problems: &mut Vec<(&'static str, String)>,
+) -> N
+where
+    N: std::str::FromStr,
+{
+    let Some(text) = read(name) else {
+        return default;
+    };
+    match text.trim().parse::<N>() {
+        Ok(n) if valid(&n) => n,
+        _ => {
+            problems.push((
+                name,
+                format!("{name} must be {expected}, got {:?}", shorten(&text)),
+            ));
+            default
+        }
+    }
+}
+
+/// The lookup demo's settings; their problems join the others.
+fn lookup_settings(
+    read: &impl Fn(&str) -> Option<String>,
+    problems: &mut Vec<(&'static str, String)>,
+) -> LookupSettings {
+    const MS: &str = "a whole number of milliseconds";
+    let origin_latency_ms = number(
+        read,
+        "DEMO_ORIGIN_LATENCY_MS",
+        300u32,
+        |n| *n <= 60_000,
+        "a whole number of milliseconds up to 60000",
+        problems,
+    );
+    let origin_failure_rate = number(
+        read,
+        "DEMO_ORIGIN_FAILURE_RATE",
+        0.0f64,
+        |r| (0.0..=1.0).contains(r),
+        "a number from 0 to 1",
+        problems,
+    );
+    let origin_url = read("ORIGIN_URL").map(|u| u.trim().trim_end_matches('/').to_owned());
+    if let Some(url) = &origin_url
+        && !(url.starts_with("http://") || url.starts_with("https://"))
+    {
+        problems.push((
+            "ORIGIN_URL",
+            format!("ORIGIN_URL must be an http(s) URL, got {:?}", shorten(url)),
+        ));
+    }
+    let policy = Policy::new("lookup")
+        .ttl_ms(number(
+            read,
+            "CACHE_TTL_MS",
+            30_000u64,
+            |n| *n > 0,
+            "a positive whole number of milliseconds",
+            problems,
+        ))
+        .grace_ms(number(
+            read,
+            "CACHE_GRACE_MS",
+            300_000u64,
+            |_| true,
+            MS,
+            problems,
+        ))
+        .negative_ttl_ms(number(
+            read,
+            "CACHE_NEGATIVE_TTL_MS",
+            10_000u64,
+            |_| true,
+            MS,
+            problems,
+        ))
+        .deadline_ms(number(
+            read,
+            "CACHE_DEADLINE_MS",
+            150u32,
+            |n| (1..=30_000).contains(n),
+            "a whole number of milliseconds from 1 to 30000",
+            problems,
+        ))
+        .memory_ttl_ms(number(
+            read,
+            "CACHE_MEMORY_TTL_MS",
+            0u64,
+            |_| true,
+            MS,
+            problems,
+        ));
+    LookupSettings {
+        origin_latency_ms,
+        origin_failure_rate,
+        origin_url,
+        policy,
     }
 }
 
@@ -498,6 +627,40 @@ mod tests {
                 SESSION_ABSOLUTE_VAR,
                 SESSION_INSECURE_VAR,
                 SESSION_ORIGINS_VAR
+            ]
+        );
+    }
+
+    #[test]
+    fn lookup_settings_are_validated_with_the_rest() {
+        let mut pairs = GOOD.to_vec();
+        pairs.extend([
+            ("DEMO_ORIGIN_LATENCY_MS", "25"),
+            ("ORIGIN_URL", "https://origin.example/items/"),
+        ]);
+        let config = Config::from_vars(vars(&pairs)).unwrap();
+        assert_eq!(config.lookup.origin_latency_ms, 25);
+        assert_eq!(
+            config.lookup.origin_url.as_deref(),
+            Some("https://origin.example/items")
+        );
+
+        let mut pairs = GOOD.to_vec();
+        pairs.extend([
+            ("DEMO_ORIGIN_FAILURE_RATE", "1.5"),
+            ("ORIGIN_URL", "ftp://x"),
+            ("CACHE_TTL_MS", "0"),
+            ("CACHE_DEADLINE_MS", "fast"),
+        ]);
+        let err = Config::from_vars(vars(&pairs)).unwrap_err();
+        let names: Vec<&str> = err.problems.iter().map(|(n, _)| *n).collect();
+        assert_eq!(
+            names,
+            [
+                "DEMO_ORIGIN_FAILURE_RATE",
+                "ORIGIN_URL",
+                "CACHE_TTL_MS",
+                "CACHE_DEADLINE_MS"
             ]
         );
     }

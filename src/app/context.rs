@@ -84,14 +84,15 @@ pub(crate) struct Cx {
     pub headers: Headers,
     /// The validated configuration.
     pub config: Rc<Config>,
-    /// This request's Redis client (metered: every round trip shows in `Server-Timing`).
-    pub redis: Redis,
+    /// This request's Redis client (metered: every round trip shows in `Server-Timing`); shared with
+    /// background work such as a cache refresh.
+    pub redis: Rc<Redis>,
     /// This request's round trips and Redis time.
     pub meter: Rc<Meter>,
     /// The Worker's bindings.
     pub env: Env,
     /// For `wait_until` (background revalidation, for example).
-    pub ctx: Context,
+    pub ctx: Rc<Context>,
     pub(crate) params: Vec<(&'static str, String)>,
     pub(crate) body: Vec<u8>,
     pub(crate) extras: Rc<Extras>,

@@ -11,7 +11,7 @@ use worker::{Context, Env, Request, Response};
 
 use super::context::{Cx, Extras, run};
 use super::cors::{self, Cors, Preflight};
-use super::handlers::{health, index, metrics, session};
+use super::handlers::{cache, health, index, metrics, session};
 use super::problem::Problem;
 use super::routes::{self, Method, Resolution, RouteId};
 use super::timing::{self, Meter, Metered};
@@ -112,10 +112,10 @@ async fn respond(
         url,
         headers: req.headers().clone(),
         config,
-        redis,
+        redis: Rc::new(redis),
         meter: Rc::clone(meter),
         env,
-        ctx,
+        ctx: Rc::new(ctx),
         params,
         body,
         extras: Rc::clone(extras),
@@ -131,6 +131,10 @@ async fn respond(
         RouteId::SessionList => run::<session::List>(&cx).await,
         RouteId::SessionRevoke => run::<session::RevokeOne>(&cx).await,
         RouteId::SessionSignOutAll => run::<session::SignOutAll>(&cx).await,
+        RouteId::Lookup => run::<cache::Get>(&cx).await,
+        RouteId::LookupInvalidate => run::<cache::Invalidate>(&cx).await,
+        RouteId::LookupInvalidateTag => run::<cache::InvalidateTag>(&cx).await,
+        RouteId::CacheMetrics => run::<cache::Metrics>(&cx).await,
     };
     state::set_sync_token(cx.redis.sync_token());
     result

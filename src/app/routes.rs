@@ -91,6 +91,14 @@ pub enum RouteId {
     SessionRevoke,
     /// `DELETE /api/sessions`: sign out everywhere.
     SessionSignOutAll,
+    /// `GET /api/lookup/{id}`: a cached lookup.
+    Lookup,
+    /// `DELETE /api/lookup/{id}`: invalidate one item.
+    LookupInvalidate,
+    /// `DELETE /api/lookup/tags/{tag}`: invalidate a tag.
+    LookupInvalidateTag,
+    /// `GET /api/cache/metrics`: the cache's counters as JSON.
+    CacheMetrics,
 }
 
 /// A family of routes that share a rate-limit policy and decide whether the session is loaded.
@@ -100,6 +108,8 @@ pub enum Group {
     Ops,
     /// Session routes.
     Session,
+    /// Cached lookups.
+    Lookup,
 }
 
 impl Group {
@@ -108,6 +118,7 @@ impl Group {
         match self {
             Group::Ops => "ops",
             Group::Session => "session",
+            Group::Lookup => "lookup",
         }
     }
 }
@@ -199,6 +210,34 @@ pub const ROUTES: &[Route] = &[
         id: RouteId::SessionSignOutAll,
         group: Group::Session,
         summary: "sign out everywhere",
+    },
+    Route {
+        method: Method::Get,
+        pattern: "/api/lookup/{id}",
+        id: RouteId::Lookup,
+        group: Group::Lookup,
+        summary: "an item through the cache in front of a slow origin: hit, miss, stale or negative",
+    },
+    Route {
+        method: Method::Delete,
+        pattern: "/api/lookup/{id}",
+        id: RouteId::LookupInvalidate,
+        group: Group::Lookup,
+        summary: "invalidate one cached item",
+    },
+    Route {
+        method: Method::Delete,
+        pattern: "/api/lookup/tags/{tag}",
+        id: RouteId::LookupInvalidateTag,
+        group: Group::Lookup,
+        summary: "invalidate every cached item with a tag (`demo`, `group-0` .. `group-9`)",
+    },
+    Route {
+        method: Method::Get,
+        pattern: "/api/cache/metrics",
+        id: RouteId::CacheMetrics,
+        group: Group::Ops,
+        summary: "this isolate's cache counters per key group, as JSON",
     },
 ];
 

@@ -1,0 +1,277 @@
+//! `GET /api/lookup/{id}`, `DELETE /api/lookup/{id}`, `DELETE /api/lookup/tags/{tag}` and
+//! `GET /api/cache/metrics`: cached lookups in front of a slow origin.
+//!
+//! The origin is a demo (ids 1..=1000 exist; latency and failure rate from `DEMO_ORIGIN_LATENCY_MS` and
+//! `DEMO_ORIGIN_FAILURE_RATE`), or a real upstream when `ORIGIN_URL` is set. Each value is tagged `demo`
+//! and `group-<id % 10>`.
+
+use std::rc::Rc;
+
+use serde_json::{Map, Value, json};
+use worker::Response;
+
+use crate::app::config::LookupSettings;
+use crate::app::context::{Cx, Handler, Shared, Tr};
+use crate::app::problem::Problem;
+use crate::cache::{Cache, CacheOptions, CacheState, Key, Lookup, LookupError, Pending};
+use crate::client::{Batch, Json};
+
+/// The largest id the demo origin knows.
+const DEMO_IDS: u64 = 1_000;
+
+thread_local! {
+    /// Single flight, breaker, memory tier and metrics live as long as the isolate.
+    static STATE: Rc<CacheState> = CacheState::new(CacheOptions {
+        namespace: "redge:lookup".into(),
+        ..CacheOptions::default()
+    });
+}
+
+/// The isolate's cache state (metrics, breaker, single flight).
+pub(crate) fn state() -> Rc<CacheState> {
+    STATE.with(Rc::clone)
+}
+
+fn parse_id(raw: &str) -> Result<u64, Problem> {
+    let shown: String = raw.chars().take(40).collect();
+    match raw.parse::<u64>() {
+        Ok(id) if !raw.starts_with('+') && id > 0 => Ok(id),
+        _ => Err(Problem::bad_request(format!(
+            "the id must be a positive integer (the demo origin knows 1 to {DEMO_IDS}), got {shown:?}"
+        ))),
+    }
+}
+
+fn key(id: u64) -> Key {
+    Key::new(format!("item:{id}")).tags(["demo".to_owned(), format!("group-{}", id % 10)])
+}
+
+fn cache(cx: &Cx) -> Cache<Tr> {
+    Cache::new(Rc::clone(&cx.redis), state())
+}
+
+fn json_response(status: u16, body: &Value) -> Result<Response, Problem> {
+    let response = if status == 204 {
+        Response::empty()
+    } else {
+        Response::from_json(body)
+    };
+    response
+        .map(|r| r.with_status(status))
+        .map_err(|e| Problem::new(500, format!("could not build the response: {e}")))
+}
+
+/// `GET /api/lookup/{id}`: the item, through the cache; the read shares the request's round trip.
+pub(crate) struct Get;
+
+impl Handler for Get {
+    type Pending = (u64, Pending<Json<Value>>);
+
+    fn prepare(cx: &Cx, batch: &Batch<'_, Tr>) -> Result<Self::Pending, Problem> {
+        let id = parse_id(cx.param("id").unwrap_or_default())?;
+        let pending = cache(cx).prepare(batch, key(id), &cx.config.lookup.policy);
+        Ok((id, pending))
+    }
+
+    async fn respond(
+        cx: &Cx,
+        (id, pending): Self::Pending,
+        _: Shared,
+    ) -> Result<Response, Problem> {
+        let ctx = Rc::clone(&cx.ctx);
+        let cache = cache(cx).spawner(move |task| ctx.wait_until(task));
+        let settings = cx.config.lookup.clone();
+        let result = cache
+            .resolve(pending.finish(), move || origin(id, settings))
+            .await;
+        cx.add_timing(
+            "cache",
+            None,
+            Some(match &result {
+                Ok(lookup) => lookup.status.as_str(),
+                Err(_) => "error",
+            }),
+        );
+        let fields = |lookup: &Lookup<Json<Value>>| {
+            let mut fields = Map::new();
+            fields.insert("id".into(), json!(id));
+            fields.insert(
+                "value".into(),
+                lookup.value.as_ref().map_or(Value::Null, |v| v.0.clone()),
+            );
+            fields.insert("status".into(), json!(lookup.status.as_str()));
+            // In a problem body `status` is the HTTP status (RFC 9457), so the lookup's is repeated here.
+            fields.insert("cache_status".into(), json!(lookup.status.as_str()));
+            fields.insert("took_ms".into(), json!(lookup.took_ms));
+            fields.insert("origin_calls".into(), json!(cache.state().origin_calls()));
+            fields.insert("origin_called".into(), json!(lookup.origin_called));
+            fields.insert("origin_failed".into(), json!(lookup.origin_failed));
+            fields.insert("from_memory".into(), json!(lookup.from_memory));
+            fields.insert("round_trips".into(), json!(cx.meter.round_trips()));
+            fields.insert(
+                "breaker".into(),
+                json!(cache.state().breaker_state().as_str()),
+            );
+            fields
+        };
+        match result {
+            Ok(lookup) if lookup.value.is_some() => {
+                json_response(200, &Value::Object(fields(&lookup)))
+            }
+            Ok(lookup) => {
+                let mut problem = Problem::new(404, format!("no item with id {id}"));
+                for (name, value) in fields(&lookup) {
+                    if name != "status" {
+                        problem = problem.with(&name, value);
+                    }
+                }
+                Err(problem)
+            }
+            Err(LookupError::InvalidKey(why)) => Err(Problem::bad_request(why)),
+            Err(LookupError::Origin(why) | LookupError::Joined(why)) => Err(Problem::new(
+                502,
+                format!("the origin failed and nothing was cached to serve instead: {why}"),
+            )
+            .with("id", json!(id))
+            .with("origin_calls", json!(cache.state().origin_calls()))),
+        }
+    }
+}
+
+/// `DELETE /api/lookup/{id}`: forget one item.
+pub(crate) struct Invalidate;
+
+impl Handler for Invalidate {
+    type Pending = u64;
+
+    fn prepare(cx: &Cx, _: &Batch<'_, Tr>) -> Result<u64, Problem> {
+        parse_id(cx.param("id").unwrap_or_default())
+    }
+
+    async fn respond(cx: &Cx, id: u64, _: Shared) -> Result<Response, Problem> {
+        cache(cx)
+            .invalidate(key(id).name())
+            .await
+            .map_err(invalidation_failed)?;
+        json_response(204, &Value::Null)
+    }
+}
+
+/// `DELETE /api/lookup/tags/{tag}`: forget every item with this tag.
+pub(crate) struct InvalidateTag;
+
+impl Handler for InvalidateTag {
+    type Pending = String;
+
+    fn prepare(cx: &Cx, _: &Batch<'_, Tr>) -> Result<String, Problem> {
+        let tag = cx.param("tag").unwrap_or_default();
+        if tag.is_empty() || tag.contains('/') {
+            return Err(Problem::bad_request("the tag is empty or contains '/'"));
+        }
+        Ok(tag.to_owned())
+    }
+
+    async fn respond(cx: &Cx, tag: String, _: Shared) -> Result<Response, Problem> {
+        cache(cx)
+            .invalidate_tag(&tag)
+            .await
+            .map_err(invalidation_failed)?;
+        json_response(204, &Value::Null)
+    }
+}
+
+fn invalidation_failed(e: crate::Error) -> Problem {
+    if e.is_unavailable() {
+        Problem::new(503, format!("the cache could not be invalidated: {e}"))
+            .header("retry-after", "1")
+    } else {
+        Problem::bad_request(e.to_string())
+    }
+}
+
+/// `GET /api/cache/metrics`: this isolate's cache counters per key group, as JSON.
+pub(crate) struct Metrics;
+
+impl Handler for Metrics {
+    type Pending = ();
+
+    fn prepare(_: &Cx, _: &Batch<'_, Tr>) -> Result<(), Problem> {
+        Ok(())
+    }
+
+    async fn respond(_: &Cx, (): (), _: Shared) -> Result<Response, Problem> {
+        json_response(200, &state().metrics_json())
+    }
+}
+
+/// The origin: a real upstream when configured, the demo otherwise.
+async fn origin(id: u64, settings: LookupSettings) -> Result<Option<Json<Value>>, String> {
+    if let Some(base) = &settings.origin_url {
+        return upstream(base, id).await;
+    }
+    sleep_ms(settings.origin_latency_ms).await;
+    if js_sys::Math::random() < settings.origin_failure_rate {
+        return Err("the demo origin failed (DEMO_ORIGIN_FAILURE_RATE)".into());
+    }
+    if id > DEMO_IDS {
+        return Ok(None);
+    }
+    Ok(Some(Json(json!({
+        "id": id,
+        "name": format!("Item {id}"),
+        "price_cents": (id * 137) % 10_000,
+        "fetched_at": js_sys::Date::now() as u64,
+    }))))
+}
+
+/// `GET <base>/<id>` through the global `fetch` (not `worker::Fetch`, whose `Url` type pulls the IDNA
+/// tables into the wasm: over 100 KB gzipped for one URL).
+async fn upstream(base: &str, id: u64) -> Result<Option<Json<Value>>, String> {
+    use wasm_bindgen::JsCast;
+    use wasm_bindgen_futures::JsFuture;
+    let describe = |e: wasm_bindgen::JsValue| format!("the origin could not be reached: {e:?}");
+    let global = js_sys::global();
+    let fetch: js_sys::Function = js_sys::Reflect::get(&global, &"fetch".into())
+        .map_err(describe)?
+        .dyn_into()
+        .map_err(|_| "this runtime has no fetch".to_owned())?;
+    let url = wasm_bindgen::JsValue::from_str(&format!("{base}/{id}"));
+    let promise: js_sys::Promise = fetch
+        .call1(&global, &url)
+        .map_err(describe)?
+        .unchecked_into();
+    let response: web_sys::Response = JsFuture::from(promise)
+        .await
+        .map_err(describe)?
+        .unchecked_into();
+    match response.status() {
+        200 => {
+            let text = JsFuture::from(response.text().map_err(describe)?)
+                .await
+                .map_err(describe)?
+                .as_string()
+                .unwrap_or_default();
+            serde_json::from_str(&text)
+                .map(|v| Some(Json(v)))
+                .map_err(|e| format!("the origin's answer is not JSON: {e}"))
+        }
+        404 => Ok(None),
+        status => Err(format!("the origin answered HTTP {status}")),
+    }
+}
+
+/// Waits on the runtime's `setTimeout`.
+async fn sleep_ms(ms: u32) {
+    use wasm_bindgen::JsCast;
+    let global = js_sys::global();
+    let Some(set_timeout) = js_sys::Reflect::get(&global, &"setTimeout".into())
+        .ok()
+        .and_then(|f| f.dyn_into::<js_sys::Function>().ok())
+    else {
+        return;
+    };
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        let _ = set_timeout.call2(&global, &resolve, &ms.into());
+    });
+    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+}
