@@ -199,6 +199,21 @@ impl Middleware {
     }
 }
 
+/// A JSON response with `status` (no body for 204).
+///
+/// # Errors
+/// 500 when the runtime cannot build the response.
+pub(crate) fn json_response(status: u16, body: &serde_json::Value) -> Result<Response, Problem> {
+    let response = if status == 204 {
+        Response::empty()
+    } else {
+        Response::from_json(body)
+    };
+    response
+        .map(|r| r.with_status(status))
+        .map_err(|e| Problem::new(500, format!("could not build the response: {e}")))
+}
+
 /// Runs route `H` with the middleware, in one round trip (see the [module docs](self)).
 pub(crate) async fn run<H: Handler>(cx: &Cx) -> Result<Response, Problem> {
     let batch = cx.redis.batch();

@@ -11,7 +11,7 @@ use serde_json::{Map, Value, json};
 use worker::Response;
 
 use crate::app::config::LookupSettings;
-use crate::app::context::{Cx, Handler, Shared, Tr};
+use crate::app::context::{Cx, Handler, Shared, Tr, json_response};
 use crate::app::problem::Problem;
 use crate::cache::{Cache, CacheOptions, CacheState, Key, Lookup, LookupError, Pending};
 use crate::client::{Batch, Json};
@@ -48,17 +48,6 @@ fn key(id: u64) -> Key {
 
 fn cache(cx: &Cx) -> Cache<Tr> {
     Cache::new(Rc::clone(&cx.redis), state())
-}
-
-fn json_response(status: u16, body: &Value) -> Result<Response, Problem> {
-    let response = if status == 204 {
-        Response::empty()
-    } else {
-        Response::from_json(body)
-    };
-    response
-        .map(|r| r.with_status(status))
-        .map_err(|e| Problem::new(500, format!("could not build the response: {e}")))
 }
 
 /// `GET /api/lookup/{id}`: the item, through the cache; the read shares the request's round trip.

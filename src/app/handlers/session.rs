@@ -16,7 +16,7 @@ use serde_json::{Map, Value, json};
 use worker::Response;
 
 use crate::Error;
-use crate::app::context::{Cx, Handler, Shared, Tr};
+use crate::app::context::{Cx, Handler, Shared, Tr, json_response};
 use crate::app::problem::Problem;
 use crate::client::Batch;
 use crate::session::{
@@ -97,17 +97,6 @@ fn failed(error: &Error) -> Problem {
     }
 }
 
-fn json(status: u16, body: &Value) -> Result<Response, Problem> {
-    let response = if status == 204 {
-        Response::empty()
-    } else {
-        Response::from_json(body)
-    };
-    response
-        .map(|r| r.with_status(status))
-        .map_err(|e| Problem::new(500, format!("could not build the response: {e}")))
-}
-
 /// `GET /api/session`: who am I (refreshes the session when due, then re-sends the cookie).
 pub(crate) struct Current;
 
@@ -134,7 +123,7 @@ impl Handler for Current {
         match pending.finish() {
             Ok(Some(loaded)) => {
                 visit.refreshed(cx, &visit.store(cx), &loaded);
-                json(200, &json!({ "session": loaded.session }))
+                json_response(200, &json!({ "session": loaded.session }))
             }
             Ok(None) => Err(visit.unauthenticated()),
             Err(e) => Err(failed(&e)),
@@ -169,7 +158,7 @@ impl Handler for List {
             return Err(visit.unauthenticated());
         };
         match pending.finish() {
-            Ok(Some(sessions)) => json(200, &json!({ "sessions": sessions })),
+            Ok(Some(sessions)) => json_response(200, &json!({ "sessions": sessions })),
             Ok(None) => Err(visit.unauthenticated()),
             Err(e) => Err(failed(&e)),
         }
@@ -205,7 +194,7 @@ impl Handler for SignIn {
             "set-cookie",
             &store.set_cookie(&issued.token, &issued.session),
         );
-        json(201, &json!({ "session": issued.session }))
+        json_response(201, &json!({ "session": issued.session }))
     }
 }
 
@@ -242,7 +231,7 @@ impl Handler for Patch {
         match outcome {
             Update::Saved(loaded) => {
                 visit.refreshed(cx, &store, &loaded);
-                json(200, &json!({ "session": loaded.session }))
+                json_response(200, &json!({ "session": loaded.session }))
             }
             Update::Conflict(current) => Err(Problem::new(
                 409,
@@ -310,7 +299,7 @@ impl<const T: u8> Handler for SignOut<T> {
                 if ends_mine {
                     cx.add_header("set-cookie", &visit.store.cookie.clear_cookie());
                 }
-                json(204, &Value::Null)
+                json_response(204, &Value::Null)
             }
             Ok(Revoked::NotFound) => Err(Problem::new(404, "no session of yours has this id")),
             Ok(Revoked::Unauthenticated) => Err(visit.unauthenticated()),
