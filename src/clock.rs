@@ -27,3 +27,37 @@ impl Clock for SystemClock {
             .unwrap_or(0)
     }
 }
+
+/// A clock that moves only when told to, shared by its clones: tests set and advance it and never sleep.
+///
+/// ```
+/// use redge::clock::{Clock, FakeClock};
+/// let clock = FakeClock::new(1_000);
+/// clock.clone().advance(500);
+/// assert_eq!(clock.now_ms(), 1_500);
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct FakeClock(std::rc::Rc<std::cell::Cell<u64>>);
+
+impl FakeClock {
+    /// A clock showing `now_ms`.
+    pub fn new(now_ms: u64) -> Self {
+        FakeClock(std::rc::Rc::new(std::cell::Cell::new(now_ms)))
+    }
+
+    /// Sets the time (it may go backwards).
+    pub fn set(&self, now_ms: u64) {
+        self.0.set(now_ms);
+    }
+
+    /// Moves the time forward by `ms`.
+    pub fn advance(&self, ms: u64) {
+        self.0.set(self.0.get().saturating_add(ms));
+    }
+}
+
+impl Clock for FakeClock {
+    fn now_ms(&self) -> u64 {
+        self.0.get()
+    }
+}

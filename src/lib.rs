@@ -6,6 +6,8 @@
 //! The crate is layered, and dependencies point one way:
 //!
 //! - [`client`]: the HTTP Redis client (commands, typed replies, the wire format, the transport);
+//! - [`ratelimit`]: rate limiting (GCRA, sliding window, fixed window, token bucket), several policies in
+//!   one round trip, a local block cache, a failure policy, and the standard headers;
 //! - the Worker application (feature `app`, wasm only): routes that wire the capabilities to HTTP.
 //!
 //! Pure logic (the wire format, reply decoding) compiles and is tested natively; whatever touches `fetch`
@@ -24,6 +26,7 @@
 pub mod client;
 pub mod clock;
 mod error;
+pub mod ratelimit;
 
 #[cfg(all(feature = "app", target_arch = "wasm32"))]
 mod app;

@@ -57,6 +57,10 @@ pub use scan::Scan;
 pub use script::Script;
 #[cfg(target_arch = "wasm32")]
 pub use transport::FetchTransport;
+#[cfg(target_arch = "wasm32")]
+pub(crate) use transport::sleep_ms;
+#[cfg(all(test, not(target_arch = "wasm32")))]
+pub(crate) use transport::{FakeTransport, fake_server};
 pub use transport::{HttpRequest, HttpResponse, Transport};
 
 use crate::{Error, Result};
