@@ -5,6 +5,7 @@
 //! sees `/api/*` and paths that match no file.
 
 mod config;
+mod handlers;
 mod health;
 mod problem;
 
@@ -15,6 +16,21 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response
     Router::new()
         .get_async("/api/health", |_req, ctx| async move {
             health::handle(&ctx.env).await
+        })
+        .get("/api/ratelimit", |_req, ctx| {
+            handlers::ratelimit::list(&ctx.env)
+        })
+        .post_async("/api/ratelimit/:policy", |req, ctx| async move {
+            let policy = ctx.param("policy").cloned().unwrap_or_default();
+            handlers::ratelimit::decide(req, &ctx.env, &policy, false).await
+        })
+        .get_async("/api/ratelimit/:policy", |req, ctx| async move {
+            let policy = ctx.param("policy").cloned().unwrap_or_default();
+            handlers::ratelimit::decide(req, &ctx.env, &policy, true).await
+        })
+        .delete_async("/api/ratelimit/:policy", |req, ctx| async move {
+            let policy = ctx.param("policy").cloned().unwrap_or_default();
+            handlers::ratelimit::reset(req, &ctx.env, &policy).await
         })
         .or_else_any_method_async("/*path", |req, _ctx| async move {
             problem::not_found(req.path())

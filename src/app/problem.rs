@@ -5,7 +5,21 @@ use worker::Response;
 
 /// A problem-details response with the given status.
 pub fn problem(status: u16, title: &str, detail: &str) -> worker::Result<Response> {
-    let body = json!({ "type": "about:blank", "title": title, "status": status, "detail": detail });
+    problem_with(status, title, detail, serde_json::Map::new())
+}
+
+/// A problem-details response with extension members (RFC 9457 section 3.2).
+pub fn problem_with(
+    status: u16,
+    title: &str,
+    detail: &str,
+    members: serde_json::Map<String, serde_json::Value>,
+) -> worker::Result<Response> {
+    let mut body =
+        json!({ "type": "about:blank", "title": title, "status": status, "detail": detail });
+    if let Some(object) = body.as_object_mut() {
+        object.extend(members);
+    }
     let mut response = Response::from_json(&body)?.with_status(status);
     let headers = response.headers_mut();
     headers.set("content-type", "application/problem+json")?;

@@ -126,9 +126,36 @@ impl Decision {
     }
 }
 
+/// The JSON form: `{"allowed","limit","remaining","reset_s","reset_ms","retry_after_ms","policy","reason"}`.
+impl serde::Serialize for Decision {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut s = serializer.serialize_struct("Decision", 8)?;
+        s.serialize_field("allowed", &self.allowed)?;
+        s.serialize_field("limit", &self.limit)?;
+        s.serialize_field("remaining", &self.remaining)?;
+        s.serialize_field("reset_s", &self.reset_s())?;
+        s.serialize_field("reset_ms", &self.reset_ms)?;
+        s.serialize_field("retry_after_ms", &self.retry_after_ms)?;
+        s.serialize_field("policy", &self.policy)?;
+        s.serialize_field("reason", self.reason.name())?;
+        s.end()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_form() {
+        let d = Decision::from_statuses(vec![status("a", false, 0, 1_200)], Reason::LimitExceeded);
+        assert_eq!(
+            serde_json::to_value(&d).unwrap(),
+            serde_json::json!({"allowed": false, "limit": 10, "remaining": 0, "reset_s": 2, "reset_ms": 1500,
+                "retry_after_ms": 1200, "policy": "a", "reason": "limit_exceeded"})
+        );
+    }
 
     fn status(name: &str, allowed: bool, remaining: u64, retry: u64) -> PolicyStatus {
         PolicyStatus {

@@ -55,6 +55,7 @@
 //! if !decision.allowed { /* 429 with redge::ratelimit::headers::headers(&decision, false) */ }
 //! ```
 
+pub mod config;
 mod decision;
 pub mod fixed_window;
 pub mod gcra;
