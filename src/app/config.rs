@@ -38,8 +38,6 @@ pub fn client(env: &Env) -> Result<Client<FetchTransport>, String> {
 /// `X-RateLimit-*`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RateLimitConfig {
-    /// The raw settings, to notice a change between requests.
-    pub fingerprint: String,
     /// Whether to send the legacy `X-RateLimit-*` headers.
     pub legacy_headers: bool,
 }
@@ -74,31 +72,10 @@ pub fn ratelimit(env: &Env) -> Result<(crate::ratelimit::RateLimiter, RateLimitC
     let legacy_headers = read(env, "RATELIMIT_LEGACY_HEADERS").is_some_and(|v| v.trim() == "true");
     let prefix =
         read(env, "RATELIMIT_PREFIX").unwrap_or_else(|| crate::ratelimit::DEFAULT_PREFIX.into());
-    let fingerprint = ratelimit_fingerprint(env);
     let limiter = RateLimiter::new(policies)
         .map_err(|e| e.to_string())?
         .prefix(prefix)
         .failure_policy(failure)
         .with_timeout_ms(timeout_ms);
-    Ok((
-        limiter,
-        RateLimitConfig {
-            fingerprint,
-            legacy_headers,
-        },
-    ))
-}
-
-/// The rate-limit vars as one string: the Worker keeps its limiter (and its block cache) while it is
-/// unchanged.
-pub fn ratelimit_fingerprint(env: &Env) -> String {
-    [
-        "RATELIMIT_POLICIES",
-        "RATELIMIT_FAILURE",
-        "RATELIMIT_TIMEOUT_MS",
-        "RATELIMIT_LEGACY_HEADERS",
-        "RATELIMIT_PREFIX",
-    ]
-    .map(|name| format!("{:?}", read(env, name)))
-    .join("|")
+    Ok((limiter, RateLimitConfig { legacy_headers }))
 }

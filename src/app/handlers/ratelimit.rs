@@ -4,8 +4,9 @@
 //! - `GET /api/ratelimit/{policy}`: peek without charging;
 //! - `DELETE /api/ratelimit/{policy}`: reset this identifier, 204.
 //!
-//! The limiter lives as long as the isolate (its block cache and fallback limiter with it), and is
-//! rebuilt when the `RATELIMIT_*` vars change.
+//! The limiter is built on the first request and lives as long as the isolate, its block cache and
+//! fallback limiter with it (vars cannot change under a running isolate: a new deployment is a new
+//! isolate). A configuration error is reported on every request until it is fixed.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -22,7 +23,6 @@ use crate::ratelimit::{Decision, RateLimiter, config::cost_from_body, headers};
 const MAX_IDENTIFIER_BYTES: usize = 1_024;
 
 struct Shared {
-    fingerprint: String,
     limiter: RateLimiter,
     legacy_headers: bool,
 }
@@ -32,16 +32,11 @@ thread_local! {
 }
 
 fn shared(env: &Env) -> Result<Rc<Shared>, String> {
-    let fingerprint = config::ratelimit_fingerprint(env);
-    if let Some(shared) = SHARED
-        .with_borrow(Clone::clone)
-        .filter(|s| s.fingerprint == fingerprint)
-    {
+    if let Some(shared) = SHARED.with_borrow(Clone::clone) {
         return Ok(shared);
     }
     let (limiter, settings) = config::ratelimit(env)?;
     let shared = Rc::new(Shared {
-        fingerprint: settings.fingerprint,
         limiter,
         legacy_headers: settings.legacy_headers,
     });
