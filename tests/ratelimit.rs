@@ -358,3 +358,37 @@ async fn the_script_and_the_rust_reference_take_the_same_decisions() {
         }
     }
 }
+
+#[wasm_bindgen_test]
+async fn a_check_shares_the_request_batch_with_other_components() {
+    let client = client();
+    let clock = FakeClock::new(T0);
+    let limiter = limiter(Quota::new(2, 1_000), &clock, 100);
+    let other = support::unique_key("other");
+    let batch = client.batch();
+    let set = batch.add::<()>(c::set(&other, "v"));
+    let subjects = [("gcra", "shared"), ("fixed-window", "shared")];
+    let pending = limiter.prepare(&batch, &subjects, 1).unwrap();
+    assert!(pending.needs_round_trip());
+    batch.send().await.unwrap();
+    assert_eq!(set.take(), Ok(()));
+    let d = pending.finish();
+    assert!(d.allowed && d.policies.len() == 2 && d.reason == Reason::WithinLimit);
+    assert_eq!(
+        client.stats().round_trips,
+        1,
+        "the other command and two policies: one round trip"
+    );
+
+    // In a shared batch the deadline is the client's; a timeout reaches the failure policy.
+    let slow_port = support::slow_server(2_000).await;
+    let slow = Client::new(&format!("http://127.0.0.1:{slow_port}"), "t")
+        .unwrap()
+        .timeout_ms(100);
+    let batch = slow.batch();
+    let pending = limiter.prepare(&batch, &subjects, 1).unwrap();
+    assert!(batch.send().await.unwrap_err().is_timeout());
+    let (d, error) = pending.finish_detailed();
+    assert_eq!(d.reason, Reason::LocalFallback);
+    assert!(error.is_some_and(|e| e.is_timeout()));
+}

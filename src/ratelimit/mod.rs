@@ -309,6 +309,15 @@ impl<C: Clock> RateLimiter<C> {
         subjects: &[(&str, &str)],
         cost: i64,
     ) -> Result<Pending<'_, C>> {
+        let mut pending = self.plan(subjects, cost)?;
+        if let Some((keys, args)) = pending.call.take() {
+            pending.handle = Some(batch.add_script::<Vec<i64>, _, _>(&self.script, keys, args));
+        }
+        Ok(pending)
+    }
+
+    /// Validates a check and decides what it needs: nothing more (blocked locally), or one script call.
+    fn plan(&self, subjects: &[(&str, &str)], cost: i64) -> Result<Pending<'_, C>> {
         if subjects.is_empty() {
             return Err(Error::InvalidArgument(
                 "a rate-limit check needs at least one policy".into(),
@@ -339,6 +348,7 @@ impl<C: Clock> RateLimiter<C> {
             checks,
             cost,
             now,
+            call: None,
             handle: None,
             known: None,
         };
@@ -350,7 +360,7 @@ impl<C: Clock> RateLimiter<C> {
             pending.checks.iter().for_each(|c| blocks.forget(&c.key));
         }
         if pending.known.is_none() {
-            let keys: Vec<&str> = pending.checks.iter().map(|c| c.key.as_str()).collect();
+            let keys: Vec<String> = pending.checks.iter().map(|c| c.key.clone()).collect();
             let mut args = vec![now.to_string(), cost.to_string()];
             for c in &pending.checks {
                 args.push(c.algorithm.code().to_owned());
@@ -358,7 +368,7 @@ impl<C: Clock> RateLimiter<C> {
                 args.push(c.quota.period_ms().to_string());
                 args.push(c.quota.burst_size().to_string());
             }
-            pending.handle = Some(batch.add_script::<Vec<i64>, _, _>(&self.script, keys, args));
+            pending.call = Some((keys, args));
         }
         Ok(pending)
     }
@@ -393,9 +403,8 @@ impl<C: Clock> RateLimiter<C> {
         subjects: &[(&str, &str)],
         cost: u32,
     ) -> Result<Decision> {
-        let batch = client.batch();
-        let pending = self.prepare(&batch, subjects, cost)?;
-        Ok(self.send(batch, pending).await.0)
+        let pending = self.plan(subjects, i64::from(cost))?;
+        Ok(self.send(client, pending).await.0)
     }
 
     /// One request of cost 1 for `identifier` under `policy`.
@@ -436,9 +445,8 @@ impl<C: Clock> RateLimiter<C> {
         identifier: &str,
         amount: u32,
     ) -> Result<Decision> {
-        let batch = client.batch();
-        let pending = self.prepare_signed(&batch, &[(policy, identifier)], -i64::from(amount))?;
-        match self.send(batch, pending).await {
+        let pending = self.plan(&[(policy, identifier)], -i64::from(amount))?;
+        match self.send(client, pending).await {
             (_, Some(e)) => Err(e),
             (decision, None) => Ok(decision),
         }
@@ -461,17 +469,25 @@ impl<C: Clock> RateLimiter<C> {
         Ok(())
     }
 
+    /// Runs a planned check on its own: one `EVALSHA` sent as a single command (no pipeline framing),
+    /// raced against [`RateLimiter::timeout_ms`] only when the client's own deadline is longer (the
+    /// client's deadline aborts the request; the race merely stops waiting for it).
     async fn send<T: Transport>(
         &self,
-        batch: Batch<'_, T>,
-        pending: Pending<'_, C>,
+        client: &Client<T>,
+        mut pending: Pending<'_, C>,
     ) -> (Decision, Option<Error>) {
-        if !pending.needs_round_trip() {
+        let Some((keys, args)) = pending.call.take() else {
             return pending.finish_detailed();
-        }
-        match within(self.timeout_ms, batch.send()).await {
-            // Request-level errors also reach the handle, which `finish` reads.
-            Some(_) => pending.finish_detailed(),
+        };
+        let call = client.eval::<Vec<i64>, _, _>(&self.script, keys, args);
+        let reply = if client.current_options().timeout_ms <= self.timeout_ms {
+            Some(call.await)
+        } else {
+            within(self.timeout_ms, call).await
+        };
+        match reply {
+            Some(reply) => pending.finish_with(reply),
             None => pending.fail(Error::Timeout(self.timeout_ms)),
         }
     }
@@ -507,6 +523,7 @@ pub struct Pending<'l, C: Clock> {
     checks: Vec<Check>,
     cost: i64,
     now: u64,
+    call: Option<(Vec<String>, Vec<String>)>,
     handle: Option<Handle<Vec<i64>>>,
     known: Option<Decision>,
 }
@@ -514,7 +531,7 @@ pub struct Pending<'l, C: Clock> {
 impl<C: Clock> Pending<'_, C> {
     /// Whether this check added a script call to the batch (false when the block cache decided).
     pub fn needs_round_trip(&self) -> bool {
-        self.handle.is_some()
+        self.handle.is_some() || self.call.is_some()
     }
 
     /// The decision; Redis errors and timeouts are answered by the failure policy.
@@ -531,6 +548,10 @@ impl<C: Clock> Pending<'_, C> {
             Some(handle) => handle.take(),
             None => Err(Error::NotSent),
         };
+        self.finish_with(reply)
+    }
+
+    fn finish_with(self, reply: Result<Vec<i64>>) -> (Decision, Option<Error>) {
         match reply.and_then(|values| self.verdicts(&values)) {
             Ok(verdicts) => (self.decided(verdicts), None),
             Err(e) => self.fail(e),
