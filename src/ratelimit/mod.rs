@@ -13,6 +13,9 @@
 //! Every algorithm has a pure Rust reference (`decide` in its module, tested natively) and a Lua
 //! function in `scripts/`; the functions are joined into ONE script, so a request checked against several
 //! policies (per IP, per user, per route) is one `EVALSHA` with one key per policy, in one round trip.
+//! (One script with several keys rather than one script per policy in a pipeline: only the former can
+//! refuse for all policies atomically. On a clustered Redis, put a hash tag in the prefix, such as
+//! `rl:{limits}`, so that the keys of one check share a slot.)
 //!
 //! # Guarantees (all algorithms)
 //!
@@ -71,7 +74,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 pub use decision::{Decision, PolicyStatus, Reason};
-pub use key::{escape, is_policy_name, key};
+pub use key::{MAX_ESCAPED_LEN, escape, is_policy_name, key};
 pub use local::{BlockCache, LocalLimiter};
 pub use quota::{Algorithm, MAX_PRODUCT, Quota};
 
