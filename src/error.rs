@@ -37,6 +37,19 @@ pub enum Error {
     /// command that alone is too big); nothing was sent.
     #[error("request too large: {0}")]
     TooLarge(String),
+    /// A rate-limited request costs more than its policy ever allows at once (its burst): it could never
+    /// pass, so it is refused before Redis is asked. Not a denial that waiting would lift.
+    #[error(
+        "a cost of {cost} is more than rate-limit policy {policy:?} allows at once ({capacity})"
+    )]
+    InsufficientCapacity {
+        /// The policy.
+        policy: String,
+        /// The cost asked for.
+        cost: u64,
+        /// The most the policy allows at once.
+        capacity: u64,
+    },
     /// A batch handle was read before its batch was sent.
     #[error("the batch was not sent: call `send().await` before reading its handles")]
     NotSent,
@@ -86,6 +99,11 @@ impl Error {
     /// The token was refused (HTTP 401).
     pub fn is_auth(&self) -> bool {
         matches!(self, Error::Http { status: 401, .. })
+    }
+
+    /// A rate-limited request costs more than its policy allows at once.
+    pub fn is_insufficient_capacity(&self) -> bool {
+        matches!(self, Error::InsufficientCapacity { .. })
     }
 
     /// Redis answered with an error reply.

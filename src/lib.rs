@@ -9,6 +9,8 @@
 //! - [`session`]: cookie sessions (tokens, versioned records, idle and absolute expiry, rotation,
 //!   per-user index, sign out everywhere), one round trip per operation;
 //! - [`cache`]: cached lookups (`get_or_fetch` with stale-while-revalidate, single flight, tags, breaker);
+//! - [`ratelimit`]: rate limiting (GCRA, sliding window, fixed window, token bucket), several policies in
+//!   one round trip, a local block cache, a failure policy, and the standard headers;
 //! - the Worker application (feature `app`, wasm only): routes that wire the capabilities to HTTP.
 //!
 //! Pure logic (the wire format, reply decoding) compiles and is tested natively; whatever touches `fetch`
@@ -28,6 +30,7 @@ pub mod cache;
 pub mod client;
 pub mod clock;
 mod error;
+pub mod ratelimit;
 pub mod session;
 
 #[cfg(feature = "app")]

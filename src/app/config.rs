@@ -13,6 +13,11 @@
 //! | `DEMO_ORIGIN_FAILURE_RATE` | no | share of demo origin calls that fail, 0 to 1, default 0 |
 //! | `ORIGIN_URL` | no | a real upstream for lookups instead of the demo: `GET <ORIGIN_URL>/<id>` answers JSON or 404 |
 //! | `CACHE_TTL_MS`, `CACHE_GRACE_MS`, `CACHE_NEGATIVE_TTL_MS`, `CACHE_DEADLINE_MS`, `CACHE_MEMORY_TTL_MS` | no | the lookup cache policy: 30000, 300000, 10000, 150, 0 (memory tier off) |
+//! | `RATELIMIT_POLICIES` | no | JSON array of policies (`[{"name":"api","algorithm":"gcra","limit":100,"period":"1m","burst":20}]`, see `redge::ratelimit::config`); the demo's four policies when unset |
+//! | `RATELIMIT_FAILURE` | no | `open`, `closed` or `local` (a per-isolate limiter): what a check answers when Redis fails or is slow; default `local` |
+//! | `RATELIMIT_TIMEOUT_MS` | no | deadline of a rate-limit check, 1..=30000, default 200 |
+//! | `RATELIMIT_PREFIX` | no | prefix of the rate-limit keys, default `redge:rl` |
+//! | `RATELIMIT_LEGACY_HEADERS` | no | `true` adds `X-RateLimit-Limit/Remaining/Reset` |
 //! | `SESSION_IDLE_S`, `SESSION_ABSOLUTE_S` | no | session idle timeout and absolute lifetime in seconds (1800 and 43200) |
 //!
 //! [`Config::from_vars`] is pure: it takes a lookup function, so every rule is tested natively. Every
@@ -24,6 +29,7 @@ use crate::cache::Policy;
 use crate::client::{
     Client, DEFAULT_TIMEOUT_MS, HttpRequest, HttpResponse, TOKEN_VAR, Transport, URL_VAR,
 };
+use crate::ratelimit::{FailurePolicy, Policy as RatePolicy};
 use crate::session::{Lifetimes, SessionConfig};
 
 /// Name of the variable with the Redis deadline.
@@ -61,6 +67,23 @@ pub struct Config {
     pub session: SessionSettings,
     /// The lookup demo: its origin and cache policy.
     pub lookup: LookupSettings,
+    /// Rate limiting.
+    pub ratelimit: RateLimitSettings,
+}
+
+/// Rate-limit settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimitSettings {
+    /// The policies, by name.
+    pub policies: Vec<RatePolicy>,
+    /// What a check answers when Redis fails or is too slow.
+    pub failure: FailurePolicy,
+    /// Deadline of a check.
+    pub timeout_ms: u32,
+    /// Prefix of the keys.
+    pub prefix: String,
+    /// Whether to send `X-RateLimit-*` too.
+    pub legacy_headers: bool,
 }
 
 /// How `GET /api/lookup/{id}` behaves.
@@ -191,6 +214,7 @@ impl Config {
 
         let session = session_settings(&read, &cors_origins, &mut problems);
         let lookup = lookup_settings(&read, &mut problems);
+        let ratelimit = ratelimit_settings(&read, &mut problems);
 
         if !problems.is_empty() {
             return Err(ConfigError { problems });
@@ -203,6 +227,7 @@ impl Config {
             metrics_token,
             session,
             lookup,
+            ratelimit,
         })
     }
 
@@ -390,6 +415,65 @@ fn lookup_settings(
         origin_failure_rate,
         origin_url,
         policy,
+    }
+}
+
+/// The rate-limit settings; their problems join the others.
+fn ratelimit_settings(
+    read: &impl Fn(&str) -> Option<String>,
+    problems: &mut Vec<(&'static str, String)>,
+) -> RateLimitSettings {
+    use crate::ratelimit::{DEFAULT_PREFIX, DEFAULT_TIMEOUT_MS, config};
+    const POLICIES: &str = "RATELIMIT_POLICIES";
+    const FAILURE: &str = "RATELIMIT_FAILURE";
+    const LEGACY: &str = "RATELIMIT_LEGACY_HEADERS";
+    let policies = match read(POLICIES) {
+        None => config::default_policies(),
+        Some(text) => config::parse_policies(&text).unwrap_or_else(|e| {
+            problems.push((POLICIES, format!("{POLICIES}: {e}")));
+            config::default_policies()
+        }),
+    };
+    let failure = match read(FAILURE) {
+        None => FailurePolicy::default(),
+        Some(name) => FailurePolicy::parse(&name).unwrap_or_else(|| {
+            problems.push((
+                FAILURE,
+                format!(
+                    "{FAILURE} must be open, closed or local, got {:?}",
+                    shorten(&name)
+                ),
+            ));
+            FailurePolicy::default()
+        }),
+    };
+    let timeout_ms = number(
+        read,
+        "RATELIMIT_TIMEOUT_MS",
+        DEFAULT_TIMEOUT_MS,
+        |ms| (1..=MAX_TIMEOUT_MS).contains(ms),
+        "a whole number of milliseconds from 1 to 30000",
+        problems,
+    );
+    let legacy_headers = match read(LEGACY).as_deref().map(str::trim) {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(other) => {
+            problems.push((
+                LEGACY,
+                format!("{LEGACY} must be true or false, got {:?}", shorten(other)),
+            ));
+            false
+        }
+    };
+    let prefix =
+        read("RATELIMIT_PREFIX").map_or_else(|| DEFAULT_PREFIX.to_owned(), |p| p.trim().to_owned());
+    RateLimitSettings {
+        policies,
+        failure,
+        timeout_ms,
+        prefix,
+        legacy_headers,
     }
 }
 
@@ -661,6 +745,32 @@ mod tests {
                 "ORIGIN_URL",
                 "CACHE_TTL_MS",
                 "CACHE_DEADLINE_MS"
+            ]
+        );
+    }
+
+    #[test]
+    fn ratelimit_settings_are_validated_with_the_rest() {
+        let config = Config::from_vars(vars(GOOD)).unwrap();
+        assert_eq!(config.ratelimit.policies.len(), 4, "the demo's policies");
+        assert_eq!(config.ratelimit.timeout_ms, 200);
+
+        let mut pairs = GOOD.to_vec();
+        pairs.extend([
+            ("RATELIMIT_POLICIES", "{not json"),
+            ("RATELIMIT_FAILURE", "sometimes"),
+            ("RATELIMIT_TIMEOUT_MS", "0"),
+            ("RATELIMIT_LEGACY_HEADERS", "yes please"),
+        ]);
+        let err = Config::from_vars(vars(&pairs)).unwrap_err();
+        let names: Vec<&str> = err.problems.iter().map(|(n, _)| *n).collect();
+        assert_eq!(
+            names,
+            [
+                "RATELIMIT_POLICIES",
+                "RATELIMIT_FAILURE",
+                "RATELIMIT_TIMEOUT_MS",
+                "RATELIMIT_LEGACY_HEADERS"
             ]
         );
     }

@@ -11,7 +11,7 @@ use worker::{Context, Env, Request, Response};
 
 use super::context::{Cx, Extras, run};
 use super::cors::{self, Cors, Preflight};
-use super::handlers::{cache, health, index, metrics, session};
+use super::handlers::{cache, health, index, metrics, ratelimit, session};
 use super::problem::Problem;
 use super::routes::{self, Method, Resolution, RouteId};
 use super::timing::{self, Meter, Metered};
@@ -135,6 +135,10 @@ async fn respond(
         RouteId::LookupInvalidate => run::<cache::Invalidate>(&cx).await,
         RouteId::LookupInvalidateTag => run::<cache::InvalidateTag>(&cx).await,
         RouteId::CacheMetrics => run::<cache::Metrics>(&cx).await,
+        RouteId::RateLimitList => run::<ratelimit::List>(&cx).await,
+        RouteId::RateLimitSpend => run::<ratelimit::Spend>(&cx).await,
+        RouteId::RateLimitPeek => run::<ratelimit::Peek>(&cx).await,
+        RouteId::RateLimitReset => run::<ratelimit::Reset>(&cx).await,
     };
     state::set_sync_token(cx.redis.sync_token());
     result

@@ -99,6 +99,14 @@ pub enum RouteId {
     LookupInvalidateTag,
     /// `GET /api/cache/metrics`: the cache's counters as JSON.
     CacheMetrics,
+    /// `GET /api/ratelimit`: the configured policies.
+    RateLimitList,
+    /// `POST /api/ratelimit/{policy}`: spend.
+    RateLimitSpend,
+    /// `GET /api/ratelimit/{policy}`: peek.
+    RateLimitPeek,
+    /// `DELETE /api/ratelimit/{policy}`: reset this identifier.
+    RateLimitReset,
 }
 
 /// A family of routes that share a rate-limit policy and decide whether the session is loaded.
@@ -110,6 +118,8 @@ pub enum Group {
     Session,
     /// Cached lookups.
     Lookup,
+    /// The rate-limit demo routes.
+    RateLimit,
 }
 
 impl Group {
@@ -119,6 +129,7 @@ impl Group {
             Group::Ops => "ops",
             Group::Session => "session",
             Group::Lookup => "lookup",
+            Group::RateLimit => "ratelimit",
         }
     }
 }
@@ -238,6 +249,34 @@ pub const ROUTES: &[Route] = &[
         id: RouteId::CacheMetrics,
         group: Group::Ops,
         summary: "this isolate's cache counters per key group, as JSON",
+    },
+    Route {
+        method: Method::Get,
+        pattern: "/api/ratelimit",
+        id: RouteId::RateLimitList,
+        group: Group::RateLimit,
+        summary: "the configured rate-limit policies",
+    },
+    Route {
+        method: Method::Post,
+        pattern: "/api/ratelimit/{policy}",
+        id: RouteId::RateLimitSpend,
+        group: Group::RateLimit,
+        summary: "spend from a policy's budget (`{\"cost\": n}`, default 1); 429 when refused",
+    },
+    Route {
+        method: Method::Get,
+        pattern: "/api/ratelimit/{policy}",
+        id: RouteId::RateLimitPeek,
+        group: Group::RateLimit,
+        summary: "the budget left, without charging",
+    },
+    Route {
+        method: Method::Delete,
+        pattern: "/api/ratelimit/{policy}",
+        id: RouteId::RateLimitReset,
+        group: Group::RateLimit,
+        summary: "reset this identifier's budget",
     },
 ];
 

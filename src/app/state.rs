@@ -8,12 +8,35 @@ use std::rc::Rc;
 use super::config::{Config, ConfigError};
 use super::metrics::Registry;
 use crate::clock::{Clock, SystemClock};
+use crate::ratelimit::RateLimiter;
 
 thread_local! {
     static CONFIG: OnceCell<Result<Rc<Config>, ConfigError>> = const { OnceCell::new() };
     static METRICS: RefCell<Registry> = RefCell::new(Registry::new());
     static SYNC_TOKEN: RefCell<Option<String>> = const { RefCell::new(None) };
     static STARTED_MS: Cell<u64> = const { Cell::new(0) };
+    static LIMITER: OnceCell<Result<&'static RateLimiter, String>> = const { OnceCell::new() };
+}
+
+/// The isolate's rate limiter (with its block cache and fallback limiter), built on first use. It lives
+/// as long as the isolate, so it is allocated once and never freed: pending checks can borrow it for
+/// the whole request.
+pub(crate) fn limiter(config: &Config) -> Result<&'static RateLimiter, String> {
+    LIMITER.with(|cell| {
+        cell.get_or_init(|| {
+            let settings = &config.ratelimit;
+            RateLimiter::new(settings.policies.clone())
+                .map(|limiter| {
+                    let limiter = limiter
+                        .prefix(settings.prefix.clone())
+                        .failure_policy(settings.failure)
+                        .with_timeout_ms(settings.timeout_ms);
+                    &*Box::leak(Box::new(limiter))
+                })
+                .map_err(|e| format!("the rate-limit policies are invalid: {e}"))
+        })
+        .clone()
+    })
 }
 
 /// The configuration, read from `env` and validated on the isolate's first request only (the env of a

@@ -57,6 +57,8 @@ pub use scan::Scan;
 pub use script::Script;
 #[cfg(target_arch = "wasm32")]
 pub use transport::FetchTransport;
+#[cfg(target_arch = "wasm32")]
+pub(crate) use transport::sleep_ms;
 /// The scripted transport, for other modules' unit tests.
 #[cfg(all(test, not(target_arch = "wasm32")))]
 pub(crate) use transport::{FakeTransport, fake_server};

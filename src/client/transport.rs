@@ -53,6 +53,8 @@ pub trait Transport {
 
 #[cfg(target_arch = "wasm32")]
 pub use fetch::FetchTransport;
+#[cfg(target_arch = "wasm32")]
+pub(crate) use fetch::sleep_ms;
 
 #[cfg(target_arch = "wasm32")]
 mod fetch {
@@ -120,7 +122,7 @@ mod fetch {
     }
 
     /// Resolves after `ms` milliseconds, through the runtime's global `setTimeout`.
-    async fn sleep_ms(ms: u32) {
+    pub(crate) async fn sleep_ms(ms: u32) {
         let global = js_sys::global();
         let Ok(set_timeout) = Reflect::get(&global, &JsValue::from_str("setTimeout")) else {
             return;

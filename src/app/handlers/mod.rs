@@ -5,4 +5,5 @@ pub mod cache;
 pub mod health;
 pub mod index;
 pub mod metrics;
+pub mod ratelimit;
 pub mod session;

@@ -1,0 +1,676 @@
+//! Rate limiting over HTTP Redis: exact, one round trip per request whatever the number of policies,
+//! and failing the way the operator chose.
+//!
+//! # Which algorithm
+//!
+//! | [`Algorithm`] | Promise | State per key |
+//! |---|---|---|
+//! | GCRA (default) | requests spaced `period / limit` apart, `burst` may come at once; smooth | one time |
+//! | token bucket | `burst` tokens refilled continuously at `limit` per period (same decisions as GCRA) | tokens |
+//! | fixed window | at most `limit` per epoch-aligned window; up to `2 * limit` around a boundary | window, count |
+//! | sliding window | weighted two-bucket window; see [`sliding_window`] for its error bound | window, 2 counts |
+//!
+//! Every algorithm has a pure Rust reference (`decide` in its module, tested natively) and a Lua
+//! function in `scripts/`; the functions are joined into ONE script, so a request checked against several
+//! policies (per IP, per user, per route) is one `EVALSHA` with one key per policy, in one round trip.
+//! (One script with several keys rather than one script per policy in a pipeline: only the former can
+//! refuse for all policies atomically. On a clustered Redis, put a hash tag in the prefix, such as
+//! `rl:{limits}`, so that the keys of one check share a slot.)
+//!
+//! # Guarantees (all algorithms)
+//!
+//! - Weighted cost (`cost = n`); cost 0 peeks without writing; [`RateLimiter::refund`] gives budget back.
+//! - A rejected request is never charged, by any policy: the script decides every policy first and
+//!   writes only when all allow.
+//! - A cost above what a policy allows at once is [`Error::InsufficientCapacity`], before any Redis call.
+//! - [`Decision::retry_after_ms`] is the exact millisecond at which the same request passes (tests check
+//!   it one millisecond early and on time). `reset_ms` is when the budget is full again.
+//! - Every key has a TTL: exactly as long as its state can still change a decision.
+//! - Time comes from the caller's [`Clock`] and each key keeps `max(now, stored time)`, so a clock that is
+//!   behind (another isolate, or the same one going backwards) never recovers budget. In a Worker,
+//!   `Date.now()` only advances when the Worker does I/O; within one request it is constant, which is
+//!   what a decision needs.
+//! - Identifiers are escaped or hashed into keys ([`key`]) under a configurable prefix.
+//!
+//! # Block cache and failures
+//!
+//! After Redis refuses an identifier, this isolate refuses it again without a Redis call until the exact
+//! retry time ([`BlockCache`], bounded in entries and bytes). When Redis fails or does not answer within
+//! [`RateLimiter::timeout_ms`] (default [`DEFAULT_TIMEOUT_MS`] = 200 ms: a rate limit that makes a
+//! request wait longer than that costs more than it protects), the [`FailurePolicy`] decides: let the
+//! request through, refuse it, or let this isolate's own limiter decide. The decision's [`Reason`] says
+//! which happened.
+//!
+//! # Composition
+//!
+//! [`RateLimiter::prepare`] adds the check to a batch other components share; [`Pending::finish`]
+//! reads it after `batch.send()` and applies the failure policy. [`RateLimiter::check`] does both.
+//! In a shared batch the deadline is the client's: build it with
+//! `client.timeout_ms(limiter.timeout_ms())`.
+//!
+//! ```ignore
+//! use redge::ratelimit::{Algorithm, Policy, Quota, RateLimiter};
+//! let limiter = RateLimiter::new(vec![
+//!     Policy::new("per-ip", Algorithm::Gcra, Quota::per_minute(60).burst(10)),
+//!     Policy::new("per-user", Algorithm::SlidingWindow, Quota::per_hour(1_000)),
+//! ])?;
+//! let decision = limiter.check(&client, &[("per-ip", ip), ("per-user", user)], 1).await?;
+//! if !decision.allowed { /* 429 with redge::ratelimit::headers::headers(&decision, false) */ }
+//! ```
+
+pub mod config;
+mod decision;
+pub mod fixed_window;
+pub mod gcra;
+pub mod headers;
+mod key;
+mod local;
+pub mod model;
+mod quota;
+pub mod sliding_window;
+pub mod token_bucket;
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+pub use decision::{Decision, PolicyStatus, Reason};
+pub use key::{MAX_ESCAPED_LEN, escape, is_policy_name, key};
+pub use local::{BlockCache, LocalLimiter};
+pub use quota::{Algorithm, MAX_PRODUCT, Quota};
+
+use crate::client::{Batch, Client, Handle, Script, Transport};
+use crate::clock::{Clock, SystemClock};
+use crate::{Error, Result};
+use model::Verdict;
+
+/// The Lua source: the shared helpers, the four algorithms, and the driver that checks every key.
+pub const SCRIPT_SOURCE: &str = concat!(
+    include_str!("scripts/common.lua"),
+    include_str!("scripts/gcra.lua"),
+    include_str!("scripts/sliding_window.lua"),
+    include_str!("scripts/fixed_window.lua"),
+    include_str!("scripts/token_bucket.lua"),
+    include_str!("scripts/check.lua"),
+);
+
+/// How long a check may wait for Redis before the failure policy decides.
+pub const DEFAULT_TIMEOUT_MS: u32 = 200;
+/// The default key prefix.
+pub const DEFAULT_PREFIX: &str = "redge:rl";
+
+/// A named quota enforced by an algorithm.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    /// The name: 1 to 64 of `a-z 0-9 _ -`; it appears in keys and headers.
+    pub name: String,
+    /// How it is enforced.
+    pub algorithm: Algorithm,
+    /// What it allows.
+    pub quota: Quota,
+}
+
+impl Policy {
+    /// A policy.
+    pub fn new(name: impl Into<String>, algorithm: Algorithm, quota: Quota) -> Self {
+        Policy {
+            name: name.into(),
+            algorithm,
+            quota,
+        }
+    }
+}
+
+/// What a check answers when Redis fails or does not answer in time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FailurePolicy {
+    /// Let the request through ([`Reason::FailOpen`]): availability over protection.
+    Open,
+    /// Refuse it, asking the client to come back after this many ms ([`Reason::FailClosed`]).
+    Closed {
+        /// The `retry_after_ms` of the refusal.
+        retry_after_ms: u64,
+    },
+    /// Let this isolate's own limiter decide, with the same quotas ([`Reason::LocalFallback`]). The
+    /// default: it keeps serving and still stops a flood from one client.
+    #[default]
+    Local,
+}
+
+impl FailurePolicy {
+    /// Parses `open`, `closed` or `local` (`closed` waits 1 s).
+    pub fn parse(name: &str) -> Option<Self> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "open" => Some(FailurePolicy::Open),
+            "closed" => Some(FailurePolicy::Closed {
+                retry_after_ms: 1_000,
+            }),
+            "local" => Some(FailurePolicy::Local),
+            _ => None,
+        }
+    }
+}
+
+/// Checks requests against named policies; see the [module docs](self).
+#[derive(Debug)]
+pub struct RateLimiter<C: Clock = SystemClock> {
+    prefix: String,
+    policies: Vec<Policy>,
+    overrides: HashMap<(String, String), Quota>,
+    failure: FailurePolicy,
+    timeout_ms: u32,
+    script: Script,
+    blocks: RefCell<BlockCache>,
+    local: RefCell<LocalLimiter>,
+    clock: C,
+}
+
+impl RateLimiter<SystemClock> {
+    /// A limiter with the platform clock.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a bad or duplicate policy name, or a quota too large to compute exactly.
+    pub fn new(policies: Vec<Policy>) -> Result<Self> {
+        Self::with_clock(policies, SystemClock)
+    }
+}
+
+impl<C: Clock> RateLimiter<C> {
+    /// A limiter reading time from `clock`.
+    ///
+    /// # Errors
+    /// As [`RateLimiter::new`].
+    pub fn with_clock(policies: Vec<Policy>, clock: C) -> Result<Self> {
+        for (i, policy) in policies.iter().enumerate() {
+            if !is_policy_name(&policy.name) {
+                return Err(Error::Config(format!(
+                    "rate-limit policy name {:?} must be 1 to 64 of a-z, 0-9, _ and -",
+                    policy.name
+                )));
+            }
+            if policies[..i].iter().any(|p| p.name == policy.name) {
+                return Err(Error::Config(format!(
+                    "rate-limit policy {:?} is defined twice",
+                    policy.name
+                )));
+            }
+            policy.quota.validate().map_err(Error::Config)?;
+        }
+        Ok(RateLimiter {
+            prefix: DEFAULT_PREFIX.to_owned(),
+            policies,
+            overrides: HashMap::new(),
+            failure: FailurePolicy::default(),
+            timeout_ms: DEFAULT_TIMEOUT_MS,
+            script: Script::new(SCRIPT_SOURCE),
+            blocks: RefCell::new(BlockCache::new(10_000, 1 << 20)),
+            local: RefCell::new(LocalLimiter::new(10_000, 1 << 20)),
+            clock,
+        })
+    }
+
+    /// Sets the key prefix (default [`DEFAULT_PREFIX`]).
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// Sets the failure policy (default [`FailurePolicy::Local`]).
+    pub fn failure_policy(mut self, failure: FailurePolicy) -> Self {
+        self.failure = failure;
+        self
+    }
+
+    /// Sets how long [`RateLimiter::check`] waits for Redis (at least 1 ms).
+    pub fn with_timeout_ms(mut self, timeout_ms: u32) -> Self {
+        self.timeout_ms = timeout_ms.max(1);
+        self
+    }
+
+    /// Bounds the block cache (0 entries turns it off) and the fallback limiter's memory.
+    pub fn memory(mut self, max_entries: usize, max_bytes: usize) -> Self {
+        self.blocks = RefCell::new(BlockCache::new(max_entries, max_bytes));
+        self.local = RefCell::new(LocalLimiter::new(max_entries, max_bytes));
+        self
+    }
+
+    /// Gives `identifier` its own quota under `policy` (a partner with a higher limit, a tenant's plan).
+    ///
+    /// # Errors
+    /// [`Error::Config`] for an unknown policy or a quota too large to compute exactly.
+    pub fn with_override(mut self, policy: &str, identifier: &str, quota: Quota) -> Result<Self> {
+        self.find(policy)
+            .map_err(|e| Error::Config(e.to_string()))?;
+        quota.validate().map_err(Error::Config)?;
+        self.overrides
+            .insert((policy.to_owned(), identifier.to_owned()), quota);
+        Ok(self)
+    }
+
+    /// The failure policy in force.
+    pub fn failure(&self) -> FailurePolicy {
+        self.failure
+    }
+
+    /// How long a check waits for Redis, in ms.
+    pub fn timeout_ms(&self) -> u32 {
+        self.timeout_ms
+    }
+
+    /// The policies, in the order given.
+    pub fn policies(&self) -> &[Policy] {
+        &self.policies
+    }
+
+    /// The policy called `name`.
+    pub fn policy(&self, name: &str) -> Option<&Policy> {
+        self.policies.iter().find(|p| p.name == name)
+    }
+
+    /// The quota that applies to `identifier` under `policy` (its override, or the policy's).
+    pub fn quota_for(&self, policy: &Policy, identifier: &str) -> Quota {
+        self.overrides
+            .get(&(policy.name.clone(), identifier.to_owned()))
+            .copied()
+            .unwrap_or(policy.quota)
+    }
+
+    /// The Redis key of `identifier` under `policy`.
+    pub fn key(&self, policy: &str, identifier: &str) -> String {
+        key(&self.prefix, policy, identifier)
+    }
+
+    /// The block cache (to inspect it in tests and metrics).
+    pub fn block_cache(&self) -> std::cell::Ref<'_, BlockCache> {
+        self.blocks.borrow()
+    }
+
+    fn find(&self, name: &str) -> Result<&Policy> {
+        self.policy(name).ok_or_else(|| {
+            Error::InvalidArgument(format!("unknown rate-limit policy {:?}", truncate(name)))
+        })
+    }
+
+    /// Adds a check of `subjects` (pairs of policy name and identifier) for `cost` to `batch`: one
+    /// script call whatever the number of subjects. A cost of 0 peeks. When an identifier is blocked in
+    /// the local cache, nothing is added and the decision is already known.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for no subjects or an unknown policy; [`Error::InsufficientCapacity`]
+    /// when `cost` is more than a policy allows at once.
+    pub fn prepare<T: Transport>(
+        &self,
+        batch: &Batch<'_, T>,
+        subjects: &[(&str, &str)],
+        cost: u32,
+    ) -> Result<Pending<'_, C>> {
+        self.prepare_signed(batch, subjects, i64::from(cost))
+    }
+
+    fn prepare_signed<T: Transport>(
+        &self,
+        batch: &Batch<'_, T>,
+        subjects: &[(&str, &str)],
+        cost: i64,
+    ) -> Result<Pending<'_, C>> {
+        let mut pending = self.plan(subjects, cost)?;
+        if let Some((keys, args)) = pending.call.take() {
+            pending.handle = Some(batch.add_script::<Vec<i64>, _, _>(&self.script, keys, args));
+        }
+        Ok(pending)
+    }
+
+    /// Validates a check and decides what it needs: nothing more (blocked locally), or one script call.
+    fn plan(&self, subjects: &[(&str, &str)], cost: i64) -> Result<Pending<'_, C>> {
+        if subjects.is_empty() {
+            return Err(Error::InvalidArgument(
+                "a rate-limit check needs at least one policy".into(),
+            ));
+        }
+        let mut checks = Vec::with_capacity(subjects.len());
+        for (name, identifier) in subjects {
+            let policy = self.find(name)?;
+            let quota = self.quota_for(policy, identifier);
+            let capacity = policy.algorithm.capacity(&quota);
+            if cost > 0 && cost.unsigned_abs() > capacity {
+                return Err(Error::InsufficientCapacity {
+                    policy: policy.name.clone(),
+                    cost: cost.unsigned_abs(),
+                    capacity,
+                });
+            }
+            checks.push(Check {
+                key: self.key(&policy.name, identifier),
+                name: policy.name.clone(),
+                algorithm: policy.algorithm,
+                quota,
+            });
+        }
+        let now = self.clock.now_ms();
+        let mut pending = Pending {
+            limiter: self,
+            checks,
+            cost,
+            now,
+            call: None,
+            handle: None,
+            known: None,
+        };
+        if cost > 0 {
+            pending.known = self.blocked(&pending.checks, now, cost.unsigned_abs());
+        }
+        if cost < 0 {
+            let mut blocks = self.blocks.borrow_mut();
+            pending.checks.iter().for_each(|c| blocks.forget(&c.key));
+        }
+        if pending.known.is_none() {
+            let keys: Vec<String> = pending.checks.iter().map(|c| c.key.clone()).collect();
+            let mut args = vec![now.to_string(), cost.to_string()];
+            for c in &pending.checks {
+                args.push(c.algorithm.code().to_owned());
+                args.push(c.quota.limit().to_string());
+                args.push(c.quota.period_ms().to_string());
+                args.push(c.quota.burst_size().to_string());
+            }
+            pending.call = Some((keys, args));
+        }
+        Ok(pending)
+    }
+
+    /// A refusal from the block cache when any subject is blocked there for this cost.
+    fn blocked(&self, checks: &[Check], now: u64, cost: u64) -> Option<Decision> {
+        let mut blocks = self.blocks.borrow_mut();
+        let statuses: Vec<PolicyStatus> = checks
+            .iter()
+            .filter_map(|c| {
+                let until = blocks.blocked_until(&c.key, now, cost)?;
+                let wait = until - now;
+                Some(c.status(Verdict {
+                    allowed: false,
+                    remaining: 0,
+                    reset_ms: wait,
+                    retry_after_ms: wait,
+                }))
+            })
+            .collect();
+        (!statuses.is_empty()).then(|| Decision::from_statuses(statuses, Reason::BlockedLocally))
+    }
+
+    /// Checks `subjects` for `cost` in one round trip (none when the block cache already knows), within
+    /// [`RateLimiter::timeout_ms`]; Redis errors and timeouts go to the failure policy.
+    ///
+    /// # Errors
+    /// As [`RateLimiter::prepare`]; never a Redis error.
+    pub async fn check<T: Transport>(
+        &self,
+        client: &Client<T>,
+        subjects: &[(&str, &str)],
+        cost: u32,
+    ) -> Result<Decision> {
+        let pending = self.plan(subjects, i64::from(cost))?;
+        Ok(self.send(client, pending).await.0)
+    }
+
+    /// One request of cost 1 for `identifier` under `policy`.
+    ///
+    /// # Errors
+    /// As [`RateLimiter::prepare`].
+    pub async fn limit<T: Transport>(
+        &self,
+        client: &Client<T>,
+        policy: &str,
+        identifier: &str,
+    ) -> Result<Decision> {
+        self.check(client, &[(policy, identifier)], 1).await
+    }
+
+    /// The budget of `subjects` without charging: `allowed` says whether a request of cost 1 would pass.
+    ///
+    /// # Errors
+    /// As [`RateLimiter::prepare`].
+    pub async fn peek<T: Transport>(
+        &self,
+        client: &Client<T>,
+        subjects: &[(&str, &str)],
+    ) -> Result<Decision> {
+        self.check(client, subjects, 0).await
+    }
+
+    /// Gives `amount` back to `identifier` under `policy` (a request that turned out not to count),
+    /// and forgets any local block.
+    ///
+    /// # Errors
+    /// As [`RateLimiter::prepare`], and the Redis error if the refund could not be applied: a refund is
+    /// not a decision, so the failure policy does not apply.
+    pub async fn refund<T: Transport>(
+        &self,
+        client: &Client<T>,
+        policy: &str,
+        identifier: &str,
+        amount: u32,
+    ) -> Result<Decision> {
+        let pending = self.plan(&[(policy, identifier)], -i64::from(amount))?;
+        match self.send(client, pending).await {
+            (_, Some(e)) => Err(e),
+            (decision, None) => Ok(decision),
+        }
+    }
+
+    /// Forgets everything `identifier` used under `policy`, in Redis and in this isolate.
+    ///
+    /// # Errors
+    /// As [`RateLimiter::prepare`] and any Redis error.
+    pub async fn reset<T: Transport>(
+        &self,
+        client: &Client<T>,
+        policy: &str,
+        identifier: &str,
+    ) -> Result<()> {
+        let key = self.key(&self.find(policy)?.name, identifier);
+        self.blocks.borrow_mut().forget(&key);
+        self.local.borrow_mut().forget(&key);
+        let _: i64 = client.query(&crate::client::commands::del([&key])).await?;
+        Ok(())
+    }
+
+    /// Runs a planned check on its own: one `EVALSHA` sent as a single command (no pipeline framing),
+    /// raced against [`RateLimiter::timeout_ms`] only when the client's own deadline is longer (the
+    /// client's deadline aborts the request; the race merely stops waiting for it).
+    async fn send<T: Transport>(
+        &self,
+        client: &Client<T>,
+        mut pending: Pending<'_, C>,
+    ) -> (Decision, Option<Error>) {
+        let Some((keys, args)) = pending.call.take() else {
+            return pending.finish_detailed();
+        };
+        let call = client.eval::<Vec<i64>, _, _>(&self.script, keys, args);
+        let reply = if client.current_options().timeout_ms <= self.timeout_ms {
+            Some(call.await)
+        } else {
+            within(self.timeout_ms, call).await
+        };
+        match reply {
+            Some(reply) => pending.finish_with(reply),
+            None => pending.fail(Error::Timeout(self.timeout_ms)),
+        }
+    }
+}
+
+/// One policy of a pending check.
+#[derive(Debug)]
+struct Check {
+    key: String,
+    name: String,
+    algorithm: Algorithm,
+    quota: Quota,
+}
+
+impl Check {
+    fn status(&self, v: Verdict) -> PolicyStatus {
+        PolicyStatus {
+            policy: self.name.clone(),
+            limit: self.quota.limit(),
+            period_ms: self.quota.period_ms(),
+            allowed: v.allowed,
+            remaining: v.remaining,
+            reset_ms: v.reset_ms,
+            retry_after_ms: v.retry_after_ms,
+        }
+    }
+}
+
+/// A check added to a batch; [`Pending::finish`] turns it into a [`Decision`] after the batch was sent.
+#[derive(Debug)]
+pub struct Pending<'l, C: Clock> {
+    limiter: &'l RateLimiter<C>,
+    checks: Vec<Check>,
+    cost: i64,
+    now: u64,
+    call: Option<(Vec<String>, Vec<String>)>,
+    handle: Option<Handle<Vec<i64>>>,
+    known: Option<Decision>,
+}
+
+impl<C: Clock> Pending<'_, C> {
+    /// Whether this check added a script call to the batch (false when the block cache decided).
+    pub fn needs_round_trip(&self) -> bool {
+        self.handle.is_some() || self.call.is_some()
+    }
+
+    /// The decision; Redis errors and timeouts are answered by the failure policy.
+    pub fn finish(self) -> Decision {
+        self.finish_detailed().0
+    }
+
+    /// The decision, and the Redis error the failure policy answered, if any (to log it).
+    pub fn finish_detailed(mut self) -> (Decision, Option<Error>) {
+        if let Some(decision) = self.known.take() {
+            return (decision, None);
+        }
+        let reply = match self.handle.take() {
+            Some(handle) => handle.take(),
+            None => Err(Error::NotSent),
+        };
+        self.finish_with(reply)
+    }
+
+    fn finish_with(self, reply: Result<Vec<i64>>) -> (Decision, Option<Error>) {
+        match reply.and_then(|values| self.verdicts(&values)) {
+            Ok(verdicts) => (self.decided(verdicts), None),
+            Err(e) => self.fail(e),
+        }
+    }
+
+    fn verdicts(&self, values: &[i64]) -> Result<Vec<Verdict>> {
+        if values.len() != 4 * self.checks.len() || values.iter().any(|v| *v < 0) {
+            return Err(Error::Protocol(format!(
+                "the rate-limit script answered {values:?} for {} policies",
+                self.checks.len()
+            )));
+        }
+        Ok(values
+            .chunks_exact(4)
+            .map(|v| Verdict {
+                allowed: v[0] == 1,
+                remaining: v[1].unsigned_abs(),
+                reset_ms: v[2].unsigned_abs(),
+                retry_after_ms: v[3].unsigned_abs(),
+            })
+            .collect())
+    }
+
+    fn decided(&self, verdicts: Vec<Verdict>) -> Decision {
+        let allowed = verdicts.iter().all(|v| v.allowed);
+        if self.cost > 0 && !allowed {
+            let mut blocks = self.limiter.blocks.borrow_mut();
+            for (check, v) in self.checks.iter().zip(&verdicts) {
+                if !v.allowed {
+                    let until = self.now + v.retry_after_ms;
+                    blocks.block(&check.key, until, self.cost.unsigned_abs(), self.now);
+                }
+            }
+        }
+        let reason = if allowed {
+            Reason::WithinLimit
+        } else {
+            Reason::LimitExceeded
+        };
+        self.decision(verdicts, reason)
+    }
+
+    fn decision(&self, verdicts: Vec<Verdict>, reason: Reason) -> Decision {
+        let statuses = self
+            .checks
+            .iter()
+            .zip(verdicts)
+            .map(|(c, v)| c.status(v))
+            .collect();
+        Decision::from_statuses(statuses, reason)
+    }
+
+    /// The failure policy's decision after `error`.
+    fn fail(self, error: Error) -> (Decision, Option<Error>) {
+        let (verdicts, reason) = match self.limiter.failure {
+            FailurePolicy::Open => {
+                let open = |c: &Check| Verdict {
+                    allowed: true,
+                    remaining: c.quota.limit(),
+                    reset_ms: 0,
+                    retry_after_ms: 0,
+                };
+                (self.checks.iter().map(open).collect(), Reason::FailOpen)
+            }
+            FailurePolicy::Closed { retry_after_ms } => {
+                let closed = |_: &Check| Verdict {
+                    allowed: false,
+                    remaining: 0,
+                    reset_ms: retry_after_ms,
+                    retry_after_ms,
+                };
+                (self.checks.iter().map(closed).collect(), Reason::FailClosed)
+            }
+            FailurePolicy::Local => {
+                let keys: Vec<String> = self.checks.iter().map(|c| c.key.clone()).collect();
+                let policies: Vec<(Algorithm, Quota)> =
+                    self.checks.iter().map(|c| (c.algorithm, c.quota)).collect();
+                let verdicts = self
+                    .limiter
+                    .local
+                    .borrow_mut()
+                    .decide(&keys, &policies, self.now, self.cost);
+                (verdicts, Reason::LocalFallback)
+            }
+        };
+        (self.decision(verdicts, reason), Some(error))
+    }
+}
+
+fn truncate(s: &str) -> String {
+    s.chars().take(80).collect()
+}
+
+/// `Some(output)` when `future` finishes within `ms`, `None` when the deadline passes first (the future
+/// is then dropped). Natively there is no timer: the future always runs to its end.
+async fn within<F: std::future::Future>(ms: u32, future: F) -> Option<F::Output> {
+    #[cfg(target_arch = "wasm32")]
+    {
+        use std::task::Poll;
+        let mut future = std::pin::pin!(future);
+        let mut timer = std::pin::pin!(crate::client::sleep_ms(ms));
+        std::future::poll_fn(|cx| {
+            if let Poll::Ready(output) = future.as_mut().poll(cx) {
+                return Poll::Ready(Some(output));
+            }
+            timer.as_mut().poll(cx).map(|()| None)
+        })
+        .await
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        let _ = ms;
+        Some(future.await)
+    }
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests;

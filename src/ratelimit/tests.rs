@@ -1,0 +1,248 @@
+//! The limiter's own logic (batching, block cache, failure policies, errors) against a fake service that
+//! runs the Rust reference models where Redis would run the script. The scripts themselves are tested
+//! against real Redis in `tests/ratelimit.rs`.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use super::model::{State, Write, decide_all};
+use super::*;
+use crate::client::{FakeTransport, Reply, fake_server};
+use crate::clock::FakeClock;
+
+const T0: u64 = 1_700_000_000_000;
+
+type Store = Rc<RefCell<HashMap<String, State>>>;
+
+/// A service that answers the check script with the reference models, over an in-memory store.
+fn reference_server(store: Store) -> FakeTransport {
+    fake_server(move |args| {
+        let mut store = store.borrow_mut();
+        match args[0].as_str() {
+            "EVAL" | "EVALSHA" => {
+                let n: usize = args[2].parse().map_err(|_| "ERR numkeys")?;
+                let keys = &args[3..3 + n];
+                let argv = &args[3 + n..];
+                let now: u64 = argv[0].parse().map_err(|_| "ERR now")?;
+                let cost: i64 = argv[1].parse().map_err(|_| "ERR cost")?;
+                let policies: Vec<(Algorithm, Quota)> = argv[2..]
+                    .chunks(4)
+                    .map(|p| {
+                        let algorithm = Algorithm::ALL
+                            .into_iter()
+                            .find(|a| a.code() == p[0])
+                            .unwrap_or_default();
+                        let n = |i: usize| p[i].parse::<u64>().unwrap_or(1);
+                        (algorithm, Quota::new(n(1), n(2)).burst(n(3)))
+                    })
+                    .collect();
+                let states: Vec<Option<State>> =
+                    keys.iter().map(|k| store.get(k).copied()).collect();
+                let steps = decide_all(&policies, &states, now, cost);
+                let mut out = Vec::new();
+                for (key, step) in keys.iter().zip(steps) {
+                    match step.write {
+                        Write::Keep => {}
+                        Write::Delete => {
+                            store.remove(key);
+                        }
+                        Write::Set(s, _) => {
+                            store.insert(key.clone(), s);
+                        }
+                    }
+                    let v = step.verdict;
+                    for x in [
+                        u64::from(v.allowed),
+                        v.remaining,
+                        v.reset_ms,
+                        v.retry_after_ms,
+                    ] {
+                        out.push(Reply::Int(i64::try_from(x).unwrap_or(i64::MAX)));
+                    }
+                }
+                Ok(Reply::Array(out))
+            }
+            "DEL" => Ok(Reply::Int(
+                args[1..]
+                    .iter()
+                    .filter(|k| store.remove(*k).is_some())
+                    .count() as i64,
+            )),
+            other => Err(format!("ERR unexpected {other}")),
+        }
+    })
+}
+
+fn limiter(clock: &FakeClock) -> RateLimiter<FakeClock> {
+    RateLimiter::with_clock(
+        vec![
+            Policy::new("burst", Algorithm::Gcra, Quota::new(5, 10_000)),
+            Policy::new("window", Algorithm::FixedWindow, Quota::new(3, 60_000)),
+            Policy::new("slide", Algorithm::SlidingWindow, Quota::new(100, 60_000)),
+        ],
+        clock.clone(),
+    )
+    .unwrap()
+}
+
+fn client(transport: FakeTransport) -> Client<FakeTransport> {
+    Client::with_transport("http://redis.test", "t", transport).unwrap()
+}
+
+fn down() -> FakeTransport {
+    FakeTransport::new(|_, _| Err(Error::Transport("connection refused".into())))
+}
+
+#[test]
+fn several_policies_in_one_round_trip_and_a_refusal_charges_none() {
+    let clock = FakeClock::new(T0);
+    let limiter = limiter(&clock);
+    let store = Store::default();
+    let client = client(reference_server(store.clone()));
+    let all = [("burst", "ip"), ("window", "ip"), ("slide", "ip")];
+    for i in 0..3 {
+        let d = pollster::block_on(limiter.check(&client, &all, 1)).unwrap();
+        assert!(d.allowed, "request {i}");
+        assert_eq!(d.policies.len(), 3);
+    }
+    assert_eq!(client.stats().round_trips, 3, "one round trip per check");
+    let d = pollster::block_on(limiter.check(&client, &all, 1)).unwrap();
+    assert!(!d.allowed);
+    assert_eq!(
+        (d.policy.as_str(), d.reason),
+        ("window", Reason::LimitExceeded)
+    );
+    assert_eq!(d.retry_after_ms, 60_000 - T0 % 60_000);
+    let burst = limiter.key("burst", "ip");
+    let used = store.borrow()[&burst];
+    assert_eq!(used.a, 3 * 10_000, "GCRA holds 3 charges, not 4");
+}
+
+#[test]
+fn a_blocked_identifier_is_refused_without_a_round_trip_until_the_exact_time() {
+    let clock = FakeClock::new(T0);
+    let limiter = limiter(&clock);
+    let client = client(reference_server(Store::default()));
+    for _ in 0..5 {
+        assert!(
+            pollster::block_on(limiter.limit(&client, "burst", "u"))
+                .unwrap()
+                .allowed
+        );
+    }
+    let d = pollster::block_on(limiter.limit(&client, "burst", "u")).unwrap();
+    assert_eq!((d.allowed, d.retry_after_ms), (false, 2_000));
+    let trips = client.stats().round_trips;
+    clock.advance(1_999);
+    let d = pollster::block_on(limiter.limit(&client, "burst", "u")).unwrap();
+    assert_eq!((d.reason, d.retry_after_ms), (Reason::BlockedLocally, 1));
+    assert_eq!(
+        client.stats().round_trips,
+        trips,
+        "no round trip when blocked locally"
+    );
+    let peek = pollster::block_on(limiter.peek(&client, &[("burst", "u")])).unwrap();
+    assert_eq!(peek.reason, Reason::LimitExceeded, "a peek asks Redis");
+    clock.advance(1);
+    let d = pollster::block_on(limiter.limit(&client, "burst", "u")).unwrap();
+    assert!(d.allowed, "on time: asked Redis again and passed");
+    assert_eq!(limiter.block_cache().len(), 0);
+}
+
+#[test]
+fn failure_policies_apply_to_errors() {
+    let clock = FakeClock::new(T0);
+    let open = limiter(&clock).failure_policy(FailurePolicy::Open);
+    let d = pollster::block_on(open.limit(&client(down()), "burst", "x")).unwrap();
+    assert_eq!((d.allowed, d.reason), (true, Reason::FailOpen));
+
+    let closed = limiter(&clock).failure_policy(FailurePolicy::Closed {
+        retry_after_ms: 1_500,
+    });
+    let d = pollster::block_on(closed.limit(&client(down()), "burst", "x")).unwrap();
+    assert_eq!(
+        (d.allowed, d.reason, d.retry_after_ms),
+        (false, Reason::FailClosed, 1_500)
+    );
+
+    let local = limiter(&clock).failure_policy(FailurePolicy::Local);
+    let c = client(down());
+    let decisions: Vec<bool> = (0..7)
+        .map(|_| {
+            pollster::block_on(local.limit(&c, "burst", "x"))
+                .unwrap()
+                .allowed
+        })
+        .collect();
+    assert_eq!(decisions, [true, true, true, true, true, false, false]);
+    let d = pollster::block_on(local.limit(&c, "burst", "x")).unwrap();
+    assert_eq!(d.reason, Reason::LocalFallback);
+
+    // A Redis error (not a transport error) is a failure too.
+    let broken = client(fake_server(|_| Err("ERR script exploded".into())));
+    let pending = {
+        let batch = broken.batch();
+        let p = open.prepare(&batch, &[("burst", "y")], 1).unwrap();
+        let _ = pollster::block_on(batch.send());
+        p
+    };
+    let (d, error) = pending.finish_detailed();
+    assert_eq!(d.reason, Reason::FailOpen);
+    assert!(error.is_some_and(|e| e.is_redis()));
+}
+
+#[test]
+fn bad_requests_are_typed_errors_before_any_round_trip() {
+    let clock = FakeClock::new(T0);
+    let limiter = limiter(&clock);
+    let client = client(reference_server(Store::default()));
+    let e = pollster::block_on(limiter.check(&client, &[("burst", "u")], 6)).unwrap_err();
+    assert!(e.is_insufficient_capacity(), "{e}");
+    let e = pollster::block_on(limiter.check(&client, &[("nope", "u")], 1)).unwrap_err();
+    assert!(matches!(e, Error::InvalidArgument(_)));
+    assert!(pollster::block_on(limiter.check(&client, &[], 1)).is_err());
+    assert_eq!(client.stats().round_trips, 0);
+    assert!(
+        RateLimiter::new(vec![Policy::new(
+            "Bad Name",
+            Algorithm::Gcra,
+            Quota::per_second(1)
+        )])
+        .is_err()
+    );
+    let twice = vec![Policy::new("a", Algorithm::Gcra, Quota::per_second(1)); 2];
+    assert!(RateLimiter::new(twice).is_err());
+}
+
+#[test]
+fn overrides_refunds_and_resets() {
+    let clock = FakeClock::new(T0);
+    let limiter = limiter(&clock)
+        .with_override("window", "partner", Quota::new(10, 60_000))
+        .unwrap();
+    assert!(limiter.clone_quota_check());
+    let store = Store::default();
+    let client = client(reference_server(store.clone()));
+    let d = pollster::block_on(limiter.check(&client, &[("window", "partner")], 10)).unwrap();
+    assert_eq!((d.allowed, d.limit, d.remaining), (true, 10, 0));
+    let d = pollster::block_on(limiter.refund(&client, "window", "partner", 4)).unwrap();
+    assert_eq!(d.remaining, 4);
+    pollster::block_on(limiter.reset(&client, "window", "partner")).unwrap();
+    assert!(store.borrow().is_empty());
+    let d = pollster::block_on(limiter.peek(&client, &[("window", "partner")])).unwrap();
+    assert_eq!(d.remaining, 10);
+    assert!(
+        limiter
+            .with_override("nope", "x", Quota::per_second(1))
+            .is_err()
+    );
+}
+
+impl RateLimiter<FakeClock> {
+    fn clone_quota_check(&self) -> bool {
+        let policy = self.policy("window").unwrap();
+        self.quota_for(policy, "partner").limit() == 10
+            && self.quota_for(policy, "other").limit() == 3
+    }
+}
