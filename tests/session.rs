@@ -584,6 +584,40 @@ async fn an_unreachable_store_is_a_503_class_error_and_the_session_survives() {
 }
 
 #[wasm_bindgen_test]
+async fn a_slow_store_is_a_timeout_never_no_session() {
+    let client = client();
+    let (store, _clock) = store(&client);
+    let token = store
+        .sign_in("nora", &json!({}), None)
+        .await
+        .unwrap()
+        .token
+        .expose();
+    // Answers after 3 s; the client gives up after 300 ms.
+    let port = support::slow_server(3_000).await;
+    let options = redge::client::Options {
+        timeout_ms: 300,
+        ..redge::client::Options::default()
+    };
+    let slow = Client::with_options(&format!("http://127.0.0.1:{port}"), "t", options).unwrap();
+    let (slow_store, _c) = store_sharing(&slow, &store);
+    let err = slow_store.load(&token).await.unwrap_err();
+    assert!(matches!(err, Error::Timeout(300)), "{err}");
+    assert!(err.is_unavailable(), "a 503 for the visitor, not a 401");
+    let err = slow_store
+        .update(&token, &json!({"a": 1}), None)
+        .await
+        .unwrap_err();
+    assert!(err.is_unavailable(), "{err}");
+    let back = store
+        .load(&token)
+        .await
+        .unwrap()
+        .expect("the session survived");
+    assert_eq!(back.session.data, json!({}), "the session is intact");
+}
+
+#[wasm_bindgen_test]
 async fn unknown_envelope_versions_are_refused_cleanly() {
     let client = client();
     let (store, _clock) = store(&client);

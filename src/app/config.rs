@@ -18,6 +18,7 @@
 //! | `RATELIMIT_TIMEOUT_MS` | no | deadline of a rate-limit check, 1..=30000, default 200 |
 //! | `RATELIMIT_PREFIX` | no | prefix of the rate-limit keys, default `redge:rl` |
 //! | `RATELIMIT_LEGACY_HEADERS` | no | `true` adds `X-RateLimit-Limit/Remaining/Reset` |
+//! | `RATELIMIT_ROUTES` | no | JSON object from route group (`ops`, `session`, `lookup`, `ratelimit`, `dashboard`) to the policy its routes spend from per client IP (`null`: none); default `{"session":"api","lookup":"api","dashboard":"api"}`, see [`route_limits`](super::route_limits) |
 //! | `SESSION_IDLE_S`, `SESSION_ABSOLUTE_S` | no | session idle timeout and absolute lifetime in seconds (1800 and 43200) |
 //!
 //! [`Config::from_vars`] is pure: it takes a lookup function, so every rule is tested natively. Every
@@ -25,6 +26,7 @@
 
 use std::fmt;
 
+use super::route_limits::RouteLimits;
 use crate::cache::Policy;
 use crate::client::{
     Client, DEFAULT_TIMEOUT_MS, HttpRequest, HttpResponse, TOKEN_VAR, Transport, URL_VAR,
@@ -84,6 +86,8 @@ pub struct RateLimitSettings {
     pub prefix: String,
     /// Whether to send `X-RateLimit-*` too.
     pub legacy_headers: bool,
+    /// The policy that guards each route group.
+    pub routes: RouteLimits,
 }
 
 /// How `GET /api/lookup/{id}` behaves.
@@ -427,6 +431,7 @@ fn ratelimit_settings(
     const POLICIES: &str = "RATELIMIT_POLICIES";
     const FAILURE: &str = "RATELIMIT_FAILURE";
     const LEGACY: &str = "RATELIMIT_LEGACY_HEADERS";
+    const ROUTES: &str = "RATELIMIT_ROUTES";
     let policies = match read(POLICIES) {
         None => config::default_policies(),
         Some(text) => config::parse_policies(&text).unwrap_or_else(|e| {
@@ -468,12 +473,21 @@ fn ratelimit_settings(
     };
     let prefix =
         read("RATELIMIT_PREFIX").map_or_else(|| DEFAULT_PREFIX.to_owned(), |p| p.trim().to_owned());
+    let routes = match read(ROUTES) {
+        None => RouteLimits::default_for(&policies),
+        Some(text) => RouteLimits::parse(&text, &policies),
+    }
+    .unwrap_or_else(|e| {
+        problems.push((ROUTES, e));
+        RouteLimits::default()
+    });
     RateLimitSettings {
         policies,
         failure,
         timeout_ms,
         prefix,
         legacy_headers,
+        routes,
     }
 }
 
@@ -752,7 +766,18 @@ mod tests {
     #[test]
     fn ratelimit_settings_are_validated_with_the_rest() {
         let config = Config::from_vars(vars(GOOD)).unwrap();
-        assert_eq!(config.ratelimit.policies.len(), 4, "the demo's policies");
+        assert_eq!(
+            config.ratelimit.policies.len(),
+            5,
+            "the demo's policies and `api`"
+        );
+        assert_eq!(
+            config
+                .ratelimit
+                .routes
+                .policy_for(super::super::routes::Group::Lookup),
+            Some("api")
+        );
         assert_eq!(config.ratelimit.timeout_ms, 200);
 
         let mut pairs = GOOD.to_vec();
@@ -761,6 +786,7 @@ mod tests {
             ("RATELIMIT_FAILURE", "sometimes"),
             ("RATELIMIT_TIMEOUT_MS", "0"),
             ("RATELIMIT_LEGACY_HEADERS", "yes please"),
+            ("RATELIMIT_ROUTES", r#"{"lookup": "missing"}"#),
         ]);
         let err = Config::from_vars(vars(&pairs)).unwrap_err();
         let names: Vec<&str> = err.problems.iter().map(|(n, _)| *n).collect();
@@ -770,7 +796,8 @@ mod tests {
                 "RATELIMIT_POLICIES",
                 "RATELIMIT_FAILURE",
                 "RATELIMIT_TIMEOUT_MS",
-                "RATELIMIT_LEGACY_HEADERS"
+                "RATELIMIT_LEGACY_HEADERS",
+                "RATELIMIT_ROUTES"
             ]
         );
     }

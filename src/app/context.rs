@@ -8,29 +8,30 @@
 //! 1. `batch = cx.redis.batch()`: one shared [`Batch`] for the request;
 //! 2. [`Middleware::prepare`] adds what every API route needs (rate limiting, session loading), and the
 //!    route's [`Handler::prepare`] adds its own reads; neither sends anything;
-//! 3. `batch.send()`: the one round trip (nothing is sent when nobody added anything);
+//! 3. `batch.send()`: the one round trip (nothing is sent when nobody added anything), cut short at the
+//!    shortest deadline of the parts that fail open (the rate-limit check's `RATELIMIT_TIMEOUT_MS`, the
+//!    cache's `CACHE_DEADLINE_MS`) unless a part needs the answer (a session: fail closed), see [`Wait`];
 //! 4. [`Middleware::finish`] reads its handles and applies each capability's failure policy (a denial
-//!    answers 429 here, before the route runs); then [`Handler::respond`] reads the route's handles and
-//!    builds the response. A handler that must write after reading (rotate a session, fill the cache on a
-//!    miss) uses `cx.redis` again: that is a second, visible round trip, counted like the first.
+//!    answers 429 here, before the route runs, with the `RateLimit` headers that every response of a
+//!    limited group carries); then [`Handler::respond`] reads the route's handles and builds the
+//!    response. A handler that must write after reading (sign in, update a session, fill the cache on a
+//!    miss) uses `cx.redis` again: that is a second, visible round trip, counted like the first. A write
+//!    is never sent before the rate-limit decision: a refused request writes nothing.
 //!
 //! A request-level failure of the send is not returned by `run`: every handle of the batch carries it,
 //! so each capability decides for itself (fail open, fail closed, go to origin).
 //!
+//! # The middleware
+//!
+//! - Rate limiting: the route group's policy (`RATELIMIT_ROUTES`, see
+//!   [`route_limits`](super::route_limits)), spent by the client's IP (`CF-Connecting-IP`), one unit per
+//!   request. The decision is in [`Shared::decision`].
+//! - Session loading, on the groups whose [`Group::loads_session`](super::routes::Group::loads_session)
+//!   says so, only when a cookie is sent: the result is in [`Shared::session`] and a refreshed session's
+//!   cookie is sent again. A route that needs the session decides what a failure means (the dashboard
+//!   fails closed); the others ignore it.
+//!
 //! # Plugging a capability in
-//!
-//! As middleware (applies to every API route; the route table's [`Group`](super::routes::Group) picks a
-//! policy or skips it):
-//!
-//! ```text
-//! pub(crate) struct Middleware { ratelimit: Option<ratelimit::Pending> }   // the prepared handle
-//! pub(crate) struct Shared { pub decision: Option<ratelimit::Decision> }    // what routes may read
-//!
-//! // prepare: ratelimit: policy_for(cx.route.group).map(|p| limiter.prepare(batch, p, &cx.identifier()))
-//! // finish:  let decision = self.ratelimit.map(|p| p.finish());           // failure policy inside
-//! //          cx.add_header("RateLimit", ...);                             // on every response
-//! //          if denied { return Err(Problem::new(429, ..).with("decision", ..)) }
-//! ```
 //!
 //! As a route: a unit struct implementing [`Handler`] in `handlers/<capability>.rs`, a row in
 //! [`ROUTES`](super::routes::ROUTES) with a new [`RouteId`](super::routes::RouteId), and one arm in
@@ -52,10 +53,15 @@ use serde::de::DeserializeOwned;
 use worker::{Context, Env, Headers, Response};
 
 use super::config::Config;
+use super::handlers::session::Visit;
 use super::problem::Problem;
 use super::routes::{Method, Route, query_param};
+use super::state;
 use super::timing::{Entry, Meter, Metered};
 use crate::client::{Batch, Client, FetchTransport};
+use crate::clock::SystemClock;
+use crate::ratelimit::{self, Decision, headers};
+use crate::session::{self, Loaded};
 
 /// The transport of every request's client: `fetch`, metered.
 pub(crate) type Tr = Metered<FetchTransport>;
@@ -169,6 +175,12 @@ pub(crate) trait Handler {
     /// A problem (400 ...) answered after the middleware ran: a bad request is still rate limited.
     fn prepare(cx: &Cx, batch: &Batch<'_, Tr>) -> Result<Self::Pending, Problem>;
 
+    /// How long the route's reads may wait (asked only when it added some). The default needs the
+    /// answer: routes that fail open say so.
+    fn wait(_cx: &Cx, _pending: &Self::Pending) -> Wait {
+        Wait::Full
+    }
+
     /// Reads the handles (the batch was sent) and builds the response.
     ///
     /// # Errors
@@ -177,25 +189,146 @@ pub(crate) trait Handler {
     async fn respond(cx: &Cx, pending: Self::Pending, shared: Shared) -> Result<Response, Problem>;
 }
 
-/// The middleware's prepared reads. Each capability that applies to every API route adds a field with
-/// its pending value (see the [module docs](self)); there is none yet.
-pub(crate) struct Middleware {}
+/// How long the request's one round trip may take before its readers give up on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wait {
+    /// The route needs the answer (a session: fail closed): the client's own deadline applies.
+    Full,
+    /// The route fails open (a cache read, a rate-limit check) after this many milliseconds.
+    Within(u32),
+}
 
-/// What the middleware learned, handed to the route (the rate-limit decision, the session ...).
-pub(crate) struct Shared {}
+impl Wait {
+    /// Both parts' wait: `Full` when either needs the answer, else the shorter deadline.
+    fn and(self, other: Wait) -> Wait {
+        match (self, other) {
+            (Wait::Within(a), Wait::Within(b)) => Wait::Within(a.min(b)),
+            _ => Wait::Full,
+        }
+    }
+}
+
+/// The middleware's prepared reads: the route group's rate-limit check and, on groups that load it,
+/// the visitor's session (only when a cookie is sent: no cookie, no Redis command).
+pub(crate) struct Middleware {
+    ratelimit: Option<ratelimit::Pending<'static, SystemClock>>,
+    session: Option<(Visit, Option<session::Pending<Option<Loaded>>>)>,
+}
+
+/// The visitor's session as the middleware loaded it.
+pub(crate) struct SessionRead {
+    /// The cookie and the store settings.
+    pub visit: Visit,
+    /// `None` without a cookie; else the load's outcome (`Ok(None)`: the cookie names no live session).
+    pub loaded: Option<crate::Result<Option<Loaded>>>,
+}
+
+/// What the middleware learned, handed to the route.
+pub(crate) struct Shared {
+    /// The rate-limit decision, when the route's group is limited (it was allowed, or the route would
+    /// not run).
+    pub decision: Option<Decision>,
+    /// The session, on groups that load it.
+    pub session: Option<SessionRead>,
+}
+
+/// Counts a rate-limit decision for `GET /api/metrics` (policy names are configured, so bounded).
+pub(crate) fn count_decision(decision: &Decision) {
+    state::metrics(|m| {
+        m.add(
+            "redge_ratelimit_decisions_total",
+            "Rate-limit decisions, by policy, outcome and reason.",
+            &[
+                ("policy", decision.policy.as_str()),
+                (
+                    "outcome",
+                    if decision.allowed {
+                        "allowed"
+                    } else {
+                        "refused"
+                    },
+                ),
+                ("reason", decision.reason.name()),
+            ],
+            1.0,
+        );
+    });
+}
+
+/// Who the middleware limits: the client's IP as the platform reports it (`CF-Connecting-IP`; never a
+/// value the client picks), else `anonymous`.
+fn client_ip(cx: &Cx) -> String {
+    cx.header("cf-connecting-ip")
+        .map(|ip| ip.trim().chars().take(64).collect())
+        .filter(|ip: &String| !ip.is_empty())
+        .unwrap_or_else(|| "anonymous".to_owned())
+}
 
 impl Middleware {
-    /// Adds every middleware read to the shared batch.
-    pub fn prepare(_cx: &Cx, _batch: &Batch<'_, Tr>) -> Middleware {
-        Middleware {}
+    /// Adds every middleware read to the shared batch, and says how long they may wait.
+    ///
+    /// # Errors
+    /// 500 when the rate limiter cannot be built from the configuration.
+    pub fn prepare(cx: &Cx, batch: &Batch<'_, Tr>) -> Result<(Middleware, Option<Wait>), Problem> {
+        let mut wait = None;
+        let ratelimit = match cx.config.ratelimit.routes.policy_for(cx.route.group) {
+            None => None,
+            Some(policy) => {
+                let limiter = state::limiter(&cx.config).map_err(|m| Problem::new(500, m))?;
+                let ip = client_ip(cx);
+                let pending = limiter
+                    .prepare(batch, &[(policy, ip.as_str())], 1)
+                    .map_err(|e| Problem::new(500, format!("the route's rate limit: {e}")))?;
+                if pending.needs_round_trip() {
+                    wait = Some(Wait::Within(limiter.timeout_ms()));
+                }
+                Some(pending)
+            }
+        };
+        let session = cx.route.group.loads_session().then(|| {
+            let visit = Visit::read(cx);
+            let pending = visit.prepare_load(cx, batch);
+            (visit, pending)
+        });
+        Ok((Middleware { ratelimit, session }, wait))
     }
 
-    /// Reads the middleware's handles after the send; a denial (429, 401 ...) is an `Err`.
+    /// Reads the middleware's handles after the send: the `RateLimit` headers go on every response; a
+    /// refusal is a 429 problem before the route runs.
     ///
     /// # Errors
     /// The problem that ends the request before the route runs.
-    pub fn finish(self, _cx: &Cx) -> Result<Shared, Problem> {
-        Ok(Shared {})
+    pub fn finish(self, cx: &Cx) -> Result<Shared, Problem> {
+        let decision = self.ratelimit.map(ratelimit::Pending::finish);
+        if let Some(decision) = &decision {
+            count_decision(decision);
+            for (name, value) in headers::headers(decision, cx.config.ratelimit.legacy_headers) {
+                cx.add_header(name, &value);
+            }
+            if !decision.allowed {
+                return Err(Problem::new(
+                    429,
+                    format!(
+                        "too many requests to these routes ({:?}: {}); retry in {} ms",
+                        decision.policy,
+                        decision.reason.name(),
+                        decision.retry_after_ms
+                    ),
+                )
+                .with(
+                    "decision",
+                    serde_json::to_value(decision).unwrap_or(serde_json::Value::Null),
+                ));
+            }
+        }
+        let session = self.session.map(|(visit, pending)| {
+            let loaded = pending.map(session::Pending::finish);
+            if let Some(Ok(Some(loaded))) = &loaded {
+                visit.resend_if_refreshed(cx, loaded);
+            }
+            SessionRead { visit, loaded }
+        });
+        Ok(Shared { decision, session })
     }
 }
 
@@ -217,10 +350,23 @@ pub(crate) fn json_response(status: u16, body: &serde_json::Value) -> Result<Res
 /// Runs route `H` with the middleware, in one round trip (see the [module docs](self)).
 pub(crate) async fn run<H: Handler>(cx: &Cx) -> Result<Response, Problem> {
     let batch = cx.redis.batch();
-    let middleware = Middleware::prepare(cx, &batch);
+    let (middleware, middleware_wait) = Middleware::prepare(cx, &batch)?;
+    let before = batch.len();
     let pending = H::prepare(cx, &batch);
+    let route_wait = match &pending {
+        Ok(pending) if batch.len() > before => Some(H::wait(cx, pending)),
+        // The route added no read (or will answer 400): only the middleware's deadline counts.
+        _ => None,
+    };
+    let wait = match (middleware_wait, route_wait) {
+        (Some(a), Some(b)) => Some(a.and(b)),
+        (a, b) => a.or(b),
+    };
     // The one round trip. Its failure is in every handle; each reader applies its own policy.
-    let _ = batch.send().await;
+    let _ = match wait {
+        Some(Wait::Within(ms)) => batch.send_within(ms).await,
+        _ => batch.send().await,
+    };
     let shared = middleware.finish(cx)?;
     H::respond(cx, pending?, shared).await
 }

@@ -11,7 +11,7 @@ use worker::{Context, Env, Request, Response};
 
 use super::context::{Cx, Extras, run};
 use super::cors::{self, Cors, Preflight};
-use super::handlers::{cache, health, index, metrics, ratelimit, session};
+use super::handlers::{cache, dashboard, health, index, metrics, ratelimit, session};
 use super::problem::Problem;
 use super::routes::{self, Method, Resolution, RouteId};
 use super::timing::{self, Meter, Metered};
@@ -139,6 +139,7 @@ async fn respond(
         RouteId::RateLimitSpend => run::<ratelimit::Spend>(&cx).await,
         RouteId::RateLimitPeek => run::<ratelimit::Peek>(&cx).await,
         RouteId::RateLimitReset => run::<ratelimit::Reset>(&cx).await,
+        RouteId::Dashboard => run::<dashboard::Dashboard>(&cx).await,
     };
     state::set_sync_token(cx.redis.sync_token());
     result

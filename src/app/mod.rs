@@ -1,6 +1,7 @@
 //! The demo Worker: one router, thin handlers, and what every response carries.
 //!
 //! - [`routes`]: every path in one table, and the pure matcher (404 and 405 as problems).
+//! - [`route_limits`]: which rate-limit policy guards each route group (`RATELIMIT_ROUTES`).
 //! - [`config`]: vars and secrets, validated once per isolate with one error listing every problem.
 //! - [`context`]: the per-request context and the one-round-trip pipeline (shared batch) that
 //!   middleware and routes add their Redis reads to; how a capability plugs in.
@@ -19,6 +20,7 @@ pub mod config;
 pub mod cors;
 pub mod metrics;
 pub mod problem;
+pub mod route_limits;
 pub mod routes;
 pub mod timing;
 

@@ -107,6 +107,8 @@ pub enum RouteId {
     RateLimitPeek,
     /// `DELETE /api/ratelimit/{policy}`: reset this identifier.
     RateLimitReset,
+    /// `GET /api/dashboard`: a rate-limit decision, the session and a cached item in one round trip.
+    Dashboard,
 }
 
 /// A family of routes that share a rate-limit policy and decide whether the session is loaded.
@@ -120,9 +122,26 @@ pub enum Group {
     Lookup,
     /// The rate-limit demo routes.
     RateLimit,
+    /// The combined route.
+    Dashboard,
 }
 
 impl Group {
+    /// Every group, in the order they are documented.
+    pub const ALL: [Group; 5] = [
+        Group::Ops,
+        Group::Session,
+        Group::Lookup,
+        Group::RateLimit,
+        Group::Dashboard,
+    ];
+
+    /// Whether the middleware loads the visitor's session (when a cookie is sent) for this group. The
+    /// session routes load it themselves, with the script each needs; the operational ones never do.
+    pub fn loads_session(self) -> bool {
+        matches!(self, Group::Lookup | Group::RateLimit | Group::Dashboard)
+    }
+
     /// The group's name, as used in configuration and metrics.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -130,6 +149,7 @@ impl Group {
             Group::Session => "session",
             Group::Lookup => "lookup",
             Group::RateLimit => "ratelimit",
+            Group::Dashboard => "dashboard",
         }
     }
 }
@@ -277,6 +297,13 @@ pub const ROUTES: &[Route] = &[
         id: RouteId::RateLimitReset,
         group: Group::RateLimit,
         summary: "reset this identifier's budget",
+    },
+    Route {
+        method: Method::Get,
+        pattern: "/api/dashboard",
+        id: RouteId::Dashboard,
+        group: Group::Dashboard,
+        summary: "a rate-limit decision, your session and a cached item (`?item=`), in one Redis round trip",
     },
 ];
 

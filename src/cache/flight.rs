@@ -122,11 +122,49 @@ impl Future for Wait {
         if let Some(landed) = self.0.landed.borrow().clone() {
             return Poll::Ready(landed);
         }
-        let mut wakers = self.0.wakers.borrow_mut();
-        if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
-            wakers.push(cx.waker().clone());
+        // In a Worker the follower and the leader serve different requests, and a request may only go
+        // on from its own I/O: woken by the leader, the follower would run (and fetch, and answer) in the
+        // leader's request, which workerd refuses ("Cannot perform I/O on behalf of a different
+        // request"). So on wasm the follower looks again on a timer of its own; natively the leader
+        // wakes it.
+        #[cfg(target_arch = "wasm32")]
+        recheck_after(RECHECK_MS, cx.waker().clone());
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            let mut wakers = self.0.wakers.borrow_mut();
+            if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
+                wakers.push(cx.waker().clone());
+            }
         }
         Poll::Pending
+    }
+}
+
+/// How often a follower looks for its leader's outcome (the most it adds to a follower's latency).
+#[cfg(target_arch = "wasm32")]
+const RECHECK_MS: u32 = 5;
+
+/// Wakes `waker` after `ms`, from a `setTimeout` of the current request (at once when the runtime has
+/// no timer, rather than never).
+#[cfg(target_arch = "wasm32")]
+fn recheck_after(ms: u32, waker: Waker) {
+    use js_sys::{Function, Reflect};
+    use wasm_bindgen::closure::Closure;
+    use wasm_bindgen::{JsCast, JsValue};
+    let global = js_sys::global();
+    let Some(set_timeout) = Reflect::get(&global, &JsValue::from_str("setTimeout"))
+        .ok()
+        .and_then(|f| f.dyn_into::<Function>().ok())
+    else {
+        return waker.wake();
+    };
+    let fallback = waker.clone();
+    let callback = Closure::once_into_js(move || waker.wake());
+    if set_timeout
+        .call2(&global, &callback, &JsValue::from(ms))
+        .is_err()
+    {
+        fallback.wake();
     }
 }
 

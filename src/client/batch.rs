@@ -220,6 +220,26 @@ impl<T: Transport> Batch<'_, T> {
         }
     }
 
+    /// Sends like [`Batch::send`], but waits at most `ms`: past it, every handle reports
+    /// [`Error::Timeout`] (the request is left to the client's own deadline). This is how a batch shared
+    /// by components that fail open (a cache read, a rate-limit check) keeps to their short deadline.
+    ///
+    /// # Errors
+    /// As [`Batch::send`], and [`Error::Timeout`] when `ms` passed first.
+    pub async fn send_within(self, ms: u32) -> Result<()> {
+        let state = Rc::clone(&self.state);
+        let count = self.len();
+        match super::within(ms, self.send()).await {
+            Some(outcome) => outcome,
+            None => {
+                let mut state = state.borrow_mut();
+                state.sent = true;
+                state.results = (0..count).map(|_| Some(Err(Error::Timeout(ms)))).collect();
+                Err(Error::Timeout(ms))
+            }
+        }
+    }
+
     async fn send_transaction(&self, entries: &[Entry]) -> Result<Vec<Result<Reply>>> {
         // Always EVAL inside a transaction (see the module docs).
         let cmds: Vec<Cmd> = entries.iter().map(|e| entry_cmd(e, true)).collect();

@@ -191,3 +191,39 @@ fn scan_walks_every_page() {
     assert_eq!(block_on(scan.next()), Ok(None));
     assert_eq!(client.stats().round_trips, 3);
 }
+
+#[test]
+fn from_vars_reads_the_sdk_variables_and_names_a_missing_one() {
+    let vars = |url: Option<&str>, token: Option<&str>| {
+        let (url, token) = (url.map(str::to_owned), token.map(str::to_owned));
+        move |name: &str| match name {
+            URL_VAR => url.clone(),
+            TOKEN_VAR => token.clone(),
+            _ => None,
+        }
+    };
+    let ok = Client::from_vars(
+        vars(Some(" https://eu1.example.io "), Some("tok")),
+        FakeTransport::new(|_, _| refused()),
+    )
+    .unwrap();
+    assert_eq!(ok.url(), "https://eu1.example.io");
+    for (url, token, missing) in [
+        (None, Some("tok"), URL_VAR),
+        (Some("https://a.example"), None, TOKEN_VAR),
+        (Some("https://a.example"), Some("  "), TOKEN_VAR),
+    ] {
+        match Client::from_vars(vars(url, token), FakeTransport::new(|_, _| refused())) {
+            Err(Error::Config(why)) => assert!(why.contains(missing), "{why}"),
+            Err(other) => panic!("expected a config error naming {missing}, got {other:?}"),
+            Ok(_) => panic!("expected a config error naming {missing}"),
+        }
+    }
+    assert!(matches!(
+        Client::from_vars(
+            vars(Some("ftp://x"), Some("tok")),
+            FakeTransport::new(|_, _| refused())
+        ),
+        Err(Error::Config(_))
+    ));
+}

@@ -59,6 +59,7 @@ pub use script::Script;
 pub use transport::FetchTransport;
 #[cfg(target_arch = "wasm32")]
 pub(crate) use transport::sleep_ms;
+pub(crate) use transport::within;
 /// The scripted transport, for other modules' unit tests.
 #[cfg(all(test, not(target_arch = "wasm32")))]
 pub(crate) use transport::{FakeTransport, fake_server};
@@ -166,6 +167,23 @@ impl Client<FetchTransport> {
         Self::with_transport(url, token, FetchTransport)
     }
 
+    /// A client configured from a Worker's env: [`URL_VAR`] and [`TOKEN_VAR`], each a var or a secret
+    /// (the names the official SDK reads).
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the variable that is missing or invalid.
+    pub fn from_env(env: &worker::Env) -> Result<Self> {
+        Self::from_vars(
+            |name| {
+                env.var(name)
+                    .map(|v| v.to_string())
+                    .or_else(|_| env.secret(name).map(|v| v.to_string()))
+                    .ok()
+            },
+            FetchTransport,
+        )
+    }
+
     /// A client that sends through the runtime's global `fetch`, with the given options.
     ///
     /// # Errors
@@ -189,6 +207,21 @@ impl<T: Transport> Client<T> {
             sync_token: RefCell::new(None),
             stats: Cell::new(Stats::default()),
         })
+    }
+
+    /// A client configured through `get` (an environment lookup: [`URL_VAR`] and [`TOKEN_VAR`]).
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the variable that is missing or invalid.
+    pub fn from_vars(get: impl Fn(&str) -> Option<String>, transport: T) -> Result<Self> {
+        let read = |name: &str| {
+            get(name)
+                .filter(|v| !v.trim().is_empty())
+                .ok_or_else(|| Error::Config(format!("{name} is not set")))
+        };
+        let url = read(URL_VAR)?;
+        let token = read(TOKEN_VAR)?;
+        Self::with_transport(url.trim(), token.trim(), transport)
     }
 
     /// Replaces the options (the deadline is at least 1 ms, retries at most [`MAX_RETRIES`]).

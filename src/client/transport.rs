@@ -56,6 +56,30 @@ pub use fetch::FetchTransport;
 #[cfg(target_arch = "wasm32")]
 pub(crate) use fetch::sleep_ms;
 
+/// `Some(output)` when `future` finishes within `ms`, `None` when the deadline passes first (the future is
+/// then dropped: the request it was waiting on is not aborted here, the client's own deadline does that
+/// later). Natively there is no timer: the future always runs to its end.
+pub(crate) async fn within<F: std::future::Future>(ms: u32, future: F) -> Option<F::Output> {
+    #[cfg(target_arch = "wasm32")]
+    {
+        use std::task::Poll;
+        let mut future = std::pin::pin!(future);
+        let mut timer = std::pin::pin!(sleep_ms(ms));
+        std::future::poll_fn(|cx| {
+            if let Poll::Ready(output) = future.as_mut().poll(cx) {
+                return Poll::Ready(Some(output));
+            }
+            timer.as_mut().poll(cx).map(|()| None)
+        })
+        .await
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        let _ = ms;
+        Some(future.await)
+    }
+}
+
 #[cfg(target_arch = "wasm32")]
 mod fetch {
     use js_sys::{Function, Promise, Reflect, Uint8Array};

@@ -41,6 +41,9 @@ pub fn default_policies() -> Vec<Policy> {
             Algorithm::TokenBucket,
             Quota::new(10, 60_000).burst(3),
         ),
+        // What every API route spends from by default, per client IP: generous enough for a person
+        // (and a test suite) clicking through the demo, tight enough to stop a script.
+        Policy::new("api", Algorithm::Gcra, Quota::new(1_000, 60_000).burst(200)),
     ]
 }
 

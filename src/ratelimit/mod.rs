@@ -78,7 +78,7 @@ pub use key::{MAX_ESCAPED_LEN, escape, is_policy_name, key};
 pub use local::{BlockCache, LocalLimiter};
 pub use quota::{Algorithm, MAX_PRODUCT, Quota};
 
-use crate::client::{Batch, Client, Handle, Script, Transport};
+use crate::client::{Batch, Client, Handle, Script, Transport, within};
 use crate::clock::{Clock, SystemClock};
 use crate::{Error, Result};
 use model::Verdict;
@@ -647,29 +647,6 @@ impl<C: Clock> Pending<'_, C> {
 
 fn truncate(s: &str) -> String {
     s.chars().take(80).collect()
-}
-
-/// `Some(output)` when `future` finishes within `ms`, `None` when the deadline passes first (the future
-/// is then dropped). Natively there is no timer: the future always runs to its end.
-async fn within<F: std::future::Future>(ms: u32, future: F) -> Option<F::Output> {
-    #[cfg(target_arch = "wasm32")]
-    {
-        use std::task::Poll;
-        let mut future = std::pin::pin!(future);
-        let mut timer = std::pin::pin!(crate::client::sleep_ms(ms));
-        std::future::poll_fn(|cx| {
-            if let Poll::Ready(output) = future.as_mut().poll(cx) {
-                return Poll::Ready(Some(output));
-            }
-            timer.as_mut().poll(cx).map(|()| None)
-        })
-        .await
-    }
-    #[cfg(not(target_arch = "wasm32"))]
-    {
-        let _ = ms;
-        Some(future.await)
-    }
 }
 
 #[cfg(all(test, not(target_arch = "wasm32")))]

@@ -207,3 +207,24 @@ test('the metrics show each health request costing exactly one round trip', asyn
   assert.equal(perRequest(after, '1') - perRequest(before, '1'), 5);
   assert.equal(perRequest(after, '0') - perRequest(before, '0'), 0);
 });
+
+test('the metrics count cache lookups by outcome and rate-limit decisions by policy', async () => {
+  const value = ({ samples }, name, labels) =>
+    samples.find((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))?.value ?? 0;
+  const id = 1_000 - Math.floor(Math.random() * 100);
+  await (await api(`/api/lookup/${id}`, { method: 'DELETE', headers: { origin: new URL(workerUrl).origin } })).arrayBuffer();
+  const before = await scrape();
+  await (await api(`/api/lookup/${id}`)).arrayBuffer();
+  await (await api(`/api/lookup/${id}`)).arrayBuffer();
+  const after = await scrape();
+  const lookups = (s, outcome) => value(s, 'redge_cache_lookups_total', { group: 'lookup', outcome });
+  assert.equal(lookups(after, 'miss') - lookups(before, 'miss'), 1);
+  assert.ok(lookups(after, 'hit') - lookups(before, 'hit') >= 1);
+  assert.equal(after.types.get('redge_cache_lookups_total'), 'counter');
+  const origin = (s) => value(s, 'redge_cache_origin_calls_total', { group: 'lookup' });
+  assert.ok(origin(after) - origin(before) >= 1);
+  assert.equal(value(after, 'redge_cache_breaker_state', { state: 'closed' }), 1);
+  const decisions = (s) => value(s, 'redge_ratelimit_decisions_total', { policy: 'api', outcome: 'allowed', reason: 'within_limit' });
+  assert.ok(decisions(after) - decisions(before) >= 2, 'the two lookups spent from the api policy');
+  assert.equal(after.types.get('redge_ratelimit_blocked_identifiers'), 'gauge');
+});

@@ -44,12 +44,13 @@ class Browser {
 
 const unique = (name) => `${name}-${Date.now()}-${Math.floor(Math.random() * 1e6)}`;
 
-test('sign in sets a locked-down cookie and returns the session, in one round trip', async () => {
+test('sign in sets a locked-down cookie and returns the session: the rate-limit check, then the write', async () => {
   const browser = new Browser();
   const user = unique('alice');
   const signedIn = await browser.signIn(user);
   assert.equal(signedIn.status, 201);
-  assert.equal(signedIn.roundTrips, 1);
+  assert.equal(signedIn.roundTrips, 2, 'a write is sent only after the rate-limit decision');
+  assert.match(signedIn.headers.get('ratelimit') ?? '', /^"api";r=\d+;t=\d+$/);
   assert.equal(signedIn.headers.get('cache-control'), 'no-store');
   const { session } = signedIn.body;
   for (const field of ['id', 'user', 'created', 'last_seen', 'idle_expires_at', 'absolute_expires_at', 'version', 'data']) {
@@ -67,7 +68,7 @@ test('sign in sets a locked-down cookie and returns the session, in one round tr
 
   const me = await browser.call('GET', '/api/session');
   assert.equal(me.status, 200);
-  assert.equal(me.roundTrips, 1);
+  assert.equal(me.roundTrips, 1, 'the rate-limit check and the read share one round trip');
   assert.equal(me.body.session.id, session.id);
   assert.equal(me.setCookies.length, 0, 'a read that does not refresh sends no cookie');
 });
@@ -76,13 +77,13 @@ test('no cookie, a junk cookie or a forged one is 401; a junk cookie is cleared'
   const none = await new Browser().call('GET', '/api/session');
   assert.equal(none.status, 401);
   assert.match(none.headers.get('content-type'), /application\/problem\+json/);
-  assert.equal(none.roundTrips, 0, 'no cookie, no Redis call');
+  assert.equal(none.roundTrips, 1, 'no cookie: only the rate-limit check');
 
   const junk = new Browser();
   junk.cookie = 'redge_session=' + 'x'.repeat(5000);
   const refused = await junk.call('GET', '/api/session');
   assert.equal(refused.status, 401);
-  assert.equal(refused.roundTrips, 0, 'a malformed token never reaches Redis');
+  assert.equal(refused.roundTrips, 1, 'a malformed token never reaches Redis: only the rate-limit check does');
   assert.match(refused.setCookies[0] ?? '', /^redge_session=; Max-Age=0/);
 
   const real = new Browser();
@@ -108,7 +109,7 @@ test('state-changing routes require an allowed Origin (CSRF)', async () => {
     for (const headers of [{}, { origin: 'https://evil.example' }, { origin: 'null' }]) {
       const answer = await browser.call(method, path, { body, headers, withOrigin: false });
       assert.equal(answer.status, 403, `${method} ${path} ${JSON.stringify(headers)}`);
-      assert.equal(answer.roundTrips, 0);
+      assert.equal(answer.roundTrips, 1, 'refused requests are rate limited too, and write nothing');
       assert.match(answer.body.detail, /Origin/);
     }
   }
@@ -122,7 +123,7 @@ test('PATCH updates data with compare-and-set', async () => {
   await browser.signIn(unique('carol'));
   const saved = await browser.call('PATCH', '/api/session', { body: { data: { theme: 'dark' }, version: 0 } });
   assert.equal(saved.status, 200);
-  assert.equal(saved.roundTrips, 1);
+  assert.equal(saved.roundTrips, 2);
   assert.equal(saved.body.session.version, 1);
   assert.deepEqual(saved.body.session.data, { theme: 'dark' });
 
@@ -195,13 +196,13 @@ test('list, revoke one, sign out, sign out everywhere', async () => {
 
   const revoked = await laptop.call('DELETE', `/api/sessions/${ids[1]}`);
   assert.equal(revoked.status, 204);
-  assert.equal(revoked.roundTrips, 1);
+  assert.equal(revoked.roundTrips, 2);
   assert.equal(revoked.setCookies.length, 0, 'revoking another session keeps mine');
   assert.equal((await phone.call('GET', '/api/session')).status, 401);
 
   const out = await tablet.call('DELETE', '/api/session');
   assert.equal(out.status, 204);
-  assert.equal(out.roundTrips, 1);
+  assert.equal(out.roundTrips, 2);
   assert.match(out.setCookies[0], /^redge_session=; Max-Age=0; Path=\/; HttpOnly; SameSite=Lax$/);
   assert.equal((await tablet.call('GET', '/api/session')).status, 401);
 
@@ -209,7 +210,7 @@ test('list, revoke one, sign out, sign out everywhere', async () => {
   await phoneAgain.signIn(user);
   const everywhere = await laptop.call('DELETE', '/api/sessions');
   assert.equal(everywhere.status, 204);
-  assert.equal(everywhere.roundTrips, 1);
+  assert.equal(everywhere.roundTrips, 2);
   assert.match(everywhere.setCookies[0], /Max-Age=0/);
   assert.equal((await phoneAgain.call('GET', '/api/session')).status, 401);
   assert.equal((await laptop.call('GET', '/api/sessions')).status, 401);

@@ -11,7 +11,7 @@ use serde_json::{Map, Value, json};
 use worker::Response;
 
 use crate::app::config::LookupSettings;
-use crate::app::context::{Cx, Handler, Shared, Tr, json_response};
+use crate::app::context::{Cx, Handler, Shared, Tr, Wait, json_response};
 use crate::app::problem::Problem;
 use crate::cache::{Cache, CacheOptions, CacheState, Key, Lookup, LookupError, Pending};
 use crate::client::{Batch, Json};
@@ -32,7 +32,8 @@ pub(crate) fn state() -> Rc<CacheState> {
     STATE.with(Rc::clone)
 }
 
-fn parse_id(raw: &str) -> Result<u64, Problem> {
+/// The id of an item, as the demo origin numbers them (1 and up; unknown ids are negative lookups).
+pub(crate) fn parse_id(raw: &str) -> Result<u64, Problem> {
     let shown: String = raw.chars().take(40).collect();
     match raw.parse::<u64>() {
         Ok(id) if !raw.starts_with('+') && id > 0 => Ok(id),
@@ -58,8 +59,11 @@ impl Handler for Get {
 
     fn prepare(cx: &Cx, batch: &Batch<'_, Tr>) -> Result<Self::Pending, Problem> {
         let id = parse_id(cx.param("id").unwrap_or_default())?;
-        let pending = cache(cx).prepare(batch, key(id), &cx.config.lookup.policy);
-        Ok((id, pending))
+        Ok((id, prepare_item(cx, batch, id)))
+    }
+
+    fn wait(cx: &Cx, _: &Self::Pending) -> Wait {
+        item_wait(cx)
     }
 
     async fn respond(
@@ -67,64 +71,86 @@ impl Handler for Get {
         (id, pending): Self::Pending,
         _: Shared,
     ) -> Result<Response, Problem> {
-        let ctx = Rc::clone(&cx.ctx);
-        let cache = cache(cx).spawner(move |task| ctx.wait_until(task));
-        let settings = cx.config.lookup.clone();
-        let result = cache
-            .resolve(pending.finish(), move || origin(id, settings))
-            .await;
-        cx.add_timing(
-            "cache",
-            None,
-            Some(match &result {
-                Ok(lookup) => lookup.status.as_str(),
-                Err(_) => "error",
-            }),
-        );
-        let fields = |lookup: &Lookup<Json<Value>>| {
-            let mut fields = Map::new();
-            fields.insert("id".into(), json!(id));
-            fields.insert(
-                "value".into(),
-                lookup.value.as_ref().map_or(Value::Null, |v| v.0.clone()),
-            );
-            fields.insert("status".into(), json!(lookup.status.as_str()));
-            // In a problem body `status` is the HTTP status (RFC 9457), so the lookup's is repeated here.
-            fields.insert("cache_status".into(), json!(lookup.status.as_str()));
-            fields.insert("took_ms".into(), json!(lookup.took_ms));
-            fields.insert("origin_calls".into(), json!(cache.state().origin_calls()));
-            fields.insert("origin_called".into(), json!(lookup.origin_called));
-            fields.insert("origin_failed".into(), json!(lookup.origin_failed));
-            fields.insert("from_memory".into(), json!(lookup.from_memory));
-            fields.insert("round_trips".into(), json!(cx.meter.round_trips()));
-            fields.insert(
-                "breaker".into(),
-                json!(cache.state().breaker_state().as_str()),
-            );
-            fields
-        };
-        match result {
-            Ok(lookup) if lookup.value.is_some() => {
-                json_response(200, &Value::Object(fields(&lookup)))
-            }
-            Ok(lookup) => {
-                let mut problem = Problem::new(404, format!("no item with id {id}"));
-                for (name, value) in fields(&lookup) {
-                    if name != "status" {
-                        problem = problem.with(&name, value);
-                    }
-                }
-                Err(problem)
-            }
-            Err(LookupError::InvalidKey(why)) => Err(Problem::bad_request(why)),
-            Err(LookupError::Origin(why) | LookupError::Joined(why)) => Err(Problem::new(
-                502,
-                format!("the origin failed and nothing was cached to serve instead: {why}"),
-            )
-            .with("id", json!(id))
-            .with("origin_calls", json!(cache.state().origin_calls()))),
+        let lookup = resolve_item(cx, id, pending).await?;
+        let fields = item_fields(cx, id, &lookup);
+        if lookup.value.is_some() {
+            return json_response(200, &Value::Object(fields));
         }
+        let mut problem = Problem::new(404, format!("no item with id {id}"));
+        for (name, value) in fields {
+            if name != "status" {
+                problem = problem.with(&name, value);
+            }
+        }
+        Err(problem)
     }
+}
+
+/// Adds the cache read of item `id` to the request's batch.
+pub(crate) fn prepare_item(cx: &Cx, batch: &Batch<'_, Tr>, id: u64) -> Pending<Json<Value>> {
+    cache(cx).prepare(batch, key(id), &cx.config.lookup.policy)
+}
+
+/// A lookup fails open to the origin after the cache's own deadline.
+pub(crate) fn item_wait(cx: &Cx) -> Wait {
+    Wait::Within(cx.config.lookup.policy.deadline_ms)
+}
+
+/// Finishes the read of item `id`: served from the cache, or fetched from the origin (and written).
+///
+/// # Errors
+/// 400 for an invalid key; 502 when the origin failed and nothing cached could stand in.
+pub(crate) async fn resolve_item(
+    cx: &Cx,
+    id: u64,
+    pending: Pending<Json<Value>>,
+) -> Result<Lookup<Json<Value>>, Problem> {
+    let ctx = Rc::clone(&cx.ctx);
+    let cache = cache(cx).spawner(move |task| ctx.wait_until(task));
+    let settings = cx.config.lookup.clone();
+    let result = cache
+        .resolve(pending.finish(), move || origin(id, settings))
+        .await;
+    cx.add_timing(
+        "cache",
+        None,
+        Some(match &result {
+            Ok(lookup) => lookup.status.as_str(),
+            Err(_) => "error",
+        }),
+    );
+    match result {
+        Ok(lookup) => Ok(lookup),
+        Err(LookupError::InvalidKey(why)) => Err(Problem::bad_request(why)),
+        Err(LookupError::Origin(why) | LookupError::Joined(why)) => Err(Problem::new(
+            502,
+            format!("the origin failed and nothing was cached to serve instead: {why}"),
+        )
+        .with("id", json!(id))
+        .with("origin_calls", json!(state().origin_calls()))),
+    }
+}
+
+/// What a lookup's response says about it.
+pub(crate) fn item_fields(cx: &Cx, id: u64, lookup: &Lookup<Json<Value>>) -> Map<String, Value> {
+    let state = state();
+    let mut fields = Map::new();
+    fields.insert("id".into(), json!(id));
+    fields.insert(
+        "value".into(),
+        lookup.value.as_ref().map_or(Value::Null, |v| v.0.clone()),
+    );
+    fields.insert("status".into(), json!(lookup.status.as_str()));
+    // In a problem body `status` is the HTTP status (RFC 9457), so the lookup's is repeated here.
+    fields.insert("cache_status".into(), json!(lookup.status.as_str()));
+    fields.insert("took_ms".into(), json!(lookup.took_ms));
+    fields.insert("origin_calls".into(), json!(state.origin_calls()));
+    fields.insert("origin_called".into(), json!(lookup.origin_called));
+    fields.insert("origin_failed".into(), json!(lookup.origin_failed));
+    fields.insert("from_memory".into(), json!(lookup.from_memory));
+    fields.insert("round_trips".into(), json!(cx.meter.round_trips()));
+    fields.insert("breaker".into(), json!(state.breaker_state().as_str()));
+    fields
 }
 
 /// `DELETE /api/lookup/{id}`: forget one item.

@@ -2,6 +2,7 @@
 //! takes part in the request's one round trip.
 
 pub mod cache;
+pub mod dashboard;
 pub mod health;
 pub mod index;
 pub mod metrics;

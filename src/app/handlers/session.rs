@@ -33,8 +33,6 @@ impl Visit {
     /// Reads the cookie, and applies the Origin check to state-changing methods.
     fn new(cx: &Cx) -> Result<Visit, Problem> {
         let settings = &cx.config.session;
-        let mut store = settings.store.clone();
-        store.cookie.insecure_dev = settings.insecure_cookie && origin::is_loopback_http(&cx.url);
         if origin::is_state_changing(cx.method.as_str()) {
             let sent = cx.header("origin");
             if !origin::origin_allowed(sent.as_deref(), &cx.url, &settings.allowed_origins) {
@@ -45,9 +43,38 @@ impl Visit {
                 ));
             }
         }
+        Ok(Visit::read(cx))
+    }
+
+    /// Reads the cookie only (the middleware loads the session on routes that do not change it).
+    pub(crate) fn read(cx: &Cx) -> Visit {
+        let settings = &cx.config.session;
+        let mut store = settings.store.clone();
+        store.cookie.insecure_dev = settings.insecure_cookie && origin::is_loopback_http(&cx.url);
         let cookie = cx.header("cookie").unwrap_or_default();
         let token = store.cookie.read(&cookie).map(str::to_owned);
-        Ok(Visit { store, token })
+        Visit { store, token }
+    }
+
+    /// Whether the request carries a session cookie.
+    pub(crate) fn has_token(&self) -> bool {
+        self.token.is_some()
+    }
+
+    /// Adds the session load to `batch` when there is a cookie.
+    pub(crate) fn prepare_load(
+        &self,
+        cx: &Cx,
+        batch: &Batch<'_, Tr>,
+    ) -> Option<Pending<Option<Loaded>>> {
+        self.token
+            .as_deref()
+            .map(|token| self.store(cx).prepare_load(batch, token))
+    }
+
+    /// The cookie that ends a stale session on the client (sent when the cookie names no live session).
+    pub(crate) fn clear_cookie(&self) -> String {
+        self.store.cookie.clear_cookie()
     }
 
     fn store<'c>(&self, cx: &'c Cx) -> SessionStore<'c, Tr> {
@@ -68,6 +95,11 @@ impl Visit {
         }
     }
 
+    /// [`Visit::refreshed`] with this visit's store.
+    pub(crate) fn resend_if_refreshed(&self, cx: &Cx, loaded: &Loaded) {
+        self.refreshed(cx, &self.store(cx), loaded);
+    }
+
     /// Sends the cookie again when the session's idle expiry moved.
     fn refreshed(&self, cx: &Cx, store: &SessionStore<'_, Tr>, loaded: &Loaded) {
         if loaded.refreshed
@@ -79,7 +111,7 @@ impl Visit {
 }
 
 /// The store's error as a problem; the cookie is never touched here.
-fn failed(error: &Error) -> Problem {
+pub(crate) fn failed(error: &Error) -> Problem {
     if error.is_unavailable() {
         Problem::new(
             503,
@@ -105,10 +137,7 @@ impl Handler for Current {
 
     fn prepare(cx: &Cx, batch: &Batch<'_, Tr>) -> Result<Self::Pending, Problem> {
         let visit = Visit::new(cx)?;
-        let pending = visit
-            .token
-            .as_deref()
-            .map(|token| visit.store(cx).prepare_load(batch, token));
+        let pending = visit.prepare_load(cx, batch);
         Ok((visit, pending))
     }
 

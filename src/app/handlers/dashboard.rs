@@ -1,0 +1,82 @@
+//! `GET /api/dashboard`: what a signed-in page shows on load — the rate-limit decision, the visitor's
+//! session and a cached item (`?item=`, default 1) — for ONE Redis round trip.
+//!
+//! The middleware adds the route's rate-limit check and the session load to the request's batch, this
+//! handler adds the item's cache read, and the batch goes out once. A cache miss costs a second round
+//! trip (the origin's answer is written after it arrives); a hit costs nothing more.
+//!
+//! Failure, per capability: rate limiting answers by its configured policy; the item fails open to the
+//! origin; the session fails closed: a visitor with a cookie gets 503 while the store cannot be read
+//! (the cookie is kept), never an anonymous dashboard. Without a cookie the dashboard is anonymous and
+//! the cache's short deadline bounds the round trip; with one, the session's longer deadline does.
+
+use serde_json::{Value, json};
+use worker::Response;
+
+use super::cache::{item_fields, item_wait, parse_id, prepare_item, resolve_item};
+use super::session::failed;
+use crate::app::context::{Cx, Handler, Shared, Tr, Wait, json_response};
+use crate::app::problem::Problem;
+use crate::cache::Pending;
+use crate::client::{Batch, Json};
+
+/// `GET /api/dashboard`.
+pub(crate) struct Dashboard;
+
+/// The item's id, its pending read, and whether the visitor sent a session cookie.
+pub(crate) struct Prepared {
+    id: u64,
+    item: Pending<Json<Value>>,
+    has_cookie: bool,
+}
+
+impl Handler for Dashboard {
+    type Pending = Prepared;
+
+    fn prepare(cx: &Cx, batch: &Batch<'_, Tr>) -> Result<Prepared, Problem> {
+        let id = match cx.query("item") {
+            Some(raw) => parse_id(&raw)?,
+            None => 1,
+        };
+        let has_cookie = super::session::Visit::read(cx).has_token();
+        Ok(Prepared {
+            id,
+            item: prepare_item(cx, batch, id),
+            has_cookie,
+        })
+    }
+
+    fn wait(cx: &Cx, prepared: &Prepared) -> Wait {
+        if prepared.has_cookie {
+            Wait::Full
+        } else {
+            item_wait(cx)
+        }
+    }
+
+    async fn respond(cx: &Cx, prepared: Prepared, shared: Shared) -> Result<Response, Problem> {
+        let session = match shared.session.as_ref().and_then(|s| s.loaded.as_ref()) {
+            None => Value::Null,
+            Some(Ok(Some(loaded))) => json!(loaded.session),
+            Some(Ok(None)) => {
+                if let Some(read) = &shared.session {
+                    cx.add_header("set-cookie", &read.visit.clear_cookie());
+                }
+                Value::Null
+            }
+            // Fail closed, before the origin is called: the visitor is not shown as signed out.
+            Some(Err(e)) => return Err(failed(e)),
+        };
+        let lookup = resolve_item(cx, prepared.id, prepared.item).await?;
+        json_response(
+            200,
+            &json!({
+                "signed_in": !session.is_null(),
+                "session": session,
+                "ratelimit": shared.decision,
+                "item": Value::Object(item_fields(cx, prepared.id, &lookup)),
+                "round_trips": cx.meter.round_trips(),
+            }),
+        )
+    }
+}
