@@ -256,10 +256,10 @@ test('keyboard only: Tab reaches every control in page order with a visible focu
   assert.deepEqual(stops.filter((s) => s.control).map((s) => s.name), controls, 'Tab visits every control once, in page order');
   assert.deepEqual(stops.filter((s) => !s.ring).map((s) => s.name), [], 'a focused control without a visible ring');
 
-  // Space on a focused button: "Check again" asks for health once more.
+  // Space on a button reached with Tab: "Check again" asks for health once more.
   const healthChecks = page.locator('.strip-item', { hasText: 'GET /api/health' });
   const checks = await healthChecks.count();
-  await page.locator('#health-refresh').focus();
+  await tabTo(page, 'Check again');
   await page.keyboard.press('Space');
   await page.waitForFunction((n) => [...document.querySelectorAll('.strip-item')]
     .filter((e) => e.textContent.includes('GET /api/health')).length > n, checks);
