@@ -427,6 +427,15 @@ test('a visitor\'s journey: sign in, manage sessions, hit the rate limit, look a
   await badge.filter({ hasText: /^miss$/ }).waitFor();
   assert.equal(await originCalls.textContent(), `${Number(missCalls[1]) + 1} in all (this lookup called the origin)`);
 
+  // With every panel filled in (long ids, the sessions table, logs), the page still fits a phone and its
+  // text still has the contrast it needs.
+  await page.setViewportSize({ width: 360, height: 740 });
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 0, `the filled-in page is ${overflow} px wider than a phone`);
+  assert.deepEqual((await page.evaluate(lowContrastText)).failures, []);
+  await page.screenshot({ path: 'test-results/journey-phone.png', fullPage: true });
+  await page.setViewportSize({ width: 1280, height: 720 });
+
   // Sign out everywhere: with a second device signed in again, both sessions end.
   await other.page.getByRole('button', { name: 'Sign in', exact: true }).click();
   await other.page.locator('#session-message', { hasText: `Signed in as ${user}.` }).waitFor();
