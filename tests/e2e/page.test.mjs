@@ -1,5 +1,6 @@
 // The demo page in headless Chromium: what a person sees.
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { chromium } from 'playwright-core';
@@ -205,4 +206,253 @@ test('text has at least 4.5:1 contrast in the light and the dark theme', async (
     await page.screenshot({ path: `test-results/page-${colorScheme}.png`, fullPage: true });
     await page.close();
   }
+});
+
+/** Waits until the panel with this id has finished loading and is ready to use. */
+async function panelReady(page, id) {
+  await page.locator(`#${id}[data-state="ready"]`).waitFor({ timeout: 10_000 });
+}
+
+/** Presses Tab until the focused element has this accessible name (a button's text or aria-label). */
+async function tabTo(page, name) {
+  for (let presses = 0; presses < 100; presses += 1) {
+    await page.keyboard.press('Tab');
+    const focused = await page.evaluate(() => {
+      const e = document.activeElement;
+      return e ? (e.getAttribute('aria-label') ?? e.textContent).trim() : '';
+    });
+    if (focused === name) return;
+  }
+  throw new Error(`Tab never reached "${name}"`);
+}
+
+test('keyboard only: Tab reaches every control in page order with a visible focus ring; Enter and Space activate', async () => {
+  const { page, problems } = await openPage();
+  for (const panel of panels) await panelReady(page, panel.id);
+  await page.locator('#health-status[data-state="ok"]').waitFor({ timeout: 10_000 });
+
+  // Every control a visitor can see, in document order, against the stops that Tab actually makes.
+  const controls = await page.evaluate(() => [...document.querySelectorAll('a[href], button, input, select')]
+    .filter((e) => !e.disabled && (e.checkVisibility() || e.classList.contains('skip')))
+    .map((e) => e.id || e.textContent.trim()));
+  assert.ok(controls.length >= 15, `only ${controls.length} controls`);
+  const stops = [];
+  for (let presses = 0; presses < controls.length + 10; presses += 1) {
+    await page.keyboard.press('Tab');
+    const stop = await page.evaluate(() => {
+      const e = document.activeElement;
+      if (!e || e === document.body) return null;
+      const style = getComputedStyle(e);
+      return {
+        name: e.id || e.textContent.trim(),
+        // Chromium also stops on a scrolled list with nothing focusable inside, which is fine.
+        control: e.matches('a[href], button, input, select'),
+        ring: e.matches(':focus-visible') && style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) >= 2,
+      };
+    });
+    if (stop === null || stop.name === stops[0]?.name) break;
+    stops.push(stop);
+  }
+  assert.deepEqual(stops.filter((s) => s.control).map((s) => s.name), controls, 'Tab visits every control once, in page order');
+  assert.deepEqual(stops.filter((s) => !s.ring).map((s) => s.name), [], 'a focused control without a visible ring');
+
+  // Space on a button reached with Tab: "Check again" asks for health once more.
+  const healthChecks = page.locator('.strip-item', { hasText: 'GET /api/health' });
+  const checks = await healthChecks.count();
+  await tabTo(page, 'Check again');
+  await page.keyboard.press('Space');
+  await page.waitForFunction((n) => [...document.querySelectorAll('.strip-item')]
+    .filter((e) => e.textContent.includes('GET /api/health')).length > n, checks);
+
+  // Enter on a focused button, reached with Tab: "Peek" shows a decision without charging one.
+  await tabTo(page, 'Peek');
+  await page.keyboard.press('Enter');
+  await page.locator('#ratelimit-summary', { hasText: 'Peeked: nothing was charged.' }).waitFor();
+  assert.match(await page.locator('#ratelimit-remaining').textContent(), /^\d+ of \d+$/);
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test('a visitor\'s journey: sign in, manage sessions, hit the rate limit, look a value up twice, sign out everywhere', async () => {
+  mkdirSync('test-results', { recursive: true });
+  const user = `journey-${randomUUID().slice(0, 8)}`;
+  // The burst is refused (429) and signing out ends in "who am I" answers of 401.
+  const { page, problems } = await openPage({ expectedStatuses: [429] });
+  const message = page.locator('#session-message');
+  await panelReady(page, 'session');
+  await message.filter({ hasText: /^Signed out\.$/ }).waitFor();
+  assert.equal(await page.locator('#session-current').isVisible(), false);
+
+  // Sign in with the keyboard: type the name into its labelled field and press Enter.
+  const name = page.getByLabel('Name', { exact: true });
+  await name.fill(user);
+  await name.press('Enter');
+  await message.filter({ hasText: `Signed in as ${user}.` }).waitFor();
+  const currentSession = page.locator('#session-current');
+  assert.equal(await currentSession.isVisible(), true);
+  assert.equal(await page.locator('#session-user-shown').textContent(), user);
+  // What the page shows is what the Worker has (the API is only read here, to check).
+  const me = await page.request.get(`${workerUrl}/api/session`);
+  assert.equal(me.status(), 200);
+  const { session } = await me.json();
+  const shownTime = (ms) => page.evaluate((t) => new Date(t).toLocaleTimeString(), ms);
+  assert.equal(await page.locator('#session-id').textContent(), session.id);
+  assert.equal(await page.locator('#session-created').textContent(), await shownTime(session.created));
+  const absolute = /^(.+) \(in (\d+) h \d\d m\)$/.exec(await page.locator('#session-absolute').textContent());
+  assert.ok(absolute, await page.locator('#session-absolute').textContent());
+  assert.equal(absolute[1], await shownTime(session.absolute_expires_at));
+  assert.ok(Number(absolute[2]) <= 12, 'the default absolute lifetime is 12 hours');
+  // The idle expiry is a live countdown (default idle timeout: 30 minutes).
+  const idle = page.locator('#session-idle');
+  const idleText = await idle.textContent();
+  const idleLeft = /^\S.* \(in (\d+) m (\d\d) s\)$/.exec(idleText);
+  assert.ok(idleLeft, `idle expiry: ${idleText}`);
+  assert.ok(Number(idleLeft[1]) * 60 + Number(idleLeft[2]) <= 1800, idleText);
+  await page.waitForFunction((before) => document.getElementById('session-idle').textContent !== before, idleText);
+  assert.match(await idle.textContent(), /^\S.* \(in \d+ m \d\d s\)$/);
+  await page.locator('#session').screenshot({ path: 'test-results/journey-1-session.png' });
+
+  // A second device signs in as the same user: after "Refresh list" both sessions are listed.
+  const other = await openPage();
+  await panelReady(other.page, 'session');
+  await other.page.getByLabel('Name', { exact: true }).fill(user);
+  await other.page.getByRole('button', { name: 'Sign in', exact: true }).click();
+  await other.page.locator('#session-message', { hasText: `Signed in as ${user}.` }).waitFor();
+  const otherId = await other.page.locator('#session-id').textContent();
+  assert.notEqual(otherId, session.id);
+  await page.getByRole('button', { name: 'Refresh list' }).click();
+  await page.locator('#session-count', { hasText: /^2 live sessions\.$/ }).waitFor();
+  const rows = page.locator('#session-list tr');
+  assert.equal(await rows.count(), 2);
+  assert.match(await rows.filter({ hasText: session.id }).textContent(), /this one/);
+  assert.doesNotMatch(await rows.filter({ hasText: otherId }).textContent(), /this one/);
+  await page.locator('#session').screenshot({ path: 'test-results/journey-2-sessions.png' });
+
+  // Revoke the other device's session from the list; this one stays signed in.
+  await page.getByRole('button', { name: `Revoke session ${otherId}`, exact: true }).click();
+  await message.filter({ hasText: `Session ${otherId} revoked.` }).waitFor();
+  assert.equal(await rows.count(), 1);
+  assert.equal(await page.locator('#session-count').textContent(), '1 live session.');
+  assert.match(await rows.first().textContent(), new RegExp(`${session.id}.*this one`));
+  // The other device finds out on its next request.
+  await other.page.getByRole('button', { name: 'Refresh list' }).click();
+  await other.page.locator('#session-message', { hasText: 'Signed out: this session ended (revoked or expired).' }).waitFor();
+  assert.equal(await other.page.locator('#session-current').isVisible(), false);
+  assert.equal((await other.page.request.get(`${workerUrl}/api/session`)).status(), 401);
+
+  // Rate limiting: the "burst" policy (GCRA, 5 per 10 s) for a fresh identifier, in bursts of 4.
+  await panelReady(page, 'ratelimit');
+  await page.getByLabel('Policy').selectOption('burst');
+  assert.equal(await page.locator('#ratelimit-policy-info').textContent(), 'gcra: 5 per 10 s, burst 5.');
+  await page.getByLabel('Identifier').fill(`journey-${randomUUID()}`);
+  await page.getByLabel('Burst size').fill('4');
+  const summary = page.locator('#ratelimit-summary');
+  const bars = page.locator('#ratelimit-chart rect');
+  const retry = page.locator('#ratelimit-retry');
+  // Every text the retry field shows, as it changes (it counts down, so a read could come too late).
+  await retry.evaluate((field) => {
+    window.retryShown = [];
+    new MutationObserver(() => window.retryShown.push(field.textContent)).observe(field, { childList: true, characterData: true, subtree: true });
+  });
+  const fire = page.getByRole('button', { name: 'Fire burst' });
+  await fire.click();
+  await summary.filter({ hasText: /^Burst of 4: 4 allowed, 0 denied\.$/ }).waitFor();
+  assert.equal(await page.locator('#ratelimit-remaining').textContent(), '1 of 5');
+  assert.equal(await retry.textContent(), 'now');
+  assert.equal(await bars.count(), 4);
+  assert.equal(await page.locator('#ratelimit-chart .bar-allowed').count(), 4);
+  // Fire until refused (the budget refills one request every 2 s, so a slow machine may need another burst).
+  const deniedInLastBurst = async () => Number(/(\d+) denied/.exec(await summary.textContent())[1]);
+  let bursts = 1;
+  while ((await deniedInLastBurst()) === 0 && bursts < 6) {
+    await fire.click();
+    bursts += 1;
+    await page.waitForFunction((n) => document.querySelectorAll('#ratelimit-chart rect').length === n, 4 * bursts);
+  }
+  const refused = /^Burst of 4: (\d) allowed, ([1-4]) denied; retry in (\d+\.\d) s\.$/.exec(await summary.textContent());
+  assert.ok(refused, `no refusal: ${await summary.textContent()}`);
+  assert.equal(await page.locator('#ratelimit-remaining').textContent(), '0 of 5');
+  await page.locator('#ratelimit').screenshot({ path: 'test-results/journey-3-ratelimit.png' });
+  // Each refusal is in the log with its retry time; the chart has a red bar per refusal and the retry line.
+  const deniedLog = page.locator('#ratelimit-log li.denied');
+  assert.equal(await deniedLog.count(), Number(refused[2]));
+  const retries = [];
+  for (const item of await deniedLog.all()) {
+    const line = /^denied · remaining 0 · retry after (\d+) ms · (limit_exceeded|blocked_locally)$/.exec(await item.textContent());
+    assert.ok(line, await item.textContent());
+    retries.push(Number(line[1]));
+  }
+  assert.ok(Math.max(...retries) > 0 && Math.max(...retries) <= 2_000, `retry after ${retries}`);
+  assert.equal(refused[3], (Math.max(...retries) / 1000).toFixed(1), 'the summary says the longest retry time');
+  assert.equal(await page.locator('#ratelimit-chart .bar-denied').count(), Number(refused[2]));
+  assert.equal(await page.locator('#ratelimit-chart .retry-line').count(), 1);
+  assert.match(await page.locator('#ratelimit-chart-title').textContent(),
+    new RegExp(`^${4 * bursts} decisions, \\d+ allowed, ${refused[2]} denied; remaining 0\\.$`));
+  // The retry field counted down from the retry time to "now".
+  await retry.filter({ hasText: /^now$/ }).waitFor({ timeout: 5_000 });
+  const shown = await page.evaluate(() => window.retryShown);
+  const countdown = shown.filter((t) => /^\d+\.\d s$/.test(t)).map(parseFloat);
+  assert.ok(countdown.length >= 1, `the countdown showed ${JSON.stringify(shown)}`);
+  assert.ok(Math.abs(countdown[0] - Number(refused[3])) <= 0.1, `the countdown starts at the retry time: ${countdown[0]}`);
+  assert.deepEqual([...countdown].sort((a, b) => b - a), countdown, 'the countdown only goes down');
+  assert.equal(shown.at(-1), 'now');
+
+  // Cached lookups: a fresh id (the other suites use 100 and up) is a miss, then a hit; invalidated, a miss again.
+  await panelReady(page, 'cache');
+  const id = String(2 + Math.floor(Math.random() * 98));
+  const idField = page.getByLabel('Id', { exact: true });
+  const badge = page.locator('#cache-status');
+  const originCalls = page.locator('#cache-origin-calls');
+  const latency = page.locator('#cache-latency');
+  await idField.fill(id);
+  await page.getByRole('button', { name: 'Look up' }).click();
+  await badge.filter({ hasText: /^miss$/ }).waitFor();
+  assert.match(await page.locator('#cache-message').textContent(), new RegExp(`^Id ${id}: miss\\.$`));
+  assert.equal(JSON.parse(await page.locator('#cache-value').textContent()).id, Number(id));
+  assert.match(await latency.textContent(), /^\d+ ms \(page \d+ ms\)$/);
+  const missCalls = /^(\d+) in all \(this lookup called the origin\)$/.exec(await originCalls.textContent());
+  assert.ok(missCalls, await originCalls.textContent());
+  // The second lookup with the keyboard: Enter in the id field.
+  await idField.press('Enter');
+  await badge.filter({ hasText: /^hit$/ }).waitFor();
+  assert.match(await latency.textContent(), /^\d+ ms \(page \d+ ms\)$/);
+  assert.equal(await originCalls.textContent(), `${missCalls[1]} in all (this lookup did not)`);
+  // The strip shows what each lookup cost: a miss reads and writes, a hit only reads.
+  const lookups = page.locator('.strip-item', { hasText: `GET /api/lookup/${id} ` });
+  assert.deepEqual(await lookups.evaluateAll((items) => items.map((i) => i.dataset.roundTrips)), ['1', '2']);
+  await page.locator('#cache').screenshot({ path: 'test-results/journey-4-cache.png' });
+  await page.getByRole('button', { name: 'Invalidate id' }).click();
+  await page.locator('#cache-message', { hasText: `Id ${id} invalidated.` }).waitFor();
+  await page.getByRole('button', { name: 'Look up' }).click();
+  await badge.filter({ hasText: /^miss$/ }).waitFor();
+  assert.equal(await originCalls.textContent(), `${Number(missCalls[1]) + 1} in all (this lookup called the origin)`);
+
+  // With every panel filled in (long ids, the sessions table, logs), the page still fits a phone and its
+  // text still has the contrast it needs.
+  await page.setViewportSize({ width: 360, height: 740 });
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 0, `the filled-in page is ${overflow} px wider than a phone`);
+  assert.deepEqual((await page.evaluate(lowContrastText)).failures, []);
+  await page.screenshot({ path: 'test-results/journey-phone.png', fullPage: true });
+  await page.setViewportSize({ width: 1280, height: 720 });
+
+  // Sign out everywhere: with a second device signed in again, both sessions end.
+  await other.page.getByRole('button', { name: 'Sign in', exact: true }).click();
+  await other.page.locator('#session-message', { hasText: `Signed in as ${user}.` }).waitFor();
+  await page.getByRole('button', { name: 'Refresh list' }).click();
+  await page.locator('#session-count', { hasText: /^2 live sessions\.$/ }).waitFor();
+  await page.getByRole('button', { name: 'Sign out everywhere' }).click();
+  await message.filter({ hasText: 'Signed out everywhere.' }).waitFor();
+  assert.equal(await currentSession.isVisible(), false);
+  assert.equal(await page.locator('#session').getAttribute('data-signed-in'), 'no');
+  assert.equal((await page.request.get(`${workerUrl}/api/session`)).status(), 401);
+  assert.equal((await other.page.request.get(`${workerUrl}/api/session`)).status(), 401);
+  await other.page.getByRole('button', { name: 'Refresh list' }).click();
+  await other.page.locator('#session-message', { hasText: 'Signed out: this session ended (revoked or expired).' }).waitFor();
+  await page.locator('#session').screenshot({ path: 'test-results/journey-5-signed-out.png' });
+
+  assert.deepEqual(problems, []);
+  assert.deepEqual(other.problems, []);
+  await other.page.close();
+  await page.close();
 });

@@ -32,8 +32,11 @@ function cacheStatus(result) {
   return null;
 }
 
+const ready = () => panel().dataset.state === 'ready';
+
 async function lookUp(event) {
   event.preventDefault();
+  if (!ready()) return;
   const id = currentId();
   if (!id) return say('Enter an id.', 'error');
   const answer = await call('GET', `/api/lookup/${encodeURIComponent(id)}`);
@@ -50,13 +53,16 @@ async function lookUp(event) {
   badge.dataset.status = status;
   $('cache-value').textContent = answer.ok ? JSON.stringify(result.value) : 'not found';
   $('cache-latency').textContent = `${result.took_ms} ms (page ${answer.clientMs} ms)`;
-  $('cache-origin-calls').textContent = String(result.origin_calls);
+  // The count is the isolate's, over every visitor; whether this lookup added to it is its own field.
+  const own = typeof result.origin_called === 'boolean' ? ` (this lookup ${result.origin_called ? 'called the origin' : 'did not'})` : '';
+  $('cache-origin-calls').textContent = `${result.origin_calls} in all${own}`;
   say(answer.ok ? `Id ${id}: ${status}.` : `Id ${id} does not exist (${status}).`, answer.ok ? 'ok' : 'info');
   $('cache-log').prepend(el('li', { text: `${id} · ${status} · ${result.took_ms} ms · ${roundTrips(answer.timing.roundTrips)}` }));
   trim($('cache-log'), 10);
 }
 
 async function invalidate(group) {
+  if (!ready()) return;
   const id = currentId();
   const number = Number(id);
   if (!id || (group && !Number.isInteger(number))) return say('Enter a numeric id.', 'error');
@@ -68,10 +74,11 @@ async function invalidate(group) {
 }
 
 export async function startCache() {
-  const known = await routes();
-  if (known.size > 0 && !known.has('GET /api/lookup/{id}')) return markUnavailable(panel(), 'cached-lookup');
-  markReady(panel());
+  // Listeners first: a lookup submitted before the panel is ready must not fall back to a page load.
   $('cache-form').addEventListener('submit', lookUp);
   $('cache-invalidate').addEventListener('click', () => invalidate(false));
   $('cache-invalidate-group').addEventListener('click', () => invalidate(true));
+  const known = await routes();
+  if (known.size > 0 && !known.has('GET /api/lookup/{id}')) return markUnavailable(panel(), 'cached-lookup');
+  markReady(panel());
 }

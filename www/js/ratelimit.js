@@ -9,6 +9,8 @@ const MAX_BARS = 40;
 let policies = [];
 let decisions = [];
 let retryUntil = 0;
+let remaining = null;
+let retryMs = 0;
 
 function policy() {
   return $('ratelimit-policy').value;
@@ -28,10 +30,10 @@ function describePolicy() {
 
 function showRetry() {
   const left = retryUntil - Date.now();
-  $('ratelimit-retry').textContent = left > 0 ? `${(left / 1000).toFixed(1)} s` : 'now';
+  $('ratelimit-retry').textContent = left > 0 ? `${(left / 1000).toFixed(1)} s` : remaining === null ? '–' : 'now';
 }
 
-/** Records one decision from an answer (200 body or 429 problem); returns it or null. */
+/** Records one decision from an answer (200 body or 429 problem) in the log; returns it or null. */
 function record(answer) {
   if (answer.missing) {
     markUnavailable(panel(), 'rate-limit');
@@ -44,9 +46,6 @@ function record(answer) {
   }
   decisions.push(decision);
   decisions = decisions.slice(-MAX_BARS);
-  $('ratelimit-remaining').textContent = `${decision.remaining} of ${decision.limit}`;
-  retryUntil = decision.allowed ? 0 : Date.now() + Number(decision.retry_after_ms || 0);
-  showRetry();
   const item = el('li', {
     className: decision.allowed ? 'allowed' : 'denied',
     text: `${decision.allowed ? 'allowed' : 'denied'} · remaining ${decision.remaining}${decision.allowed ? '' : ` · retry after ${decision.retry_after_ms} ms`}${decision.reason ? ` · ${decision.reason}` : ''}`,
@@ -56,35 +55,65 @@ function record(answer) {
   return decision;
 }
 
+/**
+ * Shows the budget left after a set of decisions made together. The requests of a burst run at once, so
+ * the order of their answers is not the order the limiter decided them in: the smallest remaining budget
+ * is the one left, and any refusal means waiting for the longest retry time among them.
+ */
+function settle(batch) {
+  if (batch.length === 0) return;
+  remaining = Math.min(...batch.map((d) => Number(d.remaining) || 0));
+  $('ratelimit-remaining').textContent = `${remaining} of ${batch[0].limit}`;
+  const denied = batch.filter((d) => !d.allowed);
+  retryMs = denied.length === 0 ? 0 : Math.max(...denied.map((d) => Number(d.retry_after_ms) || 0));
+  retryUntil = denied.length === 0 ? 0 : Date.now() + retryMs;
+  showRetry();
+}
+
+/** Clears the decisions shown, which belong to one policy and identifier. */
+function forget() {
+  decisions = [];
+  retryUntil = 0;
+  remaining = null;
+  redraw();
+  showRetry();
+  $('ratelimit-remaining').textContent = '–';
+}
+
 function redraw() {
   const denied = decisions.filter((d) => !d.allowed).length;
-  const last = decisions.at(-1);
   const summary = decisions.length === 0
     ? 'No decisions yet.'
-    : `${decisions.length} decisions, ${decisions.length - denied} allowed, ${denied} denied; remaining ${last.remaining}.`;
+    : `${decisions.length} decision${decisions.length === 1 ? '' : 's'}, ${decisions.length - denied} allowed, ${denied} denied; remaining ${remaining}.`;
   drawDecisions($('ratelimit-chart'), decisions, summary);
 }
 
 async function fire() {
   const size = Math.min(50, Math.max(1, Number($('ratelimit-burst').value) || 1));
   const answers = await Promise.all(Array.from({ length: size }, () => call('POST', path())));
-  let allowed = 0;
-  let denied = 0;
-  for (const answer of answers) {
-    const decision = record(answer);
-    if (!decision) continue;
-    if (decision.allowed) allowed += 1;
-    else denied += 1;
-  }
+  // The answers of a burst arrive in any order; the limiter decided them from the fullest budget down,
+  // so they are recorded (and drawn) in that order: allowed first, by remaining budget, then the refusals.
+  const rank = (answer) => {
+    const d = answer.body?.decision;
+    return d ? (d.allowed ? 1 + Number(d.remaining || 0) : 0) : -1;
+  };
+  const batch = [...answers].sort((a, b) => rank(b) - rank(a)).map(record).filter(Boolean);
+  const allowed = batch.filter((d) => d.allowed).length;
+  const denied = batch.length - allowed;
+  settle(batch);
   redraw();
   if (panel().dataset.state !== 'unavailable' && allowed + denied > 0) {
-    $('ratelimit-summary').textContent = `Burst of ${size}: ${allowed} allowed, ${denied} denied.`;
+    // The summary is a live region: it says the retry time once; the countdown below is not announced.
+    const wait = denied > 0 ? `; retry in ${(retryMs / 1000).toFixed(1)} s` : '';
+    $('ratelimit-summary').textContent = `Burst of ${size}: ${allowed} allowed, ${denied} denied${wait}.`;
   }
 }
 
 async function peek() {
   const answer = await call('GET', path());
-  if (record(answer)) {
+  const decision = record(answer);
+  if (decision) {
+    settle([decision]);
     redraw();
     $('ratelimit-summary').textContent = 'Peeked: nothing was charged.';
   }
@@ -93,11 +122,7 @@ async function peek() {
 async function reset() {
   const answer = await call('DELETE', path());
   if (answer.ok) {
-    decisions = [];
-    retryUntil = 0;
-    redraw();
-    showRetry();
-    $('ratelimit-remaining').textContent = '–';
+    forget();
     $('ratelimit-summary').textContent = 'Reset: the full budget is back.';
   } else record(answer);
 }
@@ -118,9 +143,10 @@ export async function startRateLimit() {
   describePolicy();
   redraw();
   $('ratelimit-policy').addEventListener('change', () => {
+    // What was shown belongs to the previous policy's budget.
     describePolicy();
-    decisions = [];
-    redraw();
+    forget();
+    $('ratelimit-summary').textContent = '';
   });
   $('ratelimit-fire').addEventListener('click', fire);
   $('ratelimit-peek').addEventListener('click', peek);

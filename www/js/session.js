@@ -42,6 +42,18 @@ function failed(answer) {
   return false;
 }
 
+async function revoke(summary) {
+  const answer = await call('DELETE', `/api/sessions/${encodeURIComponent(summary.id)}`);
+  if (!answer.ok) return failed(answer);
+  if (summary.current) {
+    show(null);
+    say('Signed out: this session was revoked.', 'ok');
+    return;
+  }
+  await refresh();
+  if (current) say(`Session ${summary.id} revoked.`, 'ok');
+}
+
 async function listSessions() {
   const answer = await call('GET', '/api/sessions');
   const body = $('session-list');
@@ -54,36 +66,37 @@ async function listSessions() {
     const row = el('tr');
     const id = el('td', { className: 'mono', text: s.id });
     if (s.current) id.append(' ', el('span', { className: 'badge', text: 'this one' }));
-    const revoke = el('button', { text: 'Revoke', attrs: { type: 'button', 'aria-label': `Revoke session ${s.id}` } });
-    revoke.addEventListener('click', async () => {
-      const answer = await call('DELETE', `/api/sessions/${encodeURIComponent(s.id)}`);
-      if (answer.ok) {
-        say(`Session ${s.id} revoked.`);
-        await refresh();
-      } else failed(answer);
-    });
+    const button = el('button', { text: 'Revoke', attrs: { type: 'button', 'aria-label': `Revoke session ${s.id}${s.current ? ' (this one)' : ''}` } });
+    button.addEventListener('click', () => revoke(s));
     const action = el('td');
-    action.append(revoke);
+    action.append(button);
     row.append(id, el('td', { text: clock(s.created) }), el('td', { text: clock(s.last_seen) }), action);
     body.append(row);
   }
+  const count = body.children.length;
+  $('session-count').textContent = `${count} live session${count === 1 ? '' : 's'}.`;
 }
 
+/** Reloads the session and the list; a session that ended elsewhere (revoked, expired) shows as signed out. */
 async function refresh() {
   const answer = await call('GET', '/api/session');
   if (answer.ok) {
     show(answer.body?.session ?? null);
     await listSessions();
   } else if (answer.status === 401) {
+    const ended = current !== null;
     show(null);
-    say('Signed out.');
+    say(ended ? 'Signed out: this session ended (revoked or expired).' : 'Signed out.');
   } else if (!failed(answer)) {
     show(null);
   }
 }
 
+const ready = () => panel().dataset.state === 'ready';
+
 async function signIn(event) {
   event.preventDefault();
+  if (!ready()) return;
   const user = $('session-user').value.trim();
   if (!user) return say('Enter a name to sign in.', 'error');
   const answer = await call('POST', '/api/session', { json: { user } });
@@ -95,7 +108,7 @@ async function signIn(event) {
 
 async function saveNote(event) {
   event.preventDefault();
-  if (!current) return;
+  if (!ready() || !current) return;
   const answer = await call('PATCH', '/api/session', { json: { data: { ...(current.data ?? {}), note: $('session-note').value }, version: current.version } });
   if (answer.ok) {
     show(answer.body?.session ?? current);
@@ -115,13 +128,17 @@ async function signOut(everywhere) {
 }
 
 export async function startSession() {
-  const known = await routes();
-  if (known.size > 0 && !known.has('GET /api/session')) return markUnavailable(panel(), 'session');
-  markReady(panel());
+  // Listeners first: a form submitted before the panel is ready must not fall back to a page load.
   $('session-signin').addEventListener('submit', signIn);
   $('session-note-form').addEventListener('submit', saveNote);
-  $('session-signout').addEventListener('click', () => signOut(false));
-  $('session-signout-all').addEventListener('click', () => signOut(true));
-  setInterval(showExpiry, 1000);
+  $('session-refresh').addEventListener('click', () => ready() && refresh());
+  $('session-signout').addEventListener('click', () => ready() && signOut(false));
+  $('session-signout-all').addEventListener('click', () => ready() && signOut(true));
+  const known = await routes();
+  if (known.size > 0 && !known.has('GET /api/session')) return markUnavailable(panel(), 'session');
+  // Ready once the page knows whether the visitor is signed in, so a late answer cannot undo a sign-in.
   await refresh();
+  if (panel().dataset.state === 'unavailable') return;
+  markReady(panel());
+  setInterval(showExpiry, 1000);
 }
