@@ -134,8 +134,10 @@ test('the middleware refuses a client over its budget with 429, and only that cl
   assert.match(refused.headers.ratelimit, /^"api";r=0;t=\d+$/);
   assert.match(refused.body.detail, /retry in \d+ ms/);
 
-  const dashboard = await fromAddress(address, '/api/dashboard');
-  assert.equal(dashboard.status, 429, 'the dashboard is in a limited group too');
+  // The budget refills one request every 60 ms: a burst on the dashboard meets the same empty budget.
+  const dashboards = await Promise.all(Array.from({ length: 25 }, () => fromAddress(address, '/api/dashboard')));
+  assert.ok(dashboards.some((d) => d.status === 429), 'the dashboard spends from the same budget');
+  for (const d of dashboards) assert.ok([200, 429].includes(d.status), String(d.status));
   const health = await fromAddress(address, '/api/health');
   assert.equal(health.status, 200, 'operational routes are not limited');
   const demo = await fromAddress(address, '/api/ratelimit/api');
