@@ -5,8 +5,9 @@
 //   node bench/js-worker.mjs            (DURATION=10 seconds per load run, CONCURRENCY=16, ROUNDS=5)
 //
 // The request measured is the example's main route, GET /items/:id, signed in (a session cookie per
-// client), rate-limited per user, and served from the cache (50 hot items, warmed first): session read,
-// rate-limit check, cache read. Measures requests/s and p50/p99 latency one client at a time and under
+// client), rate-limited per client IP, and served from the cache (50 hot items, warmed first): session
+// read, rate-limit check, cache read. The peer runs twice: as the SDKs' docs show it (one await after
+// the other) and with the three reads issued at once on an auto-pipelining client. Measures requests/s and p50/p99 latency one client at a time and under
 // a closed loop of CONCURRENCY clients, HTTP round trips to the gateway per request (its request log)
 // and Redis commands per request (`INFO commandstats` deltas). Writes bench/results/js-worker.{json,md}.
 // Not a test: numbers depend on the machine.
@@ -64,18 +65,23 @@ async function main() {
 
   const wrangler = join(root, 'node_modules', '.bin', 'wrangler');
   const vars = { UPSTASH_REDIS_REST_URL: gatewayUrl, UPSTASH_REDIS_REST_TOKEN: token, RATE_LIMIT_PER_MINUTE: '1000000', ORIGIN_LATENCY_MS: '50' };
-  const dev = async (cwd, name) => {
+  const dev = async (cwd, name, extra = {}) => {
     const port = await freePort();
-    const args = ['dev', '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(await freePort()), '--show-interactive-dev-session=false', ...Object.entries(vars).flatMap(([k, v]) => ['--var', `${k}:${v}`])];
+    const all = { ...vars, ...extra };
+    const args = ['dev', '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(await freePort()), '--show-interactive-dev-session=false', ...Object.entries(all).flatMap(([k, v]) => ['--var', `${k}:${v}`])];
     const proc = start(wrangler, args, { name, cwd, env: buildEnv({ CI: 'true' }) });
     const url = `http://127.0.0.1:${port}`;
     await waitUntil(async () => (await fetch(`${url}/health`)).ok, name);
     return { url, proc };
   };
-  log('starting both Workers');
-  const redge = await dev(join(root, 'examples', 'js-worker'), 'wrangler-redge');
-  const peer = await dev(join(root, 'bench', 'peers', 'js-worker-upstash'), 'wrangler-peer');
-  const targets = { 'redge (npm package)': redge.url, '@upstash/ratelimit + @upstash/redis': peer.url };
+  log('starting the Workers');
+  const peerDir = join(root, 'bench', 'peers', 'js-worker-upstash');
+  const workers = {
+    'redge (npm package, one Batch)': await dev(join(root, 'examples', 'js-worker'), 'wrangler-redge'),
+    '@upstash/ratelimit + @upstash/redis (awaits in turn)': await dev(peerDir, 'wrangler-peer'),
+    '@upstash (Promise.all, auto-pipelining)': await dev(peerDir, 'wrangler-peer-parallel', { PEER_PARALLEL: 'true' }),
+  };
+  const targets = Object.fromEntries(Object.entries(workers).map(([name, w]) => [name, w.url]));
 
   // One signed-in user per client, and the hot items cached, on each target.
   const cookies = {};
@@ -113,7 +119,7 @@ async function main() {
         const id = 1 + (n++ % ITEMS);
         const t = performance.now();
         try {
-          const response = await fetch(`${url}/items/${id}`, { headers: { cookie: cookies[name][c] } });
+          const response = await fetch(`${url}/items/${id}`, { headers: { cookie: cookies[name][c], 'cf-connecting-ip': `10.0.0.${c}` } });
           const body = await response.text();
           raw.latencies.push(performance.now() - t);
           if (response.status === 200) raw.ok++;
@@ -188,8 +194,7 @@ async function main() {
   writeFileSync(join(root, 'bench', 'results', 'js-worker.json'), `${JSON.stringify(results, null, 2)}\n`);
   writeFileSync(join(root, 'bench', 'results', 'js-worker.md'), report(results));
   log('wrote bench/results/js-worker.{json,md}');
-  await redge.proc.stop();
-  await peer.proc.stop();
+  for (const w of Object.values(workers)) await w.proc.stop();
   await gw.stop();
   await redis.dispose();
 }
@@ -203,13 +208,15 @@ function report(r) {
   const kb = (n) => `${(n / 1024).toFixed(0)} KiB`;
   return `# The example JavaScript Worker: redge's npm package vs @upstash/ratelimit + @upstash/redis
 
-Written by \`node bench/js-worker.mjs\`. Both Workers (\`examples/js-worker\` on the \`redge\` package, and
-\`bench/peers/js-worker-upstash\` on @upstash/ratelimit 2.2.0 + @upstash/redis 1.39.0) run in \`wrangler dev\`
-(the same workerd) against one release redge-gateway and one redis-server on this machine
+Written by \`node bench/js-worker.mjs\`. The Workers (\`examples/js-worker\` on the \`redge\` package, and
+\`bench/peers/js-worker-upstash\` on @upstash/ratelimit 2.2.0 + @upstash/redis 1.39.0, run twice) run in
+\`wrangler dev\` (the same workerd) against one release redge-gateway and one redis-server on this machine
 (${r.machine.cores} cores, Node ${r.machine.node}). The request is \`GET /items/:id\` signed in, rate-limited
-per user (sliding window), over ${ITEMS} cached items: a session read, a rate-limit check and a cache read,
-three round trips in both Workers. Round trips are counted from the gateway's request log and Redis
-commands from \`INFO commandstats\` deltas (commands inside scripts included), per request.
+per client IP (sliding window), over ${ITEMS} cached items: a session read, a rate-limit check and a cache
+read. The redge Worker sends the three in one \`Batch\`; the peer awaits them in turn as the SDKs' docs
+show, or issues them at once (\`Promise.all\`) on a client with \`enableAutoPipelining\`. Round trips are
+counted from the gateway's request log and Redis commands from \`INFO commandstats\` deltas (commands
+inside scripts included), per request.
 
 Targets run in ${r.rounds} interleaved slices each (load average ${r.load_average_before.map((x) => x.toFixed(1)).join(' ')} before,
 ${r.load_average_after.map((x) => x.toFixed(1)).join(' ')} after). The package's wasm: ${kb(r.wasm.web.raw)} (${kb(r.wasm.web.gzip)} gzipped).

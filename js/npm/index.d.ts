@@ -1,4 +1,4 @@
-export { Client, RateLimiter, SessionStore, Cache } from './web/redge.js';
+export { Batch, Cache, CacheRead, Client, RateLimiter, SessionStore } from './web/redge.js';
 export type {
   Algorithm,
   CacheGroupMetrics,

@@ -5,5 +5,5 @@ import { register } from './errors.js';
 const bindings = createRequire(import.meta.url)('./node/redge.js');
 register(bindings);
 
-export const { Client, RateLimiter, SessionStore, Cache } = bindings;
+export const { Batch, Cache, CacheRead, Client, RateLimiter, SessionStore } = bindings;
 export { RedgeError, ConfigError, InvalidArgumentError, UnavailableError, HttpError, RedisError, OriginError } from './errors.js';

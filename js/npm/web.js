@@ -6,5 +6,5 @@ import { register } from './errors.js';
 await init({ module_or_path: new URL('./web/redge_bg.wasm', import.meta.url) });
 register(bindings);
 
-export { Client, RateLimiter, SessionStore, Cache } from './web/redge.js';
+export { Batch, Cache, CacheRead, Client, RateLimiter, SessionStore } from './web/redge.js';
 export { RedgeError, ConfigError, InvalidArgumentError, UnavailableError, HttpError, RedisError, OriginError } from './errors.js';

@@ -7,5 +7,5 @@ import { register } from './errors.js';
 bindings.initSync({ module: wasm });
 register(bindings);
 
-export { Client, RateLimiter, SessionStore, Cache } from './web/redge.js';
+export { Batch, Cache, CacheRead, Client, RateLimiter, SessionStore } from './web/redge.js';
 export { RedgeError, ConfigError, InvalidArgumentError, UnavailableError, HttpError, RedisError, OriginError } from './errors.js';

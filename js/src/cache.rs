@@ -5,8 +5,8 @@ use std::fmt;
 use std::rc::Rc;
 
 use js_sys::{Function, Promise, Reflect};
-use redge::cache::{Cache as Inner, CacheState, Key, LookupError, Task};
-use redge::client::Json;
+use redge::cache::{Cache as Inner, CacheState, Key, LookupError, Policy, Task};
+use redge::client::{FetchTransport, Json};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
@@ -24,12 +24,12 @@ use crate::shapes;
 /// in it.
 #[wasm_bindgen]
 pub struct Cache {
-    client: Rc<RedisClient>,
-    state: Rc<CacheState>,
+    pub(crate) client: Rc<RedisClient>,
+    pub(crate) state: Rc<CacheState>,
 }
 
 /// An origin failure: the value the origin threw, handed back to the caller unchanged.
-struct Thrown(JsValue);
+pub(crate) struct Thrown(JsValue);
 
 impl fmt::Display for Thrown {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -75,36 +75,12 @@ impl Cache {
     ) -> Promise {
         let (client, state) = (Rc::clone(&self.client), Rc::clone(&self.state));
         convert::promise(async move {
-            let key = cache_key(&key)?;
-            let policy = convert::options::<PolicyInput>(policy, "getOrFetch: policy", true)?
-                .policy()
-                .map_err(|e| invalid("getOrFetch: policy", e))?;
-            let origin: Function = origin.dyn_into().map_err(|v: JsValue| {
-                invalid(
-                    "getOrFetch: origin",
-                    format!("expected an async function, got {}", type_name(&v)),
-                )
-            })?;
-            let mut cache = Inner::new(client, state);
-            if let Some(wait_until) = wait_until(&ctx) {
-                cache = cache.spawner(move |task: Task| {
-                    let promise = convert::promise(async move {
-                        task.await;
-                        Ok(JsValue::UNDEFINED)
-                    });
-                    let _ = wait_until.call1(&ctx, &promise);
-                });
-            }
+            let (key, policy, origin) = lookup_args(&key, policy, origin)?;
+            let cache = with_spawner(Inner::new(client, state), &ctx);
             let lookup = cache
                 .get_or_fetch(key, &policy, move || call_origin(origin))
                 .await
-                .map_err(|e| match e {
-                    LookupError::InvalidKey(why) => invalid("getOrFetch: key", why),
-                    LookupError::Origin(Thrown(value)) => value,
-                    LookupError::Joined(message) => to_js(&Described::origin(format!(
-                        "the origin call this lookup joined failed: {message}"
-                    ))),
-                })?;
+                .map_err(lookup_error)?;
             convert::to_value(&shapes::lookup(lookup))
         })
     }
@@ -157,6 +133,57 @@ impl Cache {
     }
 }
 
+/// A lookup's key and policy, checked.
+pub(crate) fn key_and_policy(key: &JsValue, policy: JsValue) -> JsResult<(Key, Policy)> {
+    let key = cache_key(key)?;
+    let policy = convert::options::<PolicyInput>(policy, "getOrFetch: policy", true)?
+        .policy()
+        .map_err(|e| invalid("getOrFetch: policy", e))?;
+    Ok((key, policy))
+}
+
+/// A lookup's key, policy and origin, checked.
+fn lookup_args(
+    key: &JsValue,
+    policy: JsValue,
+    origin: JsValue,
+) -> JsResult<(Key, Policy, Function)> {
+    let (key, policy) = key_and_policy(key, policy)?;
+    let origin: Function = origin.dyn_into().map_err(|v: JsValue| {
+        invalid(
+            "getOrFetch: origin",
+            format!("expected an async function, got {}", type_name(&v)),
+        )
+    })?;
+    Ok((key, policy, origin))
+}
+
+/// Refreshes stale values through `ctx.waitUntil` when `ctx` has one.
+pub(crate) fn with_spawner(cache: Inner<FetchTransport>, ctx: &JsValue) -> Inner<FetchTransport> {
+    let Some(wait_until) = wait_until(ctx) else {
+        return cache;
+    };
+    let ctx = ctx.clone();
+    cache.spawner(move |task: Task| {
+        let promise = convert::promise(async move {
+            task.await;
+            Ok(JsValue::UNDEFINED)
+        });
+        let _ = wait_until.call1(&ctx, &promise);
+    })
+}
+
+/// The JavaScript error for a failed lookup: the origin's own for its failure.
+pub(crate) fn lookup_error(e: LookupError<Thrown>) -> JsValue {
+    match e {
+        LookupError::InvalidKey(why) => invalid("getOrFetch: key", why),
+        LookupError::Origin(Thrown(value)) => value,
+        LookupError::Joined(message) => to_js(&Described::origin(format!(
+            "the origin call this lookup joined failed: {message}"
+        ))),
+    }
+}
+
 /// `ctx.waitUntil`, when `ctx` has one.
 fn wait_until(ctx: &JsValue) -> Option<Function> {
     if !ctx.is_object() {
@@ -185,7 +212,9 @@ fn cache_key(key: &JsValue) -> JsResult<Key> {
 }
 
 /// Calls the origin: a value or a promise of one; `null`/`undefined` is "not found".
-async fn call_origin(origin: Function) -> Result<Option<Json<serde_json::Value>>, Thrown> {
+pub(crate) async fn call_origin(
+    origin: Function,
+) -> Result<Option<Json<serde_json::Value>>, Thrown> {
     let returned = origin.call0(&JsValue::UNDEFINED).map_err(Thrown)?;
     let value = JsFuture::from(Promise::resolve(&returned))
         .await

@@ -15,7 +15,8 @@
 //!   field names each accepts, to refuse unknown ones;
 //! - [`shapes`]: the result objects (pure, tested natively);
 //! - [`error`]: which JavaScript class and code each error gets;
-//! - `client`, `ratelimit`, `session`, `cache` (wasm only): the exported classes;
+//! - `client`, `ratelimit`, `session`, `cache` (wasm only): the exported classes; `batch`: one
+//!   request's reads of all three in one round trip;
 //! - `convert` (wasm only): argument checks and value conversion.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -25,6 +26,8 @@ pub mod fields;
 pub mod options;
 pub mod shapes;
 
+#[cfg(target_arch = "wasm32")]
+mod batch;
 #[cfg(target_arch = "wasm32")]
 mod cache;
 #[cfg(target_arch = "wasm32")]
@@ -38,6 +41,8 @@ mod session;
 #[cfg(target_arch = "wasm32")]
 mod types;
 
+#[cfg(target_arch = "wasm32")]
+pub use batch::Batch;
 #[cfg(target_arch = "wasm32")]
 pub use cache::Cache;
 #[cfg(target_arch = "wasm32")]

@@ -20,9 +20,9 @@ use crate::shapes;
 /// when Redis fails or is slow the failure policy answers (`reason` says so).
 #[wasm_bindgen]
 pub struct RateLimiter {
-    client: Rc<RedisClient>,
-    inner: Rc<Inner>,
-    legacy_headers: bool,
+    pub(crate) client: Rc<RedisClient>,
+    pub(crate) inner: Rc<Inner>,
+    pub(crate) legacy_headers: bool,
 }
 
 #[wasm_bindgen]
@@ -135,7 +135,11 @@ impl RateLimiter {
 }
 
 /// The policies a call names (all of them by default), each checked to exist.
-fn selected(inner: &Inner, names: Option<Vec<String>>, what: &str) -> JsResult<Vec<String>> {
+pub(crate) fn selected(
+    inner: &Inner,
+    names: Option<Vec<String>>,
+    what: &str,
+) -> JsResult<Vec<String>> {
     let all = || inner.policies().iter().map(|p| p.name.clone()).collect();
     let names: Vec<String> = names.unwrap_or_else(all);
     if names.is_empty() {

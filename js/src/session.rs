@@ -19,8 +19,8 @@ use crate::shapes;
 /// leave the cookie alone, so a Redis restart signs nobody out.
 #[wasm_bindgen]
 pub struct SessionStore {
-    client: Rc<RedisClient>,
-    config: Rc<SessionConfig>,
+    pub(crate) client: Rc<RedisClient>,
+    pub(crate) config: Rc<SessionConfig>,
 }
 
 #[wasm_bindgen]

@@ -19,7 +19,7 @@ test('one package: Node resolves the node entry, Workers, browsers and Deno the 
   assert.match(manifest.version, /^\d+\.\d+\.\d+$/);
   assert.deepEqual(
     Object.keys(redge).sort(),
-    ['Cache', 'Client', 'ConfigError', 'HttpError', 'InvalidArgumentError', 'OriginError', 'RateLimiter', 'RedgeError', 'RedisError', 'SessionStore', 'UnavailableError'],
+    ['Batch', 'Cache', 'CacheRead', 'Client', 'ConfigError', 'HttpError', 'InvalidArgumentError', 'OriginError', 'RateLimiter', 'RedgeError', 'RedisError', 'SessionStore', 'UnavailableError'],
     'nothing internal is exported',
   );
 });

@@ -74,7 +74,10 @@ test('signing in over a session of the same user rotates it and keeps its data',
 });
 
 test('missing, malformed and unknown tokens are no session, never an error', async () => {
-  for (const t of [null, undefined, '', 'junk', `${'a'.repeat(22)}.${'b'.repeat(43)}`]) {
+  const real = (await store.signIn(unique('henry'))).token;
+  const unknown = `${real[0] === 'A' ? 'B' : 'A'}${real.slice(1)}`;
+  const wrongSecret = `${real.slice(0, 23)}${real[23] === 'A' ? 'B' : 'A'}${real.slice(24)}`;
+  for (const t of [null, undefined, '', 'junk', `${'a'.repeat(22)}.${'b'.repeat(43)}`, unknown, wrongSecret]) {
     assert.equal(await store.load(t), null, String(t));
     assert.equal(await store.incr(t, 'n'), null);
     assert.equal(await store.list(t), null);

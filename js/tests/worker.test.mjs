@@ -32,36 +32,39 @@ test('signed out: a miss fetches from the origin, the next request is a cached h
   assert.deepEqual(await first.json(), { item: { id, name: `Item ${id}`, priceCents: (id * 137) % 10_000 }, user: null, remaining: 4 });
   assert.equal(first.headers.get('x-cache'), 'miss');
   assert.equal(first.headers.get('ratelimit-policy'), '"default";q=5;w=60');
-  assert.equal(trips(first), 3, 'rate limit, cache read, cache write (no cookie: no session round trip)');
+  assert.equal(trips(first), 2, 'rate limit and cache read together, then the write after the miss');
   const second = await get(`/items/${id}`, { ip });
   assert.equal(second.headers.get('x-cache'), 'hit');
-  assert.equal(trips(second), 2);
+  assert.equal(trips(second), 1);
   assert.equal((await second.json()).item.name, `Item ${id}`);
 });
 
-test('signed in: the session is read, the limit is per user, and the sixth request in a minute is refused', async () => {
+test('signed in: session, rate limit and cached hit in one round trip; the sixth request in a minute is refused', async () => {
   const user = `ada-${randomUUID()}`;
   const { cookie, body } = await signIn(user);
   assert.equal(body.user, user);
+  const ip = freshIp();
   const statuses = [];
   let last;
   for (let i = 0; i < 6; i++) {
-    last = await get('/items/12', { cookie });
+    last = await get('/items/12', { cookie, ip });
     statuses.push(last.status);
     if (last.status === 200) assert.equal((await last.json()).user, user);
   }
   assert.deepEqual(statuses, [200, 200, 200, 200, 200, 429]);
   assert.match(last.headers.get('retry-after'), /^\d+$/);
   assert.match(last.headers.get('ratelimit'), /^"default";r=0;t=\d+$/);
+  assert.equal(last.headers.get('x-cache'), null, 'a refused request does not touch the cache');
   const refused = await last.json();
   assert.equal(refused.error, 'too many requests');
   assert.ok(refused.retryAfterMs > 0);
-  // Another user has their own budget; a cached hit costs three round trips (session, limit, read).
+  // Another client has its own budget; a signed-in cached hit is one round trip.
   const other = await signIn(`grace-${randomUUID()}`);
   const hit = await get('/items/12', { cookie: other.cookie });
   assert.equal(hit.status, 200);
   assert.equal(hit.headers.get('x-cache'), 'hit');
-  assert.equal(trips(hit), 3);
+  assert.equal(trips(hit), 1);
+  assert.equal((await hit.json()).user, other.body.user);
 });
 
 test('signing out ends the session and clears the cookie', async () => {

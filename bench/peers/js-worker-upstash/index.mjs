@@ -1,8 +1,11 @@
 // examples/js-worker's routes on the official SDKs, the way their docs show them: Ratelimit with a
-// sliding window (its default ephemeral block cache, analytics off), sessions as a random token whose
-// JSON record is a Redis string with an expiry, and cache-aside (GET; on a miss the origin, then SET
-// PX). It counts its own Redis round trips by wrapping fetch.
+// sliding window per client IP (its default ephemeral block cache, analytics off), sessions as a random
+// token whose JSON record is a Redis string with an expiry, and cache-aside (GET; on a miss the origin,
+// then SET PX). It counts its own Redis round trips by wrapping fetch.
 //   POST /sign-in {"user"}   GET /items/:id   GET /health
+// PEER_PARALLEL=true: the three reads are issued at once (Promise.all) on a client with
+// `enableAutoPipelining`, which sends commands of the same tick as one pipeline: the SDK's own way to
+// save round trips.
 import { Ratelimit } from '@upstash/ratelimit';
 import { Redis } from '@upstash/redis/cloudflare';
 
@@ -18,10 +21,11 @@ const SESSION_S = 1800;
 const TTL_MS = 30_000;
 
 function build(env) {
-  const redis = new Redis({ url: env.UPSTASH_REDIS_REST_URL, token: env.UPSTASH_REDIS_REST_TOKEN, enableTelemetry: false });
+  const parallel = env.PEER_PARALLEL === 'true';
+  const redis = new Redis({ url: env.UPSTASH_REDIS_REST_URL, token: env.UPSTASH_REDIS_REST_TOKEN, enableTelemetry: false, enableAutoPipelining: parallel });
   const limit = Number(env.RATE_LIMIT_PER_MINUTE ?? 60);
   const limiter = new Ratelimit({ redis, limiter: Ratelimit.slidingWindow(limit, '60 s'), prefix: 'peer:rl', analytics: false });
-  return { redis, limiter, originLatencyMs: Number(env.ORIGIN_LATENCY_MS ?? 50) };
+  return { redis, limiter, parallel, originLatencyMs: Number(env.ORIGIN_LATENCY_MS ?? 50) };
 }
 
 async function fetchItem(id, latencyMs) {
@@ -36,16 +40,25 @@ function readCookie(header) {
 }
 
 async function item(request, ctx, id) {
-  const { redis, limiter, originLatencyMs } = app;
+  const { redis, limiter, parallel, originLatencyMs } = app;
   const token = readCookie(request.headers.get('cookie'));
-  const session = token ? await redis.get(`peer:session:${token}`) : null;
+  const identity = `ip:${request.headers.get('cf-connecting-ip') ?? 'unknown'}`;
+  const key = `peer:item:${id}`;
+  const readSession = () => (token ? redis.get(`peer:session:${token}`) : null);
+  let session;
+  let limited;
+  let value;
+  if (parallel) {
+    [session, limited, value] = await Promise.all([readSession(), limiter.limit(identity), redis.get(key)]);
+  } else {
+    session = await readSession();
+    limited = await limiter.limit(identity);
+    value = limited.success ? await redis.get(key) : null;
+  }
   const user = session?.user ?? null;
-  const identity = user ? `user:${user}` : `ip:${request.headers.get('cf-connecting-ip') ?? 'unknown'}`;
-  const { success, remaining, reset, pending } = await limiter.limit(identity);
+  const { success, remaining, reset, pending } = limited;
   ctx.waitUntil(pending);
   if (!success) return Response.json({ error: 'too many requests', retryAfterMs: reset - Date.now() }, { status: 429 });
-  const key = `peer:item:${id}`;
-  let value = await redis.get(key);
   let status = 'hit';
   if (value === null) {
     status = 'miss';
