@@ -1,10 +1,13 @@
 //! The TypeScript shapes of the options objects and results, added to the generated declarations.
-//! They mirror `options.rs` (in) and `shapes.rs` (out); the Node tests check the runtime agrees.
+//! They mirror `options/` (in) and `shapes.rs` (out); the Node tests check the runtime agrees, and
+//! `tsc --strict` checks `js/tests/types/usage.ts` against them.
 
 use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen(typescript_custom_section)]
 const TYPES: &'static str = r#"
+import type { RedisError } from "../errors.js";
+
 /** `new Client(options)`. */
 export interface ClientOptions extends ClientTuning {
   /** The service's base URL, such as `https://eu1-example.upstash.io` or `http://127.0.0.1:8079`. */
@@ -291,8 +294,4 @@ export interface CacheMetrics {
   groups: Record<string, CacheGroupMetrics>;
 }
 
-export interface Cache {
-  /** Typed form of `getOrFetch`: the origin's value type is the lookup's. */
-  getOrFetch<T>(key: CacheKey, policy: CachePolicy, origin: () => Promise<T | null | undefined> | T | null | undefined, ctx?: { waitUntil(promise: Promise<unknown>): void }): Promise<Lookup<T>>;
-}
 "#;

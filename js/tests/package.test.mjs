@@ -37,8 +37,7 @@ test('the declarations read like TypeScript: options objects, optional arguments
   const dts = whole.slice(0, whole.indexOf('export type InitInput'));
   assert.ok(dts.length > 1000);
   assert.match(dts, /limit\(identifier: string, options\?: LimitOptions\): Promise<Decision>;/);
-  assert.match(dts, /getOrFetch\(key: CacheKey, policy: CachePolicy, origin: \(\) => unknown, ctx\?:/);
-  assert.match(dts, /getOrFetch<T>\(key: CacheKey, policy: CachePolicy, origin: \(\) => Promise<T \| null \| undefined> \| T \| null \| undefined/);
+  assert.match(dts, /getOrFetch<T = unknown>\(key: CacheKey, policy: CachePolicy, origin: \(\) => Promise<T \| null \| undefined> \| T \| null \| undefined, ctx\?: .*\): Promise<Lookup<T>>;/);
   assert.match(dts, /static fromEnv\(env: Record<string, unknown>, options\?: ClientTuning\): Client;/);
   assert.match(dts, /\* Charges `identifier` \(an IP, a user id, an API key\)/, 'doc comments are carried over');
   const decision = dts.slice(dts.indexOf('export interface Decision'), dts.indexOf('}', dts.indexOf('export interface Decision')));
@@ -47,6 +46,18 @@ test('the declarations read like TypeScript: options objects, optional arguments
   assert.doesNotMatch(dts, /: any\b/, 'every value has a real type');
   const index = readFileSync(join(pkgDir, 'index.d.ts'), 'utf8');
   assert.match(index, /export \* from '\.\/errors\.js'/);
+});
+
+test('the declarations compile under tsc --strict, and catch mistyped calls (js/tests/types/usage.ts)', () => {
+  const tsc = fileURLToPath(new URL('../../node_modules/.bin/tsc', import.meta.url));
+  const project = fileURLToPath(new URL('./types', import.meta.url));
+  let output = '';
+  try {
+    execFileSync(tsc, ['-p', project], { encoding: 'utf8' });
+  } catch (error) {
+    output = `${error.stdout}${error.stderr}`;
+  }
+  assert.equal(output, '', 'tsc reported errors');
 });
 
 test('errors are Error subclasses with a code', () => {
