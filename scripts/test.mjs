@@ -1,6 +1,8 @@
 // `npm test`: every suite, in order, ending with one line "N passed, N failed".
 //   native  cargo test --workspace (pure logic; the gateway against a real redis-server)
 //   wasm    wasm-pack test --node (the library compiled to wasm, against the real gateway and Redis)
+//   js      the npm package built (scripts/build-js.mjs), its Node tests and the example JavaScript
+//           Worker in wrangler dev, against the real gateway and Redis
 //   e2e     the Worker in wrangler dev and the page in headless Chromium, against the real stack
 // `npm test -- wasm` (or `npm run test:wasm`, ...) runs one suite.
 import { createServer } from 'node:http';
@@ -8,9 +10,10 @@ import { join } from 'node:path';
 import { run } from './lib/proc.mjs';
 import { freePort, startStack, startWorker } from './lib/stack.mjs';
 import { buildEnv, ensureToolchain, root } from './lib/toolchain.mjs';
+import { buildPackage } from './build-js.mjs';
 
 const log = (message) => console.log(`[test] ${message}`);
-const all = ['native', 'wasm', 'e2e'];
+const all = ['native', 'wasm', 'js', 'e2e'];
 const chosen = process.argv.slice(2).filter((a) => all.includes(a));
 const suites = chosen.length ? chosen : all;
 const totals = { passed: 0, failed: 0 };
@@ -64,6 +67,27 @@ const runners = {
     const { gateway } = await gatewayStack();
     const env = buildEnv({ REDGE_TEST_URL: gateway.url, REDGE_TEST_TOKEN: gateway.token });
     count('wasm', await run('wasm-pack', ['test', '--node', '--', '--test', '*'], { cwd: root, env }), cargoPattern);
+  },
+  async js() {
+    const { sizes } = await buildPackage({ log });
+    for (const [target, { raw, gzip }] of Object.entries(sizes)) log(`js: ${target}/redge_bg.wasm is ${raw} bytes, ${gzip} gzipped`);
+    const { gateway } = await gatewayStack();
+    // A low limit, so that the tests reach it; a short origin latency, so that misses stay quick.
+    const worker = await startWorker({
+      gatewayUrl: gateway.url,
+      token: gateway.token,
+      vars: { RATE_LIMIT_PER_MINUTE: '5', ORIGIN_LATENCY_MS: '30' },
+      cwd: join(root, 'examples', 'js-worker'),
+      readyPath: '/health',
+      log,
+    });
+    try {
+      const env = { ...process.env, REDGE_TEST_URL: gateway.url, REDGE_TEST_TOKEN: gateway.token, REDGE_JS_WORKER_URL: worker.url };
+      const result = await run(process.execPath, ['--test', '--test-reporter=tap', '--test-concurrency=1', join(root, 'js', 'tests')], { cwd: root, env });
+      count('js', result, nodePattern);
+    } finally {
+      await worker.stop();
+    }
   },
   async e2e() {
     const { redis, gateway } = await gatewayStack();

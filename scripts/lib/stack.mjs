@@ -97,21 +97,23 @@ export async function startGateway({ redisUrl, profile = 'dev', log = () => {} }
 
 /**
  * Starts the Worker in `wrangler dev` (which builds it first with scripts/build-worker.mjs), configured to
- * reach the gateway, plus any extra `vars`. Resolves once /api/health answers.
+ * reach the gateway, plus any extra `vars`. Resolves once `readyPath` answers. `cwd` picks another
+ * Worker (the example JavaScript Worker in examples/js-worker answers /health).
  */
-export async function startWorker({ gatewayUrl, token, vars = {}, log = () => {}, echo = false }) {
+export async function startWorker({ gatewayUrl, token, vars = {}, log = () => {}, echo = false, cwd = root, readyPath = '/api/health' }) {
   const port = await freePort();
   const wrangler = join(root, 'node_modules', '.bin', 'wrangler');
-  log('building the Worker and starting wrangler dev (a cold build takes a few minutes)');
+  log(`starting wrangler dev in ${cwd === root ? 'the repository root (it builds the Worker first: a cold build takes a few minutes)' : cwd.slice(root.length + 1)}`);
+  const inspector = cwd === root ? [] : ['--inspector-port', String(await freePort())];
   const proc = start(
     wrangler,
-    ['dev', '--ip', '127.0.0.1', '--port', String(port), '--show-interactive-dev-session=false', '--var', `UPSTASH_REDIS_REST_URL:${gatewayUrl}`, '--var', `UPSTASH_REDIS_REST_TOKEN:${token}`, ...Object.entries(vars).flatMap(([name, value]) => ['--var', `${name}:${value}`])],
-    { name: 'wrangler', cwd: root, env: buildEnv({ CI: 'true' }), output: echo ? (text) => process.stdout.write(text) : 'ignore' },
+    ['dev', '--ip', '127.0.0.1', '--port', String(port), ...inspector, '--show-interactive-dev-session=false', '--var', `UPSTASH_REDIS_REST_URL:${gatewayUrl}`, '--var', `UPSTASH_REDIS_REST_TOKEN:${token}`, ...Object.entries(vars).flatMap(([name, value]) => ['--var', `${name}:${value}`])],
+    { name: 'wrangler', cwd, env: buildEnv({ CI: 'true' }), output: echo ? (text) => process.stdout.write(text) : 'ignore' },
   );
   const url = `http://127.0.0.1:${port}`;
   const answers = async () => {
     try {
-      const response = await fetch(`${url}/api/health`, { signal: AbortSignal.timeout(5000) });
+      const response = await fetch(`${url}${readyPath}`, { signal: AbortSignal.timeout(5000) });
       await response.arrayBuffer();
       return true;
     } catch {

@@ -91,7 +91,9 @@ export async function ensureToolchain({ wasm = true, worker = true, redis = true
   }
 
   const stamp = join(root, 'node_modules', '.package-lock.json');
-  if (!existsSync(stamp) || !existsSync(join(root, 'node_modules', 'wrangler'))) {
+  // Reinstall when any pinned package is missing (a dependency added since the last install, too).
+  const missingPackage = Object.keys(pkg.devDependencies ?? {}).some((name) => !existsSync(join(root, 'node_modules', name)));
+  if (!existsSync(stamp) || missingPackage) {
     log('installing npm packages');
     const hasLock = existsSync(join(root, 'package-lock.json'));
     const result = await run('npm', [hasLock ? 'ci' : 'install', '--no-audit', '--no-fund'], { cwd: root, env: buildEnv() });

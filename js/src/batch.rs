@@ -1,0 +1,334 @@
+//! `Batch`: a session read, rate-limit checks and cache reads for one request, in ONE round trip.
+//!
+//! Each capability adds its command to the same pipeline (redge's `prepare` forms); `send()` makes the
+//! one request, then each finishes on its own terms: the rate limiter applies its failure policy, a
+//! session that Redis could not read rejects (`UnavailableError`), and a cache read becomes a
+//! `CacheRead`, which the caller resolves only if the request goes on (so a refused request never
+//! reaches the origin): a hit needs nothing more, a miss calls the origin and writes.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use js_sys::{Array, Function, Promise};
+use redge::cache::{Cache as CacheInner, CacheState, Key, Policy, Read};
+use redge::client::Json;
+use redge::clock::{Clock, SystemClock};
+use redge::ratelimit::RateLimiter as LimiterInner;
+use redge::session::{SessionConfig, SessionStore as Store};
+use wasm_bindgen::prelude::*;
+
+use crate::cache::{self, Cache};
+use crate::client::{Client, Inner as RedisClient};
+use crate::convert::{self, JsResult, invalid};
+use crate::options::LimitOptions;
+use crate::ratelimit::{RateLimiter, selected};
+use crate::session::SessionStore;
+use crate::shapes;
+
+/// One request's reads, sent together: `loadSession`, `limit` and `lookup` each add one entry and
+/// return its index; `send()` resolves with one result per entry, in order (a `LoadedSession` or `null`,
+/// a `Decision`, a `CacheRead`). A cached hit with a session and a rate limit is one round trip instead
+/// of three.
+///
+/// Every capability must have been built on the client the batch comes from. The batch is sent under
+/// the client's deadline (`timeoutMs`), not the rate limiter's own.
+#[wasm_bindgen]
+pub struct Batch {
+    client: Rc<RedisClient>,
+    ops: RefCell<Vec<Op>>,
+    sent: Cell<bool>,
+}
+
+enum Op {
+    Session {
+        config: Rc<SessionConfig>,
+        token: Option<String>,
+    },
+    Limit {
+        limiter: Rc<LimiterInner>,
+        identifier: String,
+        policies: Vec<String>,
+        cost: u32,
+        legacy_headers: bool,
+    },
+    Lookup {
+        state: Rc<CacheState>,
+        key: Key,
+        policy: Policy,
+    },
+}
+
+#[wasm_bindgen]
+impl Client {
+    /// An empty batch on this client: see `Batch`.
+    pub fn batch(&self) -> Batch {
+        Batch {
+            client: Rc::clone(&self.inner),
+            ops: RefCell::new(Vec::new()),
+            sent: Cell::new(false),
+        }
+    }
+}
+
+#[wasm_bindgen]
+impl Batch {
+    /// Adds the read of the session of `token` (as `SessionStore.load`); returns the entry's index.
+    #[wasm_bindgen(js_name = loadSession)]
+    pub fn load_session(
+        &self,
+        sessions: &SessionStore,
+        #[wasm_bindgen(unchecked_param_type = "string | null | undefined")] token: JsValue,
+    ) -> JsResult<u32> {
+        self.same_client(&sessions.client, "loadSession: this SessionStore")?;
+        let token = convert::optional_string(&token, "loadSession: token")?;
+        self.push(Op::Session {
+            config: Rc::clone(&sessions.config),
+            token,
+        })
+    }
+
+    /// Adds a rate-limit check (as `RateLimiter.limit`); returns the entry's index.
+    pub fn limit(
+        &self,
+        limiter: &RateLimiter,
+        #[wasm_bindgen(unchecked_param_type = "string")] identifier: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "LimitOptions")] options: JsValue,
+    ) -> JsResult<u32> {
+        self.same_client(&limiter.client, "limit: this RateLimiter")?;
+        let identifier = convert::string(&identifier, "limit: identifier")?;
+        let o: LimitOptions = convert::options(options, "limit options", true)?;
+        let policies = selected(&limiter.inner, o.policies, "limit options")?;
+        self.push(Op::Limit {
+            limiter: Rc::clone(&limiter.inner),
+            identifier,
+            policies,
+            cost: o.cost.unwrap_or(1),
+            legacy_headers: limiter.legacy_headers,
+        })
+    }
+
+    /// Adds the read of a cached lookup; its result is a `CacheRead`, to `resolve(origin)` once the
+    /// request is known to go on. Returns the entry's index.
+    pub fn lookup(
+        &self,
+        cache: &Cache,
+        #[wasm_bindgen(unchecked_param_type = "CacheKey")] key: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "CachePolicy")] policy: JsValue,
+    ) -> JsResult<u32> {
+        self.same_client(&cache.client, "lookup: this Cache")?;
+        let (key, policy) = cache::key_and_policy(&key, policy)?;
+        self.push(Op::Lookup {
+            state: Rc::clone(&cache.state),
+            key,
+            policy,
+        })
+    }
+
+    /// How many entries were added.
+    #[wasm_bindgen(getter)]
+    pub fn length(&self) -> u32 {
+        u32::try_from(self.ops.borrow().len()).unwrap_or(u32::MAX)
+    }
+
+    /// Sends every entry in one round trip and resolves with their results, in order. Rejects with
+    /// the first failure (a session Redis could not read, a cost above a policy's capacity), as
+    /// `Promise.all` would; a rate-limit check never fails because Redis did, and a cache read never
+    /// does (a failed one resolves as `bypass`). A batch is sent once.
+    #[wasm_bindgen(
+        unchecked_return_type = "Promise<Array<LoadedSession | null | Decision | CacheRead>>"
+    )]
+    pub fn send(&self) -> Promise {
+        let already = self.sent.replace(true);
+        let ops = std::mem::take(&mut *self.ops.borrow_mut());
+        let client = Rc::clone(&self.client);
+        convert::promise(async move {
+            if already {
+                return Err(invalid(
+                    "send",
+                    "this batch was already sent; make a new one",
+                ));
+            }
+            run(&client, ops).await
+        })
+    }
+}
+
+impl Batch {
+    fn push(&self, op: Op) -> JsResult<u32> {
+        if self.sent.get() {
+            return Err(invalid(
+                "Batch",
+                "this batch was already sent; make a new one",
+            ));
+        }
+        let mut ops = self.ops.borrow_mut();
+        ops.push(op);
+        Ok(u32::try_from(ops.len() - 1).unwrap_or(u32::MAX))
+    }
+
+    fn same_client(&self, other: &Rc<RedisClient>, what: &str) -> JsResult<()> {
+        if Rc::ptr_eq(&self.client, other) {
+            Ok(())
+        } else {
+            Err(invalid(
+                what,
+                "was built on another Client; take the batch from that client",
+            ))
+        }
+    }
+}
+
+/// What an entry added to the shared pipeline.
+enum Prepared<'l> {
+    Session {
+        store: Store<'l, redge::client::FetchTransport>,
+        token: Option<String>,
+        pending: redge::session::Pending<Option<redge::session::Loaded>>,
+    },
+    Limit {
+        pending: redge::Result<redge::ratelimit::Pending<'l, SystemClock>>,
+        legacy_headers: bool,
+    },
+    Lookup {
+        state: Rc<CacheState>,
+        pending: redge::cache::Pending<Json<serde_json::Value>>,
+    },
+}
+
+async fn run(client: &Rc<RedisClient>, ops: Vec<Op>) -> JsResult<JsValue> {
+    let batch = client.batch();
+    let mut prepared = Vec::with_capacity(ops.len());
+    for op in &ops {
+        prepared.push(match op {
+            Op::Session { config, token } => {
+                let store = Store::new(client, (**config).clone());
+                let pending = store.prepare_load(&batch, token.as_deref().unwrap_or(""));
+                Prepared::Session {
+                    store,
+                    token: token.clone(),
+                    pending,
+                }
+            }
+            Op::Limit {
+                limiter,
+                identifier,
+                policies,
+                cost,
+                legacy_headers,
+            } => {
+                let subjects: Vec<(&str, &str)> = policies
+                    .iter()
+                    .map(|p| (p.as_str(), identifier.as_str()))
+                    .collect();
+                Prepared::Limit {
+                    pending: limiter.prepare(&batch, &subjects, *cost),
+                    legacy_headers: *legacy_headers,
+                }
+            }
+            Op::Lookup { state, key, policy } => {
+                let cache = CacheInner::new(Rc::clone(client), Rc::clone(state));
+                Prepared::Lookup {
+                    state: Rc::clone(state),
+                    pending: cache.prepare(&batch, key.clone(), policy),
+                }
+            }
+        });
+    }
+    let now = SystemClock.now_ms();
+    // One round trip; each entry reads its own outcome (an error is also what its handle reports).
+    let _ = batch.send().await;
+    let out = Array::new();
+    for p in prepared {
+        let value = match p {
+            Prepared::Session {
+                store,
+                token,
+                pending,
+            } => match pending.finish().map_err(|e| convert::redge_error(&e))? {
+                None => JsValue::NULL,
+                Some(loaded) => {
+                    let cookie = token
+                        .as_deref()
+                        .and_then(|t| store.refresh_cookie(t, &loaded.session));
+                    convert::to_value(&shapes::loaded(&loaded, cookie))?
+                }
+            },
+            Prepared::Limit {
+                pending,
+                legacy_headers,
+            } => {
+                let decision = pending.map_err(|e| convert::redge_error(&e))?.finish();
+                convert::to_value(&shapes::decision(&decision, now, legacy_headers))?
+            }
+            Prepared::Lookup { state, pending } => {
+                let read = pending.finish();
+                CacheRead {
+                    client: Rc::clone(client),
+                    state,
+                    status: read.status().as_str(),
+                    read: RefCell::new(Some(read)),
+                }
+                .into()
+            }
+        };
+        out.push(&value);
+    }
+    Ok(out.into())
+}
+
+/// A cache read made by a `Batch`: `status` says what Redis had (`hit`, `stale`, `negative`, `miss`,
+/// `bypass`); `resolve(origin)` completes the lookup as `Cache.getOrFetch` would, calling the origin
+/// only when nothing usable was cached.
+#[wasm_bindgen]
+pub struct CacheRead {
+    client: Rc<RedisClient>,
+    state: Rc<CacheState>,
+    status: &'static str,
+    read: RefCell<Option<Read<Json<serde_json::Value>>>>,
+}
+
+#[wasm_bindgen]
+impl CacheRead {
+    /// What the read found, before any origin call.
+    #[wasm_bindgen(
+        getter,
+        unchecked_return_type = "\"hit\" | \"miss\" | \"stale\" | \"negative\" | \"bypass\""
+    )]
+    pub fn status(&self) -> String {
+        self.status.to_owned()
+    }
+
+    /// Completes the lookup: a hit is served as is; otherwise `origin()` is awaited (see
+    /// `Cache.getOrFetch`, also for `ctx`) and its value written. Resolves once.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Lookup>")]
+    pub fn resolve(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "() => unknown")] origin: JsValue,
+        #[wasm_bindgen(
+            unchecked_optional_param_type = "{ waitUntil(promise: Promise<unknown>): void }"
+        )]
+        ctx: JsValue,
+    ) -> Promise {
+        // A bad origin leaves the read in place, so that a corrected call can still resolve it.
+        let origin = match origin.dyn_into::<Function>() {
+            Ok(origin) => origin,
+            Err(v) => {
+                let why = format!("expected an async function, got {}", convert::type_name(&v));
+                return Promise::reject(&invalid("resolve: origin", why));
+            }
+        };
+        let read = self.read.borrow_mut().take();
+        let (client, state) = (Rc::clone(&self.client), Rc::clone(&self.state));
+        convert::promise(async move {
+            let Some(read) = read else {
+                return Err(invalid("resolve", "this read was already resolved"));
+            };
+            let cache = cache::with_spawner(CacheInner::new(client, state), &ctx);
+            let lookup = cache
+                .resolve(read, move || cache::call_origin(origin))
+                .await
+                .map_err(cache::lookup_error)?;
+            convert::to_value(&shapes::lookup(lookup))
+        })
+    }
+}

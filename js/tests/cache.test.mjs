@@ -1,0 +1,130 @@
+// The Cache against the real gateway and Redis: misses and hits, "not found", origin failures, tags,
+// single flight, background refresh through ctx.waitUntil, a Redis that is down, and bad arguments.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { Cache, Client, InvalidArgumentError } from 'redge';
+import { deadUrl, sleep, token, unique, url } from './env.mjs';
+
+const client = new Client({ url, token });
+const namespace = unique('ns');
+const cache = new Cache(client, { namespace });
+
+test('a miss calls the origin and writes; the next lookup is a hit without it', async () => {
+  const key = unique('item');
+  let calls = 0;
+  const origin = async () => {
+    calls += 1;
+    return { id: 7, name: 'Zoë', tags: ['a'] };
+  };
+  const first = await cache.getOrFetch(key, { group: 'items', ttlMs: 60_000 }, origin);
+  assert.deepEqual([first.status, first.found, first.originCalled, calls], ['miss', true, true, 1]);
+  assert.deepEqual(first.value, { id: 7, name: 'Zoë', tags: ['a'] });
+  const second = await cache.getOrFetch(key, { group: 'items' }, origin);
+  assert.deepEqual([second.status, second.originCalled, calls], ['hit', false, 1]);
+  assert.deepEqual(second.value, first.value);
+  assert.equal(typeof second.tookMs, 'number');
+  // Another isolate (its own Cache, same namespace) finds the entry in Redis.
+  const elsewhere = new Cache(client, { namespace });
+  assert.equal((await elsewhere.getOrFetch(key, {}, origin)).status, 'hit');
+  assert.equal(await cache.invalidate(key), true);
+  assert.equal((await cache.getOrFetch(key, {}, origin)).status, 'miss');
+  assert.equal(calls, 2);
+  const metrics = cache.metrics();
+  assert.equal(metrics.breaker, 'closed');
+  assert.ok(metrics.groups.items.hits >= 1 && metrics.groups.items.misses >= 1, JSON.stringify(metrics));
+});
+
+test('origins may return plain values; null and undefined are "not found", remembered when asked', async () => {
+  assert.equal((await cache.getOrFetch(unique('n'), {}, () => 42)).value, 42);
+  assert.equal((await cache.getOrFetch(unique('s'), {}, () => 'text')).value, 'text');
+  const key = unique('absent');
+  let calls = 0;
+  const missing = async () => {
+    calls += 1;
+    return undefined;
+  };
+  const first = await cache.getOrFetch(key, { negativeTtlMs: 60_000 }, missing);
+  assert.deepEqual([first.found, first.value, first.status], [false, null, 'miss']);
+  const second = await cache.getOrFetch(key, { negativeTtlMs: 60_000 }, missing);
+  assert.deepEqual([second.status, calls], ['negative', 1]);
+});
+
+test('an origin that throws rejects with what it threw, and nothing is cached', async () => {
+  const key = unique('failing');
+  class Boom extends Error {}
+  await assert.rejects(cache.getOrFetch(key, {}, async () => {
+    throw new Boom('origin down');
+  }), (e) => e instanceof Boom && e.message === 'origin down');
+  await assert.rejects(cache.getOrFetch(key, {}, () => {
+    throw new TypeError('sync throw');
+  }), TypeError);
+  assert.equal((await cache.getOrFetch(key, {}, () => 'ok')).status, 'miss');
+  const cyclic = {};
+  cyclic.self = cyclic;
+  await assert.rejects(cache.getOrFetch(unique('c'), {}, () => cyclic), (e) => e instanceof InvalidArgumentError && /origin's value/.test(e.message));
+});
+
+test('concurrent lookups of one key share one origin call', async () => {
+  const key = unique('hot');
+  let calls = 0;
+  const slow = async () => {
+    calls += 1;
+    await sleep(100);
+    return 'v';
+  };
+  const answers = await Promise.all(Array.from({ length: 5 }, () => cache.getOrFetch(key, {}, slow)));
+  assert.equal(calls, 1);
+  assert.deepEqual(answers.map((a) => a.value), ['v', 'v', 'v', 'v', 'v']);
+});
+
+test('invalidateTag turns every tagged entry into a miss', async () => {
+  const tag = unique('tag').replace(/:/g, '-');
+  const a = { key: unique('a'), tags: [tag] };
+  let n = 0;
+  const origin = () => ++n;
+  await cache.getOrFetch(a, {}, origin);
+  assert.equal((await cache.getOrFetch(a, {}, origin)).status, 'hit');
+  assert.equal(await cache.invalidateTag(tag), 1);
+  const after = await cache.getOrFetch(a, {}, origin);
+  assert.deepEqual([after.status, after.value], ['miss', 2]);
+});
+
+test('stale values are served at once and refreshed through ctx.waitUntil', async () => {
+  const key = unique('stale');
+  let n = 0;
+  const origin = () => ++n;
+  await cache.getOrFetch(key, { ttlMs: 50, graceMs: 60_000 }, origin);
+  await sleep(120);
+  const pending = [];
+  const ctx = { waitUntil: (p) => pending.push(p) };
+  const stale = await cache.getOrFetch(key, { ttlMs: 50, graceMs: 60_000 }, origin, ctx);
+  assert.deepEqual([stale.status, stale.value], ['stale', 1]);
+  assert.equal(pending.length, 1, 'one background refresh');
+  await Promise.all(pending);
+  const fresh = await cache.getOrFetch(key, { ttlMs: 60_000, graceMs: 60_000 }, origin);
+  assert.deepEqual([fresh.status, fresh.value], ['hit', 2]);
+});
+
+test('a Redis that is down never fails a lookup: the origin answers', async () => {
+  const down = new Cache(new Client({ url: deadUrl, token, timeoutMs: 200 }));
+  const lookup = await down.getOrFetch('k', { deadlineMs: 200 }, () => 'from origin');
+  assert.deepEqual([lookup.status, lookup.value], ['bypass', 'from origin']);
+});
+
+test('bad arguments reject with InvalidArgumentError', async () => {
+  for (const [call, pattern] of [
+    [() => cache.getOrFetch(42, {}, () => 1), /key: expected a string or \{ key, tags \}, got a number/],
+    [() => cache.getOrFetch('', {}, () => 1), /key/],
+    [() => cache.getOrFetch({ name: 'x' }, {}, () => 1), /unknown field `name`/],
+    [() => cache.getOrFetch('k', { ttl: 5 }, () => 1), /unknown field `ttl`/],
+    [() => cache.getOrFetch('k', { ttlMs: 0 }, () => 1), /ttlMs must be at least 1/],
+    [() => cache.getOrFetch('k', 'policy', () => 1), /policy: expected an options object/],
+    [() => cache.getOrFetch('k', {}, 'origin'), /origin: expected an async function, got a string/],
+    [() => cache.invalidate(undefined), /invalidate: key/],
+    [() => cache.invalidateTag(''), /tag/],
+  ]) {
+    await assert.rejects(call(), (e) => e instanceof InvalidArgumentError && pattern.test(e.message), String(pattern));
+  }
+  assert.throws(() => new Cache(client, { namespace: '' }), InvalidArgumentError);
+  assert.throws(() => new Cache(client, { prefix: 'x' }), /unknown field `prefix`/);
+});

@@ -1,0 +1,123 @@
+// The RateLimiter against the real gateway and Redis: decisions and their headers, several policies in
+// one round trip, costs, peeks, resets, the block cache, the failure policies, and bad arguments.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { Client, InvalidArgumentError, RateLimiter } from 'redge';
+import { deadUrl, token, unique, url } from './env.mjs';
+
+const client = new Client({ url, token });
+
+test('one quota: allowed until the budget is spent, then refused with an exact retry', async () => {
+  const limiter = new RateLimiter(client, { limit: 3, periodMs: 60_000 });
+  const id = unique('ip');
+  const before = Date.now();
+  for (let remaining = 2; remaining >= 0; remaining--) {
+    const d = await limiter.limit(id);
+    assert.equal(d.allowed, true);
+    assert.equal(d.remaining, remaining);
+    assert.equal(d.reason, 'withinLimit');
+    assert.equal(d.limit, 3);
+    assert.equal(d.retryAfter, 0);
+  }
+  const refused = await limiter.limit(id);
+  assert.equal(refused.allowed, false);
+  assert.equal(refused.reason, 'limitExceeded');
+  assert.equal(refused.policy, 'default');
+  assert.ok(refused.retryAfter > 0 && refused.retryAfter <= 20_000, String(refused.retryAfter));
+  assert.ok(refused.reset >= before && refused.reset <= Date.now() + 60_000, 'reset is a Unix time in ms');
+  assert.equal(refused.headers['Retry-After'], String(Math.ceil(refused.retryAfter / 1000)));
+  assert.equal(refused.headers['RateLimit-Policy'], '"default";q=3;w=60');
+  assert.match(refused.headers.RateLimit, /^"default";r=0;t=\d+$/);
+  // The headers object goes straight into a Response.
+  const response = new Response('slow down', { status: 429, headers: refused.headers });
+  assert.equal(response.headers.get('retry-after'), refused.headers['Retry-After']);
+  // Known to be blocked: this isolate answers without Redis.
+  const again = await limiter.limit(id);
+  assert.equal(again.reason, 'blockedLocally');
+  assert.equal(typeof again.limit, 'number');
+});
+
+test('several policies: all must allow, a refusal charges none, and each reports its budget', async () => {
+  const limiter = new RateLimiter(client, {
+    policies: [
+      { name: 'burst', limit: 2, periodMs: 10_000 },
+      { name: 'hourly', algorithm: 'slidingWindow', limit: 100, periodMs: 3_600_000 },
+      { name: 'bucket', algorithm: 'tokenBucket', limit: 10, periodMs: 60_000, burst: 5 },
+      { name: 'window', algorithm: 'fixedWindow', limit: 50, periodMs: 60_000 },
+    ],
+    legacyHeaders: true,
+  });
+  assert.deepEqual(limiter.policies, ['burst', 'hourly', 'bucket', 'window']);
+  const id = unique('user');
+  await limiter.limit(id);
+  const second = await limiter.limit(id);
+  assert.equal(second.allowed, true);
+  assert.equal(second.policy, 'burst', 'the policy with the least remaining decides');
+  assert.deepEqual(second.policies.map((p) => p.policy), ['burst', 'hourly', 'bucket', 'window']);
+  assert.equal(second.headers['X-RateLimit-Remaining'], '0');
+  const third = await limiter.limit(id);
+  assert.equal(third.allowed, false);
+  const hourly = third.policies.find((p) => p.policy === 'hourly');
+  assert.equal(hourly.remaining, 98, 'the refused request was not charged by the policies that allowed it');
+  // Only the named policies are checked.
+  const other = unique('user');
+  const d = await limiter.limit(other, { policies: ['hourly'], cost: 10 });
+  assert.deepEqual(d.policies.map((p) => p.policy), ['hourly']);
+  assert.equal(d.remaining, 90);
+});
+
+test('cost, peek and reset', async () => {
+  const limiter = new RateLimiter(client, { limit: 10, periodMs: 60_000, algorithm: 'tokenBucket' });
+  const id = unique('key');
+  assert.equal((await limiter.limit(id, { cost: 4 })).remaining, 6);
+  const peek = await limiter.peek(id);
+  assert.equal(peek.remaining, 6);
+  assert.equal(peek.allowed, true);
+  assert.equal((await limiter.peek(id)).remaining, 6, 'peeking charges nothing');
+  await limiter.reset(id);
+  assert.equal((await limiter.peek(id)).remaining, 10);
+  await assert.rejects(limiter.limit(id, { cost: 11 }), (e) => e instanceof InvalidArgumentError && e.code === 'REDGE_INSUFFICIENT_CAPACITY' && e.capacity === 10 && e.cost === 11 && e.policy === 'default');
+});
+
+test('when Redis fails, the failure policy answers and says so', async () => {
+  const dead = new Client({ url: deadUrl, token, timeoutMs: 300 });
+  const quota = { limit: 1, periodMs: 60_000 };
+  const open = await new RateLimiter(dead, { ...quota, failure: 'open' }).limit('a');
+  assert.deepEqual([open.allowed, open.reason], [true, 'failOpen']);
+  const closed = await new RateLimiter(dead, { ...quota, failure: 'closed' }).limit('a');
+  assert.deepEqual([closed.allowed, closed.reason, closed.headers['Retry-After']], [false, 'failClosed', '1']);
+  const local = new RateLimiter(dead, quota);
+  assert.deepEqual([(await local.limit('a')).allowed, (await local.limit('a')).allowed], [true, false]);
+  assert.equal((await local.limit('a')).reason, 'localFallback');
+});
+
+test('bad arguments reject with InvalidArgumentError naming what is wrong', async () => {
+  const limiter = new RateLimiter(client, { limit: 5, periodMs: 1_000 });
+  for (const [call, pattern] of [
+    [() => limiter.limit(42), /identifier: expected a string, got a number/],
+    [() => limiter.limit(undefined), /expected a string, got undefined/],
+    [() => limiter.limit('x', { cost: -1 }), /limit options/],
+    [() => limiter.limit('x', { cost: 1.5 }), /limit options/],
+    [() => limiter.limit('x', { cots: 1 }), /unknown field `cots`/],
+    [() => limiter.limit('x', 'cost'), /expected an options object, got a string/],
+    [() => limiter.limit('x', { policies: ['nope'] }), /unknown policy "nope"; this limiter has default/],
+    [() => limiter.peek('x', { policies: [] }), /policies is empty/],
+    [() => limiter.reset(null), /reset: identifier/],
+  ]) {
+    await assert.rejects(call(), (e) => e instanceof InvalidArgumentError && pattern.test(e.message), String(pattern));
+  }
+  for (const [options, pattern] of [
+    [undefined, /expected an options object, got undefined/],
+    [{}, /give limit and periodMs/],
+    [{ limit: 5 }, /periodMs/],
+    [{ limit: 5, periodMs: 1000, algorithm: 'leaky' }, /unknown algorithm "leaky"/],
+    [{ policies: [{ name: 'A', limit: 1, periodMs: 1 }] }, /must be 1 to 64 of a-z/],
+    [{ policies: [{ name: 'a', limit: 1, periodMs: 1 }], limit: 2 }, /not both/],
+    [{ limit: 5, periodMs: 1000, failure: 'maybe' }, /failure must be/],
+    [{ limit: '5', periodMs: 1000 }, /invalid type/],
+  ]) {
+    assert.throws(() => new RateLimiter(client, options), (e) => e instanceof InvalidArgumentError && pattern.test(e.message), String(pattern));
+  }
+  assert.throws(() => new RateLimiter({}, { limit: 1, periodMs: 1 }), /Client/);
+  assert.equal((await limiter.limit(unique('still-works'))).allowed, true);
+});
