@@ -168,10 +168,11 @@ impl Client<FetchTransport> {
     }
 
     /// A client configured from a Worker's env: [`URL_VAR`] and [`TOKEN_VAR`], each a var or a secret
-    /// (the names the official SDK reads).
+    /// (the names the official SDK reads). Feature `worker-env` (on by default).
     ///
     /// # Errors
     /// [`Error::Config`] naming the variable that is missing or invalid.
+    #[cfg(feature = "worker-env")]
     pub fn from_env(env: &worker::Env) -> Result<Self> {
         Self::from_vars(
             |name| {
