@@ -89,6 +89,7 @@ const panels = [
   { id: 'session', route: 'GET /api/session', heading: 'Session' },
   { id: 'ratelimit', route: 'GET /api/ratelimit', heading: 'Rate limiting' },
   { id: 'cache', route: 'GET /api/lookup/{id}', heading: 'Cached lookups' },
+  { id: 'dashboard', route: 'GET /api/dashboard', heading: 'Dashboard' },
 ];
 
 test('every panel renders; a panel whose routes are not deployed says so instead of breaking', async () => {
@@ -454,5 +455,31 @@ test('a visitor\'s journey: sign in, manage sessions, hit the rate limit, look a
   assert.deepEqual(problems, []);
   assert.deepEqual(other.problems, []);
   await other.page.close();
+  await page.close();
+});
+
+test('the dashboard shows the visitor, the budget and the item, and a cached item costs one round trip', async () => {
+  const { page, problems } = await openPage();
+  await page.locator('#dashboard[data-state="ready"]').waitFor();
+  await page.locator('#session[data-state="ready"]').waitFor();
+  const user = `dash-${randomUUID().slice(0, 8)}`;
+  await page.getByLabel('Name', { exact: true }).fill(user);
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+  await page.locator('#session-user-shown').filter({ hasText: user }).waitFor();
+
+  const item = String(100 + Math.floor(Math.random() * 800));
+  await page.getByLabel('Item', { exact: true }).fill(item);
+  const message = page.locator('#dashboard-message');
+  await page.getByRole('button', { name: 'Load dashboard' }).click();
+  await message.filter({ hasText: `Loaded item ${item}` }).waitFor();
+  // The second load finds the item cached: the decision, the session and the item in one round trip.
+  await page.getByLabel('Item', { exact: true }).press('Enter');
+  await message.filter({ hasText: `Loaded item ${item} (hit) in 1 round trip.` }).waitFor();
+  assert.equal(await page.locator('#dashboard-user').textContent(), user);
+  assert.match(await page.locator('#dashboard-budget').textContent(), /^\d+ of 1000 \(api\)$/);
+  assert.equal(await page.locator('#dashboard-value').textContent(), `Item ${item} (hit)`);
+  assert.equal(await page.locator('#dashboard-round-trips').textContent(), '1 round trip');
+  await page.locator('#dashboard').screenshot({ path: 'test-results/dashboard.png' });
+  assert.deepEqual(problems, []);
   await page.close();
 });
