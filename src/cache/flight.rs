@@ -111,9 +111,40 @@ impl Drop for Leader {
     }
 }
 
-/// A follower's wait for the leader's outcome.
+/// A follower's wait for the leader's outcome: await [`Wait::landed`].
 #[derive(Debug)]
 pub struct Wait(Rc<Flight>);
+
+/// How often a follower looks for the leader's outcome on wasm.
+#[cfg(target_arch = "wasm32")]
+const FOLLOWER_POLL_MS: u32 = 5;
+
+impl Wait {
+    /// The leader's outcome.
+    ///
+    /// On wasm the follower looks for it on its own timer instead of being woken by the leader. In
+    /// workerd each request has its own I/O context, and a task woken from another request's code runs
+    /// its continuation there: the follower's response would be built in the leader's context and the
+    /// runtime refuses it ("Cannot perform I/O on behalf of a different request", a 500); and a request
+    /// that waits on nothing of its own can be cancelled as hung. A timer the follower sets itself keeps
+    /// it in its own context. Natively the leader wakes its followers.
+    pub async fn landed(self) -> Landed {
+        #[cfg(target_arch = "wasm32")]
+        {
+            loop {
+                let current = self.0.landed.borrow().clone();
+                if let Some(landed) = current {
+                    return landed;
+                }
+                super::timer::sleep(FOLLOWER_POLL_MS).await;
+            }
+        }
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            self.await
+        }
+    }
+}
 
 impl Future for Wait {
     type Output = Landed;

@@ -105,3 +105,23 @@ test('with Redis stopped the origin still answers, and the cache recovers', asyn
   assert.equal(metrics.breaker, 'closed');
   assert.ok(metrics.groups.lookup.bypass >= 1);
 });
+
+test('concurrent lookups of one id share one origin call, and every one of them is answered', async () => {
+  const id = freshId();
+  assert.equal(await invalidate(id), 204);
+  const before = (await (await fetch(`${workerUrl}/api/cache/metrics`)).json()).groups.lookup ?? {};
+  // The demo origin takes DEMO_ORIGIN_LATENCY_MS (300 ms): the followers arrive while the leader waits.
+  const answers = await Promise.all(Array.from({ length: 8 }, async () => {
+    const response = await fetch(`${workerUrl}/api/lookup/${id}`);
+    return { status: response.status, type: response.headers.get('content-type'), text: await response.text() };
+  }));
+  for (const answer of answers) {
+    assert.equal(answer.status, 200, answer.text.slice(0, 300));
+    assert.match(answer.type, /application\/json/);
+    assert.equal(JSON.parse(answer.text).value.id, id);
+  }
+  const values = new Set(answers.map((a) => JSON.stringify(JSON.parse(a.text).value)));
+  assert.equal(values.size, 1, 'every follower got the leader\'s value');
+  const after = (await (await fetch(`${workerUrl}/api/cache/metrics`)).json()).groups.lookup;
+  assert.ok(after.coalesced > (before.coalesced ?? 0), `no lookup was coalesced: ${JSON.stringify(after)}`);
+});
