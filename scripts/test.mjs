@@ -41,15 +41,26 @@ async function gatewayStack() {
   return stack;
 }
 
-/** A small HTTP server through which e2e tests stop and start redis-server. */
-async function controlServer(redis) {
+/**
+ * A small HTTP server through which e2e tests inject faults: stop, start, snapshot, pause (SIGSTOP) and
+ * resume (SIGCONT) redis-server; stop and start the gateway.
+ */
+async function controlServer(redis, gateway) {
   const port = await freePort();
+  const actions = {
+    '/redis/stop': () => redis.stop(),
+    '/redis/start': () => redis.start(),
+    '/redis/save': () => redis.save(),
+    '/redis/pause': () => redis.pause(),
+    '/redis/resume': () => redis.resume(),
+    '/gateway/stop': () => gateway.stop(),
+    '/gateway/start': () => gateway.start(),
+  };
   const server = createServer(async (req, res) => {
+    const action = req.method === 'POST' ? actions[req.url] : undefined;
+    if (!action) return res.writeHead(404).end();
     try {
-      if (req.method === 'POST' && req.url === '/redis/stop') await redis.stop();
-      else if (req.method === 'POST' && req.url === '/redis/start') await redis.start();
-      else if (req.method === 'POST' && req.url === '/redis/save') await redis.save();
-      else return res.writeHead(404).end();
+      await action();
       res.writeHead(204).end();
     } catch (error) {
       res.writeHead(500).end(String(error));
@@ -94,7 +105,7 @@ const runners = {
     // A second origin allowed by CORS, so the tests can play a page on another site.
     const corsOrigin = 'https://cors-test.example';
     const worker = await startWorker({ gatewayUrl: gateway.url, token: gateway.token, vars: { CORS_ALLOWED_ORIGINS: corsOrigin }, log });
-    const control = await controlServer(redis);
+    const control = await controlServer(redis, gateway);
     try {
       const env = { ...process.env, REDGE_E2E_URL: worker.url, REDGE_E2E_GATEWAY: gateway.url, REDGE_E2E_TOKEN: gateway.token, REDGE_E2E_CONTROL: control.url, REDGE_E2E_CORS_ORIGIN: corsOrigin };
       const result = await run(process.execPath, ['--test', '--test-reporter=tap', '--test-concurrency=1', join(root, 'tests', 'e2e')], { cwd: root, env });

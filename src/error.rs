@@ -71,23 +71,39 @@ impl Error {
         matches!(self, Error::Timeout(_))
     }
 
-    /// The service could not be reached, or answered with a server-side failure (5xx).
+    /// The service could not be reached, answered with a server-side failure (5xx), or Redis refused
+    /// the command because it cannot serve yet (see [`Error::is_redis_not_ready`]).
     pub fn is_unavailable(&self) -> bool {
         match self {
             Error::Transport(_) | Error::Timeout(_) => true,
             Error::Http { status, .. } => *status >= 500,
+            _ => self.is_redis_not_ready(),
+        }
+    }
+
+    /// Redis refused the command without running it because of its own state, which passes by itself:
+    /// `LOADING` (restarted, still reading its data from disk), `BUSY` (a script is running too long),
+    /// `MASTERDOWN` (a replica lost its primary), `TRYAGAIN` (a cluster slot is moving). An outage, not
+    /// a mistake in the request.
+    pub fn is_redis_not_ready(&self) -> bool {
+        const CODES: [&str; 4] = ["LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN"];
+        match self {
+            Error::Redis(message) => {
+                let code = message.split(' ').next().unwrap_or_default();
+                CODES.contains(&code)
+            }
             _ => false,
         }
     }
 
-    /// The request may succeed if sent again: the service was unreachable or answered 5xx. (A timeout is
-    /// not: the call's deadline is spent.) Whether it is *safe* to send again depends on the command;
-    /// the client retries only read-only commands by itself.
+    /// The request may succeed if sent again: the service was unreachable, answered 5xx, or Redis was
+    /// not ready. (A timeout is not: the call's deadline is spent.) Whether it is *safe* to send again
+    /// depends on the command; the client retries only read-only commands by itself.
     pub fn is_retryable(&self) -> bool {
         match self {
             Error::Transport(_) => true,
             Error::Http { status, .. } => *status >= 500,
-            _ => false,
+            _ => self.is_redis_not_ready(),
         }
     }
 
@@ -130,6 +146,17 @@ mod tests {
         assert!(!http(400).is_retryable() && !http(429).is_unavailable());
         assert!(!Error::Timeout(5).is_retryable() && Error::Timeout(5).is_timeout());
         assert!(!Error::Redis("ERR".into()).is_retryable());
+        let loading = Error::Redis("LOADING Redis is loading the dataset in memory".into());
+        assert!(loading.is_unavailable() && loading.is_retryable() && loading.is_redis());
+        assert!(Error::Redis("BUSY Redis is busy running a script".into()).is_unavailable());
+        for other in [
+            "ERR unknown command",
+            "WRONGTYPE Operation",
+            "LOADINGX",
+            "NOSCRIPT No matching",
+        ] {
+            assert!(!Error::Redis(other.into()).is_unavailable(), "{other}");
+        }
         assert!(Error::TooLarge("x".into()).is_too_large());
         assert!(http(401).is_auth());
     }

@@ -47,21 +47,40 @@ async function waitFor(check, { timeoutMs, what, proc }) {
   throw new Error(`${what} was not ready within ${timeoutMs / 1000} s${proc ? `:\n${proc.tail()}` : ''}`);
 }
 
-/** redis-server on a free port, in a temporary directory, persisting nothing. */
-export async function startRedis() {
+/**
+ * redis-server on a free port, in a temporary directory. By default it persists nothing; `persist: true`
+ * turns on the append-only file with an fsync per write, so that a stop and start keeps every write
+ * Redis acknowledged (as a managed Redis such as Upstash does).
+ */
+export async function startRedis({ persist = false } = {}) {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'redge-redis-'));
+  const durability = persist ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no'];
   const redis = {
     port,
     url: `redis://127.0.0.1:${port}`,
     proc: null,
+    paused: false,
     async start() {
-      this.proc = start('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { name: 'redis-server' });
+      this.proc = start('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...durability, '--dir', dir], { name: 'redis-server' });
       await waitFor(() => portOpen(port), { timeoutMs: 10_000, what: 'redis-server', proc: this.proc });
     },
     async stop() {
+      if (this.paused) this.resume();
       await this.proc?.stop();
       this.proc = null;
+    },
+    /** SIGSTOP: the process keeps its connections but answers nothing, like a Redis that hangs. */
+    pause() {
+      if (!this.proc) throw new Error('redis-server is not running');
+      process.kill(this.proc.pid, 'SIGSTOP');
+      this.paused = true;
+    },
+    /** SIGCONT: it answers again, starting with everything that queued up meanwhile. */
+    resume() {
+      if (!this.proc) throw new Error('redis-server is not running');
+      process.kill(this.proc.pid, 'SIGCONT');
+      this.paused = false;
     },
     /** Writes a snapshot (dump.rdb in its directory), which the next start loads: a restart that keeps data. */
     async save() {
@@ -77,8 +96,12 @@ export async function startRedis() {
   return redis;
 }
 
-/** Builds redge-gateway (`release` or `dev` profile) and starts it in front of `redisUrl`. */
-export async function startGateway({ redisUrl, profile = 'dev', log = () => {} }) {
+/**
+ * Builds redge-gateway (`release` or `dev` profile) and starts it in front of `redisUrl`. `stop()` and
+ * `start()` take it down and bring it back on the same address with the same token. `output`, when
+ * given, receives everything it prints.
+ */
+export async function startGateway({ redisUrl, profile = 'dev', log = () => {}, output, env = {} }) {
   const args = ['build', '-p', 'redge-gateway', ...(profile === 'release' ? ['--release'] : [])];
   log(`building redge-gateway (${profile})`);
   const built = await run('cargo', args, { cwd: root, env: buildEnv(), echo: false });
@@ -86,13 +109,25 @@ export async function startGateway({ redisUrl, profile = 'dev', log = () => {} }
   const port = await freePort();
   const token = randomBytes(24).toString('hex');
   const binary = join(root, 'target', profile === 'release' ? 'release' : 'debug', 'redge-gateway');
-  const proc = start(binary, [], {
-    name: 'redge-gateway',
-    env: { ...process.env, REDGE_GATEWAY_LISTEN: `127.0.0.1:${port}`, REDGE_REDIS_URL: redisUrl, REDGE_GATEWAY_TOKENS: token },
-  });
-  const url = `http://127.0.0.1:${port}`;
-  await waitFor(() => portOpen(port), { timeoutMs: 10_000, what: 'redge-gateway', proc });
-  return { url, token, proc, stop: () => proc.stop() };
+  const gateway = {
+    url: `http://127.0.0.1:${port}`,
+    token,
+    proc: null,
+    async start() {
+      this.proc = start(binary, [], {
+        name: 'redge-gateway',
+        output: output ?? 'ignore',
+        env: { ...process.env, REDGE_GATEWAY_LISTEN: `127.0.0.1:${port}`, REDGE_REDIS_URL: redisUrl, REDGE_GATEWAY_TOKENS: token, ...env },
+      });
+      await waitFor(() => portOpen(port), { timeoutMs: 10_000, what: 'redge-gateway', proc: this.proc });
+    },
+    async stop() {
+      await this.proc?.stop();
+      this.proc = null;
+    },
+  };
+  await gateway.start();
+  return gateway;
 }
 
 /**
@@ -100,15 +135,16 @@ export async function startGateway({ redisUrl, profile = 'dev', log = () => {} }
  * reach the gateway, plus any extra `vars`. Resolves once `readyPath` answers. `cwd` picks another
  * Worker (the example JavaScript Worker in examples/js-worker answers /health).
  */
-export async function startWorker({ gatewayUrl, token, vars = {}, log = () => {}, echo = false, cwd = root, readyPath = '/api/health' }) {
+export async function startWorker({ gatewayUrl, token, vars = {}, log = () => {}, echo = false, output, cwd = root, readyPath = '/api/health' }) {
   const port = await freePort();
+  // Its own inspector port, so that two `wrangler dev` on one machine do not collide on the default.
+  const inspector = await freePort();
   const wrangler = join(root, 'node_modules', '.bin', 'wrangler');
   log(`starting wrangler dev in ${cwd === root ? 'the repository root (it builds the Worker first: a cold build takes a few minutes)' : cwd.slice(root.length + 1)}`);
-  const inspector = cwd === root ? [] : ['--inspector-port', String(await freePort())];
   const proc = start(
     wrangler,
-    ['dev', '--ip', '127.0.0.1', '--port', String(port), ...inspector, '--show-interactive-dev-session=false', '--var', `UPSTASH_REDIS_REST_URL:${gatewayUrl}`, '--var', `UPSTASH_REDIS_REST_TOKEN:${token}`, ...Object.entries(vars).flatMap(([name, value]) => ['--var', `${name}:${value}`])],
-    { name: 'wrangler', cwd, env: buildEnv({ CI: 'true' }), output: echo ? (text) => process.stdout.write(text) : 'ignore' },
+    ['dev', '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(inspector), '--show-interactive-dev-session=false', '--var', `UPSTASH_REDIS_REST_URL:${gatewayUrl}`, '--var', `UPSTASH_REDIS_REST_TOKEN:${token}`, ...Object.entries(vars).flatMap(([name, value]) => ['--var', `${name}:${value}`])],
+    { name: 'wrangler', cwd, env: buildEnv({ CI: 'true' }), output: output ?? (echo ? (text) => process.stdout.write(text) : 'ignore') },
   );
   const url = `http://127.0.0.1:${port}`;
   const answers = async () => {

@@ -111,9 +111,40 @@ impl Drop for Leader {
     }
 }
 
-/// A follower's wait for the leader's outcome.
+/// A follower's wait for the leader's outcome: await [`Wait::landed`].
 #[derive(Debug)]
 pub struct Wait(Rc<Flight>);
+
+/// How often a follower looks for the leader's outcome on wasm.
+#[cfg(target_arch = "wasm32")]
+const FOLLOWER_POLL_MS: u32 = 5;
+
+impl Wait {
+    /// The leader's outcome.
+    ///
+    /// On wasm the follower looks for it on its own timer instead of being woken by the leader. In
+    /// workerd each request has its own I/O context, and a task woken from another request's code runs
+    /// its continuation there: the follower's response would be built in the leader's context and the
+    /// runtime refuses it ("Cannot perform I/O on behalf of a different request", a 500); and a request
+    /// that waits on nothing of its own can be cancelled as hung. A timer the follower sets itself keeps
+    /// it in its own context. Natively the leader wakes its followers.
+    pub async fn landed(self) -> Landed {
+        #[cfg(target_arch = "wasm32")]
+        {
+            loop {
+                let current = self.0.landed.borrow().clone();
+                if let Some(landed) = current {
+                    return landed;
+                }
+                super::timer::sleep(FOLLOWER_POLL_MS).await;
+            }
+        }
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            self.await
+        }
+    }
+}
 
 impl Future for Wait {
     type Output = Landed;
@@ -122,49 +153,11 @@ impl Future for Wait {
         if let Some(landed) = self.0.landed.borrow().clone() {
             return Poll::Ready(landed);
         }
-        // In a Worker the follower and the leader serve different requests, and a request may only go
-        // on from its own I/O: woken by the leader, the follower would run (and fetch, and answer) in the
-        // leader's request, which workerd refuses ("Cannot perform I/O on behalf of a different
-        // request"). So on wasm the follower looks again on a timer of its own; natively the leader
-        // wakes it.
-        #[cfg(target_arch = "wasm32")]
-        recheck_after(RECHECK_MS, cx.waker().clone());
-        #[cfg(not(target_arch = "wasm32"))]
-        {
-            let mut wakers = self.0.wakers.borrow_mut();
-            if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
-                wakers.push(cx.waker().clone());
-            }
+        let mut wakers = self.0.wakers.borrow_mut();
+        if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
+            wakers.push(cx.waker().clone());
         }
         Poll::Pending
-    }
-}
-
-/// How often a follower looks for its leader's outcome (the most it adds to a follower's latency).
-#[cfg(target_arch = "wasm32")]
-const RECHECK_MS: u32 = 5;
-
-/// Wakes `waker` after `ms`, from a `setTimeout` of the current request (at once when the runtime has
-/// no timer, rather than never).
-#[cfg(target_arch = "wasm32")]
-fn recheck_after(ms: u32, waker: Waker) {
-    use js_sys::{Function, Reflect};
-    use wasm_bindgen::closure::Closure;
-    use wasm_bindgen::{JsCast, JsValue};
-    let global = js_sys::global();
-    let Some(set_timeout) = Reflect::get(&global, &JsValue::from_str("setTimeout"))
-        .ok()
-        .and_then(|f| f.dyn_into::<Function>().ok())
-    else {
-        return waker.wake();
-    };
-    let fallback = waker.clone();
-    let callback = Closure::once_into_js(move || waker.wake());
-    if set_timeout
-        .call2(&global, &callback, &JsValue::from(ms))
-        .is_err()
-    {
-        fallback.wake();
     }
 }
 

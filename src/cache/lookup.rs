@@ -389,7 +389,7 @@ impl<T: Transport + 'static> Cache<T> {
         let leader = match self.state.flights.join(&ctx.entry_key) {
             Role::Leader(leader) => Some(leader),
             Role::Follower(wait) => {
-                let joined = wait.await;
+                let joined = wait.landed().await;
                 let group = &ctx.policy.group;
                 match joined {
                     Landed::Found(payload) => {

@@ -7,11 +7,20 @@ if (!workerUrl || !controlUrl) {
   throw new Error('REDGE_E2E_URL and REDGE_E2E_CONTROL are not set: run the end-to-end suite with `npm run test:e2e`');
 }
 
-/** Stops, starts or snapshots (`save`: the next start keeps the data) the stack's redis-server. */
-export async function redis(action) {
-  const response = await fetch(`${controlUrl}/redis/${action}`, { method: 'POST' });
-  if (response.status !== 204) throw new Error(`redis ${action} failed: ${await response.text()}`);
+/** Posts one fault-injection action to the test runner's control server. */
+async function control(path) {
+  const response = await fetch(`${controlUrl}${path}`, { method: 'POST' });
+  if (response.status !== 204) throw new Error(`${path} failed: ${await response.text()}`);
 }
+
+/**
+ * Acts on the stack's redis-server: `stop`, `start`, `save` (a snapshot: the next start keeps the data),
+ * `pause` (SIGSTOP: connections stay open, nothing is answered) or `resume` (SIGCONT).
+ */
+export const redis = (action) => control(`/redis/${action}`);
+
+/** Stops or starts the stack's redge-gateway (same address and token after a start). */
+export const gateway = (action) => control(`/gateway/${action}`);
 
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 

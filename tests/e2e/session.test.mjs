@@ -1,46 +1,8 @@
 // Cookie sessions through the Worker's routes, in real workerd, against the real gateway and redis-server.
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
-import { eventually, redis, roundTrips, workerUrl } from './env.mjs';
-
-const origin = new URL(workerUrl).origin;
-
-/** A tiny browser: keeps the session cookie it is given and sends it back. */
-class Browser {
-  constructor() {
-    this.cookie = null;
-  }
-
-  async call(method, path, { body, headers = {}, withOrigin = method !== 'GET' } = {}) {
-    const sent = { ...headers };
-    if (withOrigin) sent.origin = origin;
-    if (this.cookie) sent.cookie = this.cookie;
-    if (body !== undefined) sent['content-type'] = 'application/json';
-    const response = await fetch(`${workerUrl}${path}`, {
-      method,
-      headers: sent,
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const setCookies = response.headers.getSetCookie();
-    for (const line of setCookies) {
-      const [pair] = line.split(';');
-      const value = pair.slice(pair.indexOf('=') + 1);
-      this.cookie = value ? pair : null;
-    }
-    const text = await response.text();
-    return {
-      status: response.status,
-      headers: response.headers,
-      setCookies,
-      body: text ? JSON.parse(text) : null,
-      roundTrips: roundTrips(response),
-    };
-  }
-
-  signIn(user) {
-    return this.call('POST', '/api/session', { body: { user } });
-  }
-}
+import { Browser } from './browser.mjs';
+import { eventually, redis } from './env.mjs';
 
 const unique = (name) => `${name}-${Date.now()}-${Math.floor(Math.random() * 1e6)}`;
 
