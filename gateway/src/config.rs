@@ -69,6 +69,12 @@ pub struct Config {
     #[arg(long, env = "REDGE_GATEWAY_MAX_STREAMS", default_value_t = 256)]
     pub max_streams: usize,
 
+    /// Shared Redis connections for commands and pipelines (1 to 256). Each carries many requests at
+    /// once; a request takes the one with the fewest in flight. Transactions and SSE streams have
+    /// connections of their own besides these.
+    #[arg(long, env = "REDGE_GATEWAY_POOL_SIZE", default_value_t = DEFAULT_POOL_SIZE)]
+    pub pool_size: usize,
+
     /// Idle connections kept for /multi-exec transactions (each transaction uses one exclusively).
     #[arg(long, env = "REDGE_GATEWAY_TRANSACTION_POOL", default_value_t = 16)]
     pub transaction_pool: usize,
@@ -89,6 +95,9 @@ pub struct Config {
     #[arg(long, env = "REDGE_GATEWAY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 }
+
+/// The default of `--pool-size`.
+pub const DEFAULT_POOL_SIZE: usize = 4;
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -113,6 +122,7 @@ impl Config {
             body_timeout_ms: 30_000,
             max_concurrency: 1024,
             max_streams: 256,
+            pool_size: DEFAULT_POOL_SIZE,
             transaction_pool: 16,
             refuse: Vec::new(),
             allow: Vec::new(),

@@ -45,6 +45,10 @@ impl std::ops::Deref for AppState {
     }
 }
 
+/// The most shared Redis connections `--pool-size` accepts: multiplexed connections each carry many
+/// requests at once, so more than this only costs Redis file descriptors and memory.
+pub const MAX_POOL_SIZE: usize = 256;
+
 fn token_list(tokens: &[String]) -> Vec<Vec<u8>> {
     tokens
         .iter()
@@ -68,6 +72,11 @@ impl AppState {
         if config.max_concurrency == 0 || config.max_streams == 0 {
             return Err("--max-concurrency and --max-streams must be at least 1".into());
         }
+        if !(1..=MAX_POOL_SIZE).contains(&config.pool_size) {
+            return Err(format!(
+                "--pool-size (REDGE_GATEWAY_POOL_SIZE) must be between 1 and {MAX_POOL_SIZE}"
+            ));
+        }
         // rediss:// needs a process-wide rustls crypto provider; a second install is harmless.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let mut info = config
@@ -81,8 +90,13 @@ impl AppState {
         }
         let client = redis::Client::open(info)
             .map_err(|e| format!("invalid Redis settings: {}", e.category()))?;
-        let backend = Backend::new(client, config.deadline(), config.transaction_pool)
-            .map_err(|e| format!("cannot set up the Redis connection: {}", e.category()))?;
+        let backend = Backend::new(
+            client,
+            config.deadline(),
+            config.pool_size,
+            config.transaction_pool,
+        )
+        .map_err(|e| format!("cannot set up the Redis connection: {}", e.category()))?;
         Ok(AppState(Arc::new(Inner {
             backend,
             tokens,
