@@ -34,7 +34,8 @@ pub struct Inner {
     pub(crate) streams: Arc<Semaphore>,
     /// Flips to `true` when shutdown begins, so SSE streams end and let the server drain.
     pub(crate) shutdown: watch::Sender<bool>,
-    sync_prefix: u64,
+    /// This process's random part of every sync token, with the separator: `<16 hex digits>-`.
+    sync_prefix: String,
     sync_counter: AtomicU64,
 }
 
@@ -109,7 +110,7 @@ impl AppState {
             requests: Arc::new(Semaphore::new(config.max_concurrency)),
             streams: Arc::new(Semaphore::new(config.max_streams)),
             shutdown: watch::Sender::new(false),
-            sync_prefix: rand::random(),
+            sync_prefix: format!("{:016x}-", rand::random::<u64>()),
             sync_counter: AtomicU64::new(0),
         })))
     }
@@ -121,8 +122,13 @@ impl AppState {
 
     /// Adds a fresh, never repeated `upstash-sync-token` to a response.
     pub(crate) fn add_sync_token(&self, response: &mut Response) {
+        use std::fmt::Write as _;
         let n = self.sync_counter.fetch_add(1, Ordering::Relaxed);
-        if let Ok(value) = HeaderValue::from_str(&format!("{:016x}-{n}", self.sync_prefix)) {
+        let mut text = String::with_capacity(self.sync_prefix.len() + 20);
+        text.push_str(&self.sync_prefix);
+        let _ = write!(text, "{n}");
+        // From `Bytes`, the header value keeps the buffer instead of copying it.
+        if let Ok(value) = HeaderValue::from_maybe_shared(axum::body::Bytes::from(text)) {
             response
                 .headers_mut()
                 .insert(redge::client::protocol::SYNC_TOKEN_HEADER, value);
