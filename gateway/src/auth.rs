@@ -1,5 +1,7 @@
 //! Bearer-token authentication, checked before the body is read, and the concurrency limit.
 
+use std::borrow::Cow;
+
 use axum::extract::{Request, State};
 use axum::http::header::AUTHORIZATION;
 use axum::middleware::Next;
@@ -23,14 +25,14 @@ fn bearer(value: &[u8]) -> Option<&[u8]> {
 }
 
 /// The token from `Authorization: Bearer <token>` or the `_token` query parameter.
-fn presented(request: &Request) -> Option<Vec<u8>> {
+fn presented(request: &Request) -> Option<Cow<'_, [u8]>> {
     if let Some(value) = request.headers().get(AUTHORIZATION) {
-        return bearer(value.as_bytes()).map(<[u8]>::to_vec);
+        return bearer(value.as_bytes()).map(Cow::Borrowed);
     }
     request.uri().query().and_then(|q| {
         q.split('&')
             .find_map(|pair| pair.strip_prefix("_token="))
-            .map(|t| percent_decode(t.as_bytes()))
+            .map(|t| Cow::Owned(percent_decode(t.as_bytes())))
     })
 }
 

@@ -1,14 +1,19 @@
 //! The connections to Redis and the one place where commands are sent.
 //!
-//! Ordinary commands and pipelines share one multiplexed connection ([`ConnectionManager`]): requests
-//! are written back to back on one socket and answered in order, which is what makes a single connection
-//! fast under load, and it reconnects by itself after Redis restarts. A transaction must not share its
+//! Ordinary commands and pipelines share a small pool of multiplexed connections (`--pool-size`, each a
+//! [`ConnectionManager`]): on one connection requests are written back to back on one socket and answered
+//! in order, and each connection reconnects by itself after Redis restarts. Several connections spread
+//! the work of writing and parsing across the runtime's threads, and a slow command (a big `SCAN` page, a
+//! long script) holds up only the requests queued behind it on its own connection: each request takes
+//! the connection with the fewest requests in flight, starting the search at a rotating position so that
+//! an idle pool is used round-robin. A transaction must not share its
 //! socket while `MULTI` is open in the protocol sense, so each `/multi-exec` takes a connection of its own
 //! from a small idle pool, and gives it back only after a clean `EXEC`; a connection whose transaction
 //! timed out or failed mid-way is dropped, never reused. Each SSE stream opens its own pub/sub connection.
 
-use std::sync::Mutex;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use redis::aio::{
     ConnectionLike, ConnectionManager, ConnectionManagerConfig, MultiplexedConnection,
@@ -23,7 +28,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// Connections to one Redis.
 pub struct Backend {
     client: Client,
-    shared: ConnectionManager,
+    shared: Pool,
     idle: Mutex<Vec<MultiplexedConnection>>,
     max_idle: usize,
     deadline: Duration,
@@ -40,18 +45,43 @@ pub enum Transaction {
 impl Backend {
     /// Sets up the connections lazily: the gateway starts, and keeps running, while Redis is down.
     ///
+    /// `pool_size` shared connections (at least one) for commands and pipelines; at most `max_idle`
+    /// idle connections kept for transactions.
+    ///
     /// # Errors
-    /// The connection manager could not be set up.
-    pub fn new(client: Client, deadline: Duration, max_idle: usize) -> redis::RedisResult<Backend> {
+    /// A connection manager could not be set up.
+    pub fn new(
+        client: Client,
+        deadline: Duration,
+        pool_size: usize,
+        max_idle: usize,
+    ) -> redis::RedisResult<Backend> {
         // One retry only: a request waits at most for the deadline, and the next request tries to
-        // reconnect again.
+        // reconnect again. No response timeout of the library's own: `within` already puts the deadline
+        // on every call (a second timer per request costs throughput and says the same).
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(CONNECT_TIMEOUT))
-            .set_response_timeout(Some(deadline))
+            .set_response_timeout(None)
             .set_number_of_retries(1)
             .set_min_delay(Duration::from_millis(50))
             .set_max_delay(Duration::from_millis(200));
-        let shared = ConnectionManager::new_lazy_with_config(client.clone(), config)?;
+        let slots = (0..pool_size.max(1))
+            .map(|_| {
+                Ok(Slot {
+                    conn: ConnectionManager::new_lazy_with_config(client.clone(), config.clone())?,
+                    in_flight: AtomicUsize::new(0),
+                })
+            })
+            .collect::<redis::RedisResult<Vec<_>>>()?;
+        let shared = Pool {
+            slots: slots.into_boxed_slice(),
+            next: AtomicUsize::new(0),
+            sweep: Arc::new(Sweep {
+                running: AtomicBool::new(false),
+                epoch: Instant::now(),
+                last_ms: AtomicU64::new(0),
+            }),
+        };
         Ok(Backend {
             client,
             shared,
@@ -61,25 +91,61 @@ impl Backend {
         })
     }
 
-    /// Runs one command on the shared connection.
+    /// Runs one command on a shared connection.
     pub async fn single(&self, args: &[Vec<u8>]) -> Result<Value, GatewayError> {
         let command = build(args);
-        let mut conn = self.shared.clone();
-        match self.within(conn.req_packed_command(&command)).await? {
+        let (mut conn, _in_flight) = self.shared.pick();
+        let reply = conn.send_packed_command(&command);
+        match self.within_pool(reply).await? {
             Value::ServerError(e) => Err(GatewayError::Redis(server_error_text(&e))),
             value => Ok(value),
         }
     }
 
-    /// Runs commands in order on the shared connection, not atomically; one value per command.
+    /// Runs commands in order on one shared connection, not atomically; one value per command.
     pub async fn pipeline(&self, commands: &[Vec<Vec<u8>>]) -> Result<Vec<Value>, GatewayError> {
         let mut pipe = Pipeline::with_capacity(commands.len());
         for args in commands {
             pipe.add_command(build(args));
         }
-        let mut conn = self.shared.clone();
-        self.within(conn.req_packed_commands(&pipe, 0, commands.len()))
+        let (mut conn, _in_flight) = self.shared.pick();
+        let replies = conn.send_packed_commands(&pipe, 0, commands.len());
+        self.within_pool(replies).await
+    }
+
+    /// Whether Redis answers `PING` on at least one shared connection. Every connection is asked, so
+    /// this also re-establishes those that died with a Redis restart.
+    pub async fn healthy(&self) -> bool {
+        let pings = self.shared.slots.iter().map(|slot| {
+            let mut conn = slot.conn.clone();
+            async move {
+                let ping = redis::cmd("PING");
+                self.within(conn.send_packed_command(&ping)).await.is_ok()
+            }
+        });
+        futures_util::future::join_all(pings)
             .await
+            .into_iter()
+            .any(|up| up)
+    }
+
+    /// [`Backend::within`] for a call on a shared connection: a connection that turns out to be
+    /// broken (Redis restarted or went away) starts a sweep over the whole pool, since its siblings
+    /// most likely broke with it.
+    async fn within_pool<T>(
+        &self,
+        call: impl Future<Output = redis::RedisResult<T>>,
+    ) -> Result<T, GatewayError> {
+        self.within(async {
+            let result = call.await;
+            if let Err(e) = &result
+                && (e.is_io_error() || e.is_connection_dropped() || e.is_unrecoverable_error())
+            {
+                self.shared.sweep(self.deadline);
+            }
+            result
+        })
+        .await
     }
 
     /// Runs `MULTI`, the commands and `EXEC` on a connection used by nobody else meanwhile.
@@ -182,6 +248,92 @@ impl Backend {
             Ok(Err(e)) => Err(GatewayError::from_redis(&e)),
             Err(_) => Err(GatewayError::timeout(self.deadline)),
         }
+    }
+}
+
+/// The shared connections.
+struct Pool {
+    slots: Box<[Slot]>,
+    /// Where the next search for the least loaded connection starts.
+    next: AtomicUsize,
+    sweep: Arc<Sweep>,
+}
+
+struct Slot {
+    conn: ConnectionManager,
+    /// Requests sent on this connection and not answered yet (or given up on).
+    in_flight: AtomicUsize,
+}
+
+/// Counts a request in flight on a connection until dropped: also when the request's future is
+/// dropped half-way (deadline, client gone).
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// At most one sweep at a time, and at most one every [`SWEEP_INTERVAL`], so a Redis that stays down
+/// does not turn every failed request into a round of connection attempts.
+struct Sweep {
+    running: AtomicBool,
+    epoch: Instant,
+    /// When the last sweep started, in milliseconds since `epoch`.
+    last_ms: AtomicU64,
+}
+
+/// The shortest time between two sweeps.
+const SWEEP_INTERVAL: Duration = Duration::from_millis(100);
+
+impl Pool {
+    /// Sends `PING` on every shared connection in the background. A connection that died is then
+    /// noticed by the connection manager and re-established at once, before a request reaches it (a
+    /// connection manager otherwise learns of a dead connection only by failing the next request on
+    /// it). `PING` changes nothing in Redis, so it is always safe to send.
+    fn sweep(&self, deadline: Duration) {
+        let sweep = &self.sweep;
+        let now_ms = sweep.epoch.elapsed().as_millis() as u64;
+        let last = sweep.last_ms.load(Ordering::Relaxed);
+        if (last != 0 && now_ms.saturating_sub(last) < SWEEP_INTERVAL.as_millis() as u64)
+            || sweep.running.swap(true, Ordering::AcqRel)
+        {
+            return;
+        }
+        sweep.last_ms.store(now_ms.max(1), Ordering::Relaxed);
+        let conns: Vec<ConnectionManager> = self.slots.iter().map(|s| s.conn.clone()).collect();
+        let sweep = Arc::clone(sweep);
+        tokio::spawn(async move {
+            let pings = conns.into_iter().map(|mut conn| async move {
+                let ping = redis::cmd("PING");
+                let _ = tokio::time::timeout(deadline, conn.send_packed_command(&ping)).await;
+            });
+            futures_util::future::join_all(pings).await;
+            sweep.running.store(false, Ordering::Release);
+        });
+    }
+
+    /// The connection with the fewest requests in flight; among equals, the first from a position that
+    /// moves on by one for every request (so an idle pool is used round-robin).
+    fn pick(&self) -> (ConnectionManager, InFlight<'_>) {
+        let n = self.slots.len();
+        let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
+        let mut best = &self.slots[start];
+        let mut best_load = best.in_flight.load(Ordering::Relaxed);
+        for i in 1..n {
+            if best_load == 0 {
+                break;
+            }
+            let slot = &self.slots[(start + i) % n];
+            let load = slot.in_flight.load(Ordering::Relaxed);
+            if load < best_load {
+                best = slot;
+                best_load = load;
+            }
+        }
+        best.in_flight.fetch_add(1, Ordering::Relaxed);
+        (best.conn.clone(), InFlight(&best.in_flight))
     }
 }
 

@@ -69,6 +69,12 @@ pub struct Config {
     #[arg(long, env = "REDGE_GATEWAY_MAX_STREAMS", default_value_t = 256)]
     pub max_streams: usize,
 
+    /// Shared Redis connections for commands and pipelines (1 to 256; default: the number of CPUs, at
+    /// most 8). Each carries many requests at once; a request takes the one with the fewest in flight.
+    /// Transactions and SSE streams have connections of their own besides these.
+    #[arg(long, env = "REDGE_GATEWAY_POOL_SIZE", default_value_t = default_pool_size())]
+    pub pool_size: usize,
+
     /// Idle connections kept for /multi-exec transactions (each transaction uses one exclusively).
     #[arg(long, env = "REDGE_GATEWAY_TRANSACTION_POOL", default_value_t = 16)]
     pub transaction_pool: usize,
@@ -88,6 +94,14 @@ pub struct Config {
     /// Log format (level from RUST_LOG, default info). Logs never contain tokens, keys or values.
     #[arg(long, env = "REDGE_GATEWAY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+}
+
+/// The default of `--pool-size`: one connection per CPU, at most 8. Each connection has its own task
+/// writing and parsing, so more connections than CPUs only split the batches that make a multiplexed
+/// connection cheap per request (measured: on 2 CPUs a pool of 4 spent more CPU per request than 1 or
+/// 2).
+pub fn default_pool_size() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
 }
 
 /// How log lines are written.
@@ -113,6 +127,7 @@ impl Config {
             body_timeout_ms: 30_000,
             max_concurrency: 1024,
             max_streams: 256,
+            pool_size: default_pool_size(),
             transaction_pool: 16,
             refuse: Vec::new(),
             allow: Vec::new(),

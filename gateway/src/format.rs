@@ -46,7 +46,7 @@ impl Format {
     pub fn single(self, outcome: Result<Reply, GatewayError>) -> Response {
         match (self, outcome) {
             (Format::Json { base64 }, Ok(reply)) => {
-                json(StatusCode::OK, protocol::result_body(&reply, base64))
+                json(StatusCode::OK, result_body(&reply, base64))
             }
             (Format::Resp2, Ok(reply)) => resp2(StatusCode::OK, &reply),
             (Format::Resp2, Err(GatewayError::Redis(text))) => {
@@ -59,20 +59,117 @@ impl Format {
     /// The 200 response to a batch: one entry per command (`Reply::Error` for a failed one).
     pub fn batch(self, entries: Vec<Reply>) -> Response {
         match self {
-            Format::Json { base64 } => {
-                let entries: Vec<Result<Reply, String>> = entries
-                    .into_iter()
-                    .map(|entry| match entry {
-                        Reply::Error(text) => Err(text),
-                        other => Ok(other),
-                    })
-                    .collect();
-                json(StatusCode::OK, protocol::batch_body(&entries, base64))
-            }
+            Format::Json { base64 } => json(StatusCode::OK, batch_body(&entries, base64)),
             // One RESP2 array holding every entry; failed entries are RESP2 errors, as inside EXEC.
             Format::Resp2 => resp2(StatusCode::OK, &Reply::Array(entries)),
         }
     }
+}
+
+/// `{"result": ...}`, written straight into one buffer: the same bytes as
+/// [`protocol::result_body`], without building a `serde_json::Value` tree first.
+pub fn result_body(reply: &Reply, base64: bool) -> Vec<u8> {
+    let mut out = Vec::with_capacity(16 + encoded_len(reply, base64));
+    out.extend_from_slice(b"{\"result\":");
+    write_json(reply, base64, true, &mut out);
+    out.push(b'}');
+    out
+}
+
+/// The body of `/pipeline` and `/multi-exec`: one `{"result": ...}` or `{"error": "..."}` per command
+/// (an error entry is a failed command); the same bytes as [`protocol::batch_body`].
+pub fn batch_body(entries: &[Reply], base64: bool) -> Vec<u8> {
+    let size: usize = entries.iter().map(|e| 16 + encoded_len(e, base64)).sum();
+    let mut out = Vec::with_capacity(2 + size);
+    out.push(b'[');
+    for (i, entry) in entries.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        match entry {
+            Reply::Error(text) => write_error(text, &mut out),
+            other => {
+                out.extend_from_slice(b"{\"result\":");
+                write_json(other, base64, false, &mut out);
+                out.push(b'}');
+            }
+        }
+    }
+    out.push(b']');
+    out
+}
+
+/// A guess of the encoded size, to allocate the buffer once in the common cases.
+fn encoded_len(reply: &Reply, base64: bool) -> usize {
+    match reply {
+        Reply::Data(d) if base64 => d.len().div_ceil(3) * 4 + 2,
+        Reply::Data(d) => d.len() + 2,
+        Reply::Status(s) | Reply::Error(s) => s.len() * 4 / 3 + 16,
+        Reply::Array(items) => {
+            items
+                .iter()
+                .map(|i| 1 + encoded_len(i, base64))
+                .sum::<usize>()
+                + 2
+        }
+        Reply::Nil | Reply::Int(_) => 20,
+    }
+}
+
+/// One reply value as JSON, following [`protocol::encode_value`]: strings in base64 when asked
+/// (except a top-level `OK` status), otherwise as text with invalid UTF-8 replaced.
+fn write_json(reply: &Reply, base64: bool, top_level: bool, out: &mut Vec<u8>) {
+    match reply {
+        Reply::Nil => out.extend_from_slice(b"null"),
+        Reply::Int(n) => {
+            use std::io::Write as _;
+            let _ = write!(out, "{n}");
+        }
+        Reply::Status(s) if top_level && s == "OK" => out.extend_from_slice(b"\"OK\""),
+        Reply::Status(s) => write_text(s.as_bytes(), base64, out),
+        Reply::Data(d) => write_text(d, base64, out),
+        Reply::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_json(item, base64, false, out);
+            }
+            out.push(b']');
+        }
+        Reply::Error(text) => write_error(text, out),
+    }
+}
+
+/// `{"error":"<text>"}`.
+fn write_error(text: &str, out: &mut Vec<u8>) {
+    out.extend_from_slice(b"{\"error\":");
+    write_string(text, out);
+    out.push(b'}');
+}
+
+/// Bytes as a JSON string: base64 (no escaping needed), or text with invalid UTF-8 replaced.
+fn write_text(bytes: &[u8], base64: bool, out: &mut Vec<u8>) {
+    use base64::Engine as _;
+    if base64 {
+        let engine = &base64::engine::general_purpose::STANDARD;
+        let start = out.len() + 1;
+        out.resize(start + bytes.len().div_ceil(3) * 4 + 1, b'"');
+        let written = engine
+            .encode_slice(bytes, &mut out[start..])
+            .unwrap_or_default();
+        out.truncate(start + written);
+        out.push(b'"');
+    } else {
+        write_string(&String::from_utf8_lossy(bytes), out);
+    }
+}
+
+/// A JSON string with serde_json's escaping.
+fn write_string(text: &str, out: &mut Vec<u8>) {
+    // Writing into a Vec cannot fail, and a &str always serialises.
+    let _ = serde_json::to_writer(&mut *out, text);
 }
 
 /// A JSON response.
@@ -142,6 +239,27 @@ mod tests {
             out,
             b"*6\r\n+OK\r\n:-3\r\n$4\r\na\r\nb\r\n$-1\r\n-ERR x\r\n*0\r\n"
         );
+    }
+
+    #[test]
+    fn json_bodies_match_the_protocol_encoder() {
+        let reply = Reply::Array(vec![
+            Reply::Status("OK".into()),
+            Reply::Int(i64::MIN),
+            Reply::Data(b"a\"\\\x01\xff".to_vec()),
+            Reply::Nil,
+            Reply::Error("ERR \"x\"".into()),
+            Reply::Array(vec![]),
+        ]);
+        for base64 in [false, true] {
+            for r in [&reply, &Reply::Status("OK".into()), &Reply::Data(vec![])] {
+                assert_eq!(
+                    result_body(r, base64),
+                    protocol::result_body(r, base64),
+                    "{r:?}"
+                );
+            }
+        }
     }
 
     #[test]

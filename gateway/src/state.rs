@@ -34,7 +34,8 @@ pub struct Inner {
     pub(crate) streams: Arc<Semaphore>,
     /// Flips to `true` when shutdown begins, so SSE streams end and let the server drain.
     pub(crate) shutdown: watch::Sender<bool>,
-    sync_prefix: u64,
+    /// This process's random part of every sync token, with the separator: `<16 hex digits>-`.
+    sync_prefix: String,
     sync_counter: AtomicU64,
 }
 
@@ -44,6 +45,10 @@ impl std::ops::Deref for AppState {
         &self.0
     }
 }
+
+/// The most shared Redis connections `--pool-size` accepts: multiplexed connections each carry many
+/// requests at once, so more than this only costs Redis file descriptors and memory.
+pub const MAX_POOL_SIZE: usize = 256;
 
 fn token_list(tokens: &[String]) -> Vec<Vec<u8>> {
     tokens
@@ -68,6 +73,11 @@ impl AppState {
         if config.max_concurrency == 0 || config.max_streams == 0 {
             return Err("--max-concurrency and --max-streams must be at least 1".into());
         }
+        if !(1..=MAX_POOL_SIZE).contains(&config.pool_size) {
+            return Err(format!(
+                "--pool-size (REDGE_GATEWAY_POOL_SIZE) must be between 1 and {MAX_POOL_SIZE}"
+            ));
+        }
         // rediss:// needs a process-wide rustls crypto provider; a second install is harmless.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let mut info = config
@@ -81,8 +91,13 @@ impl AppState {
         }
         let client = redis::Client::open(info)
             .map_err(|e| format!("invalid Redis settings: {}", e.category()))?;
-        let backend = Backend::new(client, config.deadline(), config.transaction_pool)
-            .map_err(|e| format!("cannot set up the Redis connection: {}", e.category()))?;
+        let backend = Backend::new(
+            client,
+            config.deadline(),
+            config.pool_size,
+            config.transaction_pool,
+        )
+        .map_err(|e| format!("cannot set up the Redis connection: {}", e.category()))?;
         Ok(AppState(Arc::new(Inner {
             backend,
             tokens,
@@ -95,7 +110,7 @@ impl AppState {
             requests: Arc::new(Semaphore::new(config.max_concurrency)),
             streams: Arc::new(Semaphore::new(config.max_streams)),
             shutdown: watch::Sender::new(false),
-            sync_prefix: rand::random(),
+            sync_prefix: format!("{:016x}-", rand::random::<u64>()),
             sync_counter: AtomicU64::new(0),
         })))
     }
@@ -107,8 +122,13 @@ impl AppState {
 
     /// Adds a fresh, never repeated `upstash-sync-token` to a response.
     pub(crate) fn add_sync_token(&self, response: &mut Response) {
+        use std::fmt::Write as _;
         let n = self.sync_counter.fetch_add(1, Ordering::Relaxed);
-        if let Ok(value) = HeaderValue::from_str(&format!("{:016x}-{n}", self.sync_prefix)) {
+        let mut text = String::with_capacity(self.sync_prefix.len() + 20);
+        text.push_str(&self.sync_prefix);
+        let _ = write!(text, "{n}");
+        // From `Bytes`, the header value keeps the buffer instead of copying it.
+        if let Ok(value) = HeaderValue::from_maybe_shared(axum::body::Bytes::from(text)) {
             response
                 .headers_mut()
                 .insert(redge::client::protocol::SYNC_TOKEN_HEADER, value);

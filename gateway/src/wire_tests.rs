@@ -12,7 +12,7 @@ use redge::client::Reply;
 use redge::client::protocol::{decode_batch, decode_response};
 
 use crate::error::GatewayError;
-use crate::format::{Format, write_resp2};
+use crate::format::{Format, batch_body, result_body, write_resp2};
 use crate::reply::from_redis;
 
 /// The property tests' settings: a fixed number of cases for CI, and no regression files written into
@@ -159,6 +159,27 @@ proptest! {
                 _ => prop_assert_eq!(got, Ok(expected(sent, base64, false))),
             }
         }
+    }
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// The gateway writes JSON bodies directly into bytes; they must be the very bytes of the shared
+    /// protocol encoder, which builds a `serde_json::Value` first.
+    #[test]
+    fn json_bodies_are_the_protocol_encoders_bytes(reply in arb_reply(true),
+                                                   entries in vec(arb_reply(true), 0..6),
+                                                   base64 in any::<bool>()) {
+        prop_assert_eq!(result_body(&reply, base64), redge::client::protocol::result_body(&reply, base64));
+        let split: Vec<Result<Reply, String>> = entries
+            .iter()
+            .map(|e| match e {
+                Reply::Error(text) => Err(text.clone()),
+                other => Ok(other.clone()),
+            })
+            .collect();
+        prop_assert_eq!(batch_body(&entries, base64), redge::client::protocol::batch_body(&split, base64));
     }
 }
 

@@ -227,6 +227,8 @@ fn help_documents_every_option() {
         "--body-timeout-ms",
         "--max-concurrency",
         "--max-streams",
+        "--pool-size",
+        "REDGE_GATEWAY_POOL_SIZE",
         "--transaction-pool",
         "--refuse",
         "--allow",

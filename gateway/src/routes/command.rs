@@ -1,9 +1,7 @@
 //! `POST /`: one command; also the execution shared with the path form.
 
-use axum::Extension;
 use axum::body::Body;
-use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::extract::{Request, State};
 use axum::response::Response;
 
 use crate::commands::loggable;
@@ -15,14 +13,13 @@ use crate::reply::from_redis;
 use crate::request::parse_command;
 use crate::state::AppState;
 
-pub async fn single(
-    State(state): State<AppState>,
-    Extension(access): Extension<Access>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
+/// Takes the request whole and reads what it needs in place: the `HeaderMap` extractor would copy every
+/// header of every request.
+pub async fn single(State(state): State<AppState>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let access = access_of(&parts);
     let parsed = async {
-        let format = Format::from_headers(&headers)?;
+        let format = Format::from_headers(&parts.headers)?;
         let bytes = read_body(body, &state).await?;
         Ok::<_, GatewayError>((format, parse_command(&bytes)?))
     }
@@ -55,6 +52,16 @@ pub async fn execute(
         commands: 1,
     };
     tag(format.single(outcome), logged)
+}
+
+/// The access recorded by the auth middleware ([`crate::auth::admit`]), which runs before every command
+/// route; read-only if it is somehow missing, the safe side.
+pub fn access_of(parts: &axum::http::request::Parts) -> Access {
+    parts
+        .extensions
+        .get::<Access>()
+        .copied()
+        .unwrap_or(Access::ReadOnly)
 }
 
 /// The response to a request refused before its command was known.

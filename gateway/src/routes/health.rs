@@ -9,7 +9,7 @@ use crate::observe::{Logged, tag};
 use crate::state::AppState;
 
 pub async fn healthz(State(state): State<AppState>) -> Response {
-    let up = state.backend.single(&[b"PING".to_vec()]).await.is_ok();
+    let up = state.backend.healthy().await;
     let (status, body) = if up {
         (StatusCode::OK, r#"{"status":"ok","redis":"up"}"#)
     } else {

@@ -5,33 +5,28 @@
 //! Query pairs `k=v` add `k` and `v` after the body, in order; `_token` is authentication and is skipped.
 //! A single trailing slash is ignored (`/get/k/` is `GET k`).
 
-use axum::Extension;
-use axum::body::Body;
-use axum::extract::State;
-use axum::http::{HeaderMap, Method, Uri};
+use axum::extract::{Request, State};
+use axum::http::Method;
 use axum::response::Response;
 
-use super::command::{execute, read_body, rejected};
+use super::command::{access_of, execute, read_body, rejected};
 use crate::error::GatewayError;
 use crate::format::Format;
-use crate::policy::Access;
 use crate::state::AppState;
 
-pub async fn path_form(
-    State(state): State<AppState>,
-    Extension(access): Extension<Access>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
+/// Takes the request whole, as [`super::command::single`] does, instead of copying method, URI and
+/// headers out of it.
+pub async fn path_form(State(state): State<AppState>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let access = access_of(&parts);
+    let (method, uri) = (&parts.method, &parts.uri);
     let parsed = async {
-        let format = Format::from_headers(&headers)?;
+        let format = Format::from_headers(&parts.headers)?;
         let mut args = path_args(uri.path())?;
         if method == Method::POST || method == Method::PUT {
             let bytes = read_body(body, &state).await?;
             if !bytes.is_empty() {
-                args.push(bytes.to_vec());
+                args.push(Vec::from(bytes));
             }
         }
         if let Some(query) = uri.query() {

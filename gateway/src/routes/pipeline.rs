@@ -1,5 +1,5 @@
-//! `POST /pipeline`: commands in order on the shared connection, not atomic, one entry each; and the
-//! checks shared with `/multi-exec`.
+//! `POST /pipeline`: commands in order on one of the shared connections, not atomic, one entry each;
+//! and the checks shared with `/multi-exec`.
 
 use axum::Extension;
 use axum::body::Body;
