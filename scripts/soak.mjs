@@ -128,6 +128,17 @@ function allowed(windowName, operation, status, body) {
 
 const workerState = { url: null, origin: null };
 
+// The demo's policies, with the `api` policy that guards every session and lookup route per client IP
+// sized for this run: all the visitors here share 127.0.0.1, so the default (1000 a minute) would refuse
+// most of the load. The route middleware still runs on every request.
+const SOAK_POLICIES = JSON.stringify([
+  { name: 'burst', algorithm: 'gcra', limit: 5, period_s: 10 },
+  { name: 'sliding', algorithm: 'sliding_window', limit: 20, period_s: 60 },
+  { name: 'fixed', algorithm: 'fixed_window', limit: 10, period_s: 60 },
+  { name: 'bucket', algorithm: 'token_bucket', limit: 10, period_s: 60, burst: 3 },
+  { name: 'api', algorithm: 'gcra', limit: 1_000_000, period_s: 60, burst: 100_000 },
+]);
+
 /** One request to the Worker; every answer must be JSON (a problem for errors). */
 async function call(operation, method, path, { body, cookie } = {}) {
   const started = performance.now();
@@ -549,7 +560,7 @@ async function main() {
     const worker = await startWorker({
       gatewayUrl: gateway.url,
       token: gateway.token,
-      vars: { ORIGIN_URL: origin.url, CACHE_TTL_MS: String(CACHE_TTL_MS) },
+      vars: { ORIGIN_URL: origin.url, CACHE_TTL_MS: String(CACHE_TTL_MS), RATELIMIT_POLICIES: SOAK_POLICIES },
       log,
       output: collect,
     });
