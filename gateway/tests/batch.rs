@@ -92,7 +92,7 @@ async fn a_queueing_error_discards_the_transaction() {
         ]),
     )
     .await;
-    assert_eq!(answer.status, 400);
+    assert_eq!(answer.status, 400, "{}", answer.json);
     assert_eq!(
         answer.json,
         json!({ "error": "EXECABORT Transaction discarded because of previous errors." })

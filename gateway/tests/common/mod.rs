@@ -32,12 +32,21 @@ impl Redis {
             port: free_port(),
             dir,
         };
-        redis.spawn();
-        redis
+        // A port free a moment ago can be taken by another test before redis-server binds it: then try
+        // another one, rather than talk to someone else's server.
+        for _ in 0..5 {
+            if redis.spawn() {
+                return redis;
+            }
+            redis.stop();
+            redis.port = free_port();
+        }
+        panic!("redis-server could not get a port of its own");
     }
 
-    fn spawn(&mut self) {
-        let child = Command::new("redis-server")
+    /// Starts redis-server on `self.port`; true once it answers there as itself (its `process_id`).
+    fn spawn(&mut self) -> bool {
+        let mut child = Command::new("redis-server")
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
             // DEBUG SLEEP makes slow commands for the deadline and shutdown tests (loopback only).
@@ -47,12 +56,20 @@ impl Redis {
             .stderr(Stdio::null())
             .spawn()
             .expect("redis-server is not installed: apt-get install redis-server");
-        self.child = Some(child);
+        let pid = child.id();
         let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+        let owned = loop {
+            if matches!(child.try_wait(), Ok(Some(_))) {
+                break false;
+            }
+            if server_pid(self.port) == Some(pid) {
+                break true;
+            }
             assert!(Instant::now() < deadline, "redis-server did not start");
             std::thread::sleep(Duration::from_millis(20));
-        }
+        };
+        self.child = Some(child);
+        owned
     }
 
     pub fn url(&self) -> String {
@@ -69,8 +86,33 @@ impl Redis {
     /// Starts again on the same port (an empty database: nothing is persisted).
     pub fn restart(&mut self) {
         self.stop();
-        self.spawn();
+        assert!(
+            self.spawn(),
+            "redis-server could not start again on its port"
+        );
     }
+}
+
+/// The `process_id` of the Redis server answering on `port`, if one does.
+fn server_pid(port: u16) -> Option<u32> {
+    use std::io::{Read, Write};
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(1))).ok()?;
+    stream
+        .write_all(b"*2\r\n$4\r\nINFO\r\n$6\r\nserver\r\n")
+        .ok()?;
+    let mut reply = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !reply.windows(11).any(|w| w == b"process_id:") || !reply.ends_with(b"\r\n") {
+        let n = stream.read(&mut chunk).ok()?;
+        if n == 0 {
+            break;
+        }
+        reply.extend_from_slice(&chunk[..n]);
+    }
+    let text = String::from_utf8_lossy(&reply);
+    let line = text.lines().find_map(|l| l.strip_prefix("process_id:"))?;
+    line.trim().parse().ok()
 }
 
 impl Drop for Redis {
