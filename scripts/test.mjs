@@ -72,7 +72,7 @@ async function controlServer(redis, gateway) {
 
 const runners = {
   async native() {
-    count('native', await run('cargo', ['test', '--workspace'], { cwd: root, env: buildEnv() }), cargoPattern);
+    count('native', await run('cargo', ['test', '--workspace', '--no-fail-fast'], { cwd: root, env: buildEnv() }), cargoPattern);
   },
   async wasm() {
     const { gateway } = await gatewayStack();
