@@ -577,7 +577,7 @@ Load average (1, 5, 15 min) before: ${r.load_average_before.join(', ')}; after: 
 The machine's two cores are shared with other work (builds), so absolute figures are noisy: every comparison
 is run interleaved (redge and the peer alternate in short slices) and is best read as a ratio.
 Command of the last run: \`${r.command}\`. Parts run then: ${r.parts_run.join(', ')}; the others keep their figures
-from the run dated in their own section.`];
+from the run dated in their own section.${r.failed?.length ? `\n\n**Parts that failed in the last run:** ${r.failed.map((f) => `${f.part} (${f.error.split('\n')[0]})`).join('; ')}` : ''}`];
 
   if (r.routes) {
     const x = r.routes;
@@ -680,34 +680,51 @@ async function main() {
   results.machine = { cpus: cpus().length, cpu_model: cpus()[0]?.model ?? 'unknown', memory_gib: Math.round(totalmem() / 2 ** 30), kernel: release(), node: process.version };
   results.load_average_before = loadavg().map((x) => Number(x.toFixed(2)));
 
-  if (PARTS.has('routes')) {
+  // Each part is saved as soon as it is done, and a part that fails is reported without losing the others.
+  const save = () => {
+    results.load_average_after = loadavg().map((x) => Number(x.toFixed(2)));
+    writeFileSync(join(resultsDir, 'bench.json'), `${JSON.stringify(results, null, 2)}\n`);
+    writeFileSync(join(resultsDir, 'bench.md'), render(results));
+  };
+  results.failed = [];
+  const part = async (name, fn) => {
+    if (!PARTS.has(name)) return;
+    try {
+      await fn();
+    } catch (error) {
+      console.error(error);
+      results.failed.push({ part: name, error: String(error?.message ?? error).slice(0, 2000) });
+    }
+    save();
+  };
+  await part('routes', async () => {
     const t = performance.now();
     results.routes = { date: stamp(), ...(await routesBench()), seconds: Math.round((performance.now() - t) / 1000) };
-  }
-  if (PARTS.has('bundle')) results.bundle = { date: stamp(), entries: await bundleBench() };
-  if (PARTS.has('ratelimit')) {
+  });
+  await part('bundle', async () => {
+    results.bundle = { date: stamp(), entries: await bundleBench() };
+  });
+  await part('ratelimit', async () => {
     const info = await child('node', ['bench/ratelimit.mjs'], 'node bench/ratelimit.mjs');
     const j = readJson('ratelimit.json');
     results.ratelimit = { date: stamp(), ...info, summary: ratelimitSummary(j), result: j };
-  }
-  if (PARTS.has('cache')) {
+  });
+  await part('cache', async () => {
     const info = await child('node', ['bench/cache.mjs'], 'node bench/cache.mjs');
     const j = readJson('cache.json');
     results.cache = { date: stamp(), ...info, summary: cacheSummary(j), result: j };
-  }
-  if (PARTS.has('gateway')) {
+  });
+  await part('gateway', async () => {
     const info = await child('bash', ['bench/gateway.sh'], 'bash bench/gateway.sh');
     const j = readJson('gateway.json');
     results.gateway = { date: stamp(), ...info, summary: gatewaySummary(j), result: j };
-  }
-  results.load_average_after = loadavg().map((x) => Number(x.toFixed(2)));
-  writeFileSync(join(resultsDir, 'bench.json'), `${JSON.stringify(results, null, 2)}\n`);
-  writeFileSync(join(resultsDir, 'bench.md'), render(results));
-  log('wrote bench/results/bench.{json,md}');
+  });
+  log(`wrote bench/results/bench.{json,md}${results.failed.length ? `; failed: ${results.failed.map((f) => f.part).join(', ')}` : ''}`);
+  if (results.failed.length) process.exitCode = 1;
 }
 
 main().then(
-  () => process.exit(0),
+  () => process.exit(process.exitCode ?? 0),
   (error) => {
     console.error(error);
     process.exit(1);
