@@ -292,7 +292,7 @@ async function seed(stack) {
   return {
     cookieName,
     secret,
-    done: 1,
+    done: 0, // identifiers 1..n are copies; the signed-in originals are not used by the load
     pairs: (i) => [
       [sessionKey, `${prefix}${redgeId(i)}`],
       [entryKey, `redge:lookup:v:item:${i}`],
