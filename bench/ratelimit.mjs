@@ -89,7 +89,7 @@ async function main() {
   ];
   const devArgs = async (port) => ['dev', '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(await freePort()), '--show-interactive-dev-session=false'];
   const redgePort = await freePort();
-  const redgeProc = start(wrangler, [...(await devArgs(redgePort)), ...vars({ RATELIMIT_POLICIES: JSON.stringify(redgePolicies), RATELIMIT_TIMEOUT_MS: '1000' })], {
+  const redgeProc = start(wrangler, [...(await devArgs(redgePort)), ...vars({ RATELIMIT_POLICIES: JSON.stringify(redgePolicies), RATELIMIT_ROUTES: '{}', RATELIMIT_TIMEOUT_MS: '1000' })], {
     name: 'wrangler-redge', cwd: root, env: buildEnv({ CI: 'true' }),
   });
   const peerPort = await freePort();

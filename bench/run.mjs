@@ -1,0 +1,732 @@
+// `npm run bench [-- part ...]`: redge's Worker routes against JavaScript Workers built on the official SDKs,
+// the gateway against webdis and redis-benchmark, and the upload bundles. Not a test: every figure depends on
+// the machine, so each is reported with the load average around it, and the comparisons as ratios.
+//
+// Parts (default: `routes bundle`, the 1 thousand key space only):
+//   routes     the four routes (rate limit, session read, cache hit, dashboard) of redge and of the peer
+//              (bench/peers/routes-upstash) at 1, 8 and 64 concurrent clients, in interleaved slices
+//   bundle     gzipped upload size from `wrangler deploy --dry-run` for redge and every peer Worker
+//   ratelimit  bench/ratelimit.mjs (throughput per algorithm, hot identifier, accuracy)
+//   cache      bench/cache.mjs (hit, miss, memory tier; sequential)
+//   gateway    bench/gateway.sh (redge-gateway vs webdis vs redis-benchmark)
+//   all        every part, and the routes at both key spaces (1 thousand and 1 million)
+// Environment: KEYSPACES (comma-separated, default 1000, `all`: 1000,1000000), CONCURRENCY (default 1,8,64),
+// ROUNDS (interleaved slices per cell, default 4), SLICE_MS (default 1000).
+//
+// Results: bench/results/bench.json (merged: a part that is not run keeps its previous figures) and
+// bench/results/bench.md, rendered from it.
+import { execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import { cpus, loadavg, tmpdir, totalmem, release } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { run, start } from '../scripts/lib/proc.mjs';
+import { freePort, startRedis } from '../scripts/lib/stack.mjs';
+import { buildEnv, ensureToolchain, root } from '../scripts/lib/toolchain.mjs';
+
+const args = process.argv.slice(2);
+const ALL = args.includes('all');
+const PARTS = new Set(ALL ? ['routes', 'bundle', 'ratelimit', 'cache', 'gateway'] : args.length ? args : ['routes', 'bundle']);
+for (const part of PARTS) {
+  if (!['routes', 'bundle', 'ratelimit', 'cache', 'gateway'].includes(part)) {
+    console.error(`unknown part ${part}: choose from routes, bundle, ratelimit, cache, gateway, all`);
+    process.exit(2);
+  }
+}
+const KEYSPACES = (process.env.KEYSPACES ?? (ALL ? '1000,1000000' : '1000')).split(',').map(Number);
+const CONCURRENCY = (process.env.CONCURRENCY ?? '1,8,64').split(',').map(Number);
+const ROUNDS = Number(process.env.ROUNDS ?? 4);
+const SLICE_MS = Number(process.env.SLICE_MS ?? 1000);
+const ROUTES = ['ratelimit', 'session', 'cache', 'dashboard'];
+const resultsDir = join(root, 'bench', 'results');
+const log = (m) => console.log(`[bench] ${m}`);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
+
+// Rate limits high enough that every benchmarked request is allowed: the benchmark measures the cost of a
+// decision, not of a refusal. The same algorithm (sliding window) on both sides.
+const LIMIT = 100_000_000;
+const WINDOW_MS = 3_600_000;
+const IDLE_S = 1800;
+const CACHE_TTL_MS = 3_600_000;
+// redge's deadlines raised to the peer's 5 s, so that a busy machine measures slow answers, not fallbacks.
+const redgeVars = {
+  RATELIMIT_POLICIES: JSON.stringify([{ name: 'api', algorithm: 'sliding_window', limit: LIMIT, period_ms: WINDOW_MS }]),
+  // Only the dashboard goes through the middleware's check: the other three measure one capability each,
+  // as the peer's routes do.
+  RATELIMIT_ROUTES: JSON.stringify({ ops: null, session: null, lookup: null, ratelimit: null, dashboard: 'api' }),
+  RATELIMIT_TIMEOUT_MS: '5000',
+  REDIS_TIMEOUT_MS: '5000',
+  CACHE_DEADLINE_MS: '5000',
+  CACHE_TTL_MS: String(CACHE_TTL_MS),
+  SESSION_IDLE_S: String(IDLE_S),
+  DEMO_ORIGIN_LATENCY_MS: '0',
+};
+const peerVars = {
+  PEER_LIMIT: String(LIMIT),
+  PEER_WINDOW_MS: String(WINDOW_MS),
+  SESSION_IDLE_S: String(IDLE_S),
+  CACHE_TTL_MS: String(CACHE_TTL_MS),
+  DEMO_ORIGIN_LATENCY_MS: '0',
+};
+
+// ---------------------------------------------------------------------------------------------------------
+// Processes and their CPU time
+
+/** Every descendant of `pid` (itself included), from /proc. */
+function descendants(pid) {
+  const children = new Map();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (!children.has(ppid)) children.set(ppid, []);
+      children.get(ppid).push(Number(entry));
+    } catch {
+      // gone
+    }
+  }
+  const out = [];
+  const walk = (p) => {
+    out.push(p);
+    for (const c of children.get(p) ?? []) walk(c);
+  };
+  walk(pid);
+  return out;
+}
+
+function procInfo(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { pid, comm, ticks: Number(fields[11]) + Number(fields[12]) };
+  } catch {
+    return null;
+  }
+}
+
+/** CPU ticks (utime + stime) of `pids`. */
+const ticksOf = (pids) => pids.reduce((sum, pid) => sum + (procInfo(pid)?.ticks ?? 0), 0);
+
+/** The workerd processes under a `wrangler dev`, and everything else it started (node, esbuild). */
+function workerProcesses(wranglerPid) {
+  const all = descendants(wranglerPid).map(procInfo).filter(Boolean);
+  return { workerd: all.filter((p) => p.comm === 'workerd').map((p) => p.pid), other: all.filter((p) => p.comm !== 'workerd').map((p) => p.pid) };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// HTTP client: node:http with keep-alive (lighter on the shared CPU than fetch)
+
+function makeClient(base) {
+  const url = new URL(base);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+  return ({ method = 'GET', path, headers = {}, body }) =>
+    new Promise((resolve, reject) => {
+      const req = http.request({ host: url.hostname, port: url.port, method, path, agent, headers: body ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...headers } : headers }, (res) => {
+        const chunks = [];
+        res.on('data', (c) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, text: Buffer.concat(chunks).toString() }));
+        res.on('error', reject);
+      });
+      req.setTimeout(30_000, () => req.destroy(new Error('timeout')));
+      req.on('error', reject);
+      req.end(body);
+    });
+}
+
+async function waitUntil(check, what, ms = 20 * 60_000, proc = null) {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (await check().catch(() => false)) return;
+    await sleep(250);
+  }
+  throw new Error(`${what} not ready${proc ? `:\n${proc.tail()}` : ''}`);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The stack: redis-server, the release gateway (its request log counts HTTP requests and commands), two Workers
+
+async function startBenchStack() {
+  const redis = await startRedis();
+  log(`redis-server on ${redis.port}`);
+  log('building redge-gateway (release)');
+  const built = await run('cargo', ['build', '--release', '-p', 'redge-gateway'], { cwd: root, env: buildEnv(), echo: false });
+  if (built.code !== 0) throw new Error(`building the gateway failed:\n${built.output.slice(-3000)}`);
+  const gwPort = await freePort();
+  const token = randomBytes(16).toString('hex');
+  const counters = { requests: 0, commands: 0 };
+  let pending = '';
+  const gateway = start(join(root, 'target', 'release', 'redge-gateway'), [], {
+    name: 'redge-gateway',
+    env: { ...process.env, REDGE_GATEWAY_LISTEN: `127.0.0.1:${gwPort}`, REDGE_REDIS_URL: redis.url, REDGE_GATEWAY_TOKENS: token, RUST_LOG: 'info', NO_COLOR: '1' },
+    output: (text) => {
+      pending += text;
+      const lines = pending.split('\n');
+      pending = lines.pop();
+      for (const line of lines) {
+        const m = / request .*commands=(\d+)/.exec(line);
+        if (m) {
+          counters.requests += 1;
+          counters.commands += Number(m[1]);
+        }
+      }
+    },
+  });
+  const gatewayUrl = `http://127.0.0.1:${gwPort}`;
+  await waitUntil(async () => (await fetch(gatewayUrl, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: '["PING"]' })).ok, 'gateway', 10_000, gateway);
+
+  const wrangler = join(root, 'node_modules', '.bin', 'wrangler');
+  const startWrangler = async (name, cwd, vars) => {
+    const port = await freePort();
+    const argv = ['dev', '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(await freePort()), '--show-interactive-dev-session=false'];
+    for (const [k, v] of Object.entries({ UPSTASH_REDIS_REST_URL: gatewayUrl, UPSTASH_REDIS_REST_TOKEN: token, ...vars })) argv.push('--var', `${k}:${v}`);
+    const proc = start(wrangler, argv, { name, cwd, env: buildEnv({ CI: 'true' }) });
+    return { name, proc, url: `http://127.0.0.1:${port}` };
+  };
+  log('building redge\'s Worker and starting both Workers in wrangler dev');
+  const redge = await startWrangler('wrangler-redge', root, redgeVars);
+  const peer = await startWrangler('wrangler-peer', join(root, 'bench', 'peers', 'routes-upstash'), peerVars);
+  await waitUntil(async () => (await fetch(`${redge.url}/api/health`)).ok, 'redge Worker', 20 * 60_000, redge.proc);
+  await waitUntil(async () => (await fetch(`${peer.url}/none`)).status === 404, 'peer Worker', 5 * 60_000, peer.proc);
+  for (const w of [redge, peer]) {
+    w.request = makeClient(w.url);
+    w.processes = workerProcesses(w.proc.pid);
+    log(`${w.name}: workerd pids ${w.processes.workerd.join(', ')}`);
+    if (!w.processes.workerd.length) throw new Error(`no workerd process found under ${w.name}`);
+  }
+  const cli = (...a) => execFileSync('redis-cli', ['-p', String(redis.port), ...a], { maxBuffer: 64 << 20 }).toString();
+  return {
+    redis,
+    cli,
+    counters,
+    gateway,
+    redge,
+    peer,
+    async stop() {
+      await redge.proc.stop();
+      await peer.proc.stop();
+      await gateway.stop();
+      await redis.dispose();
+    },
+  };
+}
+
+function commandstats(cli) {
+  let calls = 0;
+  const per = {};
+  for (const m of cli('INFO', 'commandstats').matchAll(/cmdstat_([a-z|_]+):calls=(\d+)/g)) {
+    if (m[1] === 'info' || m[1] === 'dbsize' || m[1] === 'copy') continue;
+    per[m[1]] = Number(m[2]);
+    calls += Number(m[2]);
+  }
+  return { calls, per };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Key spaces: one real session and one real cache entry per Worker, copied to n keys inside Redis
+
+const b64url = (buf) => buf.toString('base64url');
+const fixed = randomBytes(24);
+
+/** The i-th redge session id (16 bytes, as redge encodes them) and the i-th peer token. */
+function redgeId(i) {
+  const b = Buffer.alloc(16);
+  fixed.copy(b, 0, 0, 8);
+  b.writeBigUInt64BE(BigInt(i), 8);
+  return b64url(b);
+}
+function peerToken(i) {
+  const b = Buffer.alloc(32);
+  fixed.copy(b, 0, 0, 24);
+  b.writeBigUInt64BE(BigInt(i), 24);
+  return b64url(b);
+}
+
+/** Sends `COPY src dst` for every pair from `pairs(i)` through `redis-cli --pipe`. */
+function pipeCopies(port, from, to, pairs) {
+  return new Promise((resolve, reject) => {
+    const child = spawn('redis-cli', ['-p', String(port), '--pipe'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (c) => (output += c));
+    child.stderr.on('data', (c) => (output += c));
+    child.on('exit', (code) => (code === 0 && /errors: 0/.test(output) ? resolve(output) : reject(new Error(`redis-cli --pipe: ${output}`))));
+    const cmd = (...parts) => `*${parts.length}\r\n${parts.map((p) => `$${Buffer.byteLength(p)}\r\n${p}\r\n`).join('')}`;
+    let i = from;
+    const write = () => {
+      while (i < to) {
+        let chunk = '';
+        for (let n = 0; n < 2000 && i < to; n++, i++) for (const [src, dst] of pairs(i)) chunk += cmd('COPY', src, dst);
+        if (!child.stdin.write(chunk)) return child.stdin.once('drain', write);
+      }
+      child.stdin.end();
+    };
+    write();
+  });
+}
+
+async function seed(stack) {
+  const { redge, peer, cli } = stack;
+  // redge: sign in once (the session routes check Origin on writes), read item 1 once (a miss, then written).
+  const signIn = await redge.request({ method: 'POST', path: '/api/session', headers: { origin: redge.url }, body: JSON.stringify({ user: 'bench' }) });
+  if (signIn.status !== 201) throw new Error(`redge sign-in: ${signIn.status} ${signIn.text}`);
+  const cookie = String(signIn.headers['set-cookie']).split(';')[0];
+  const [cookieName, redgeToken] = cookie.split('=');
+  const [id0, secret] = redgeToken.split('.');
+  const peerSignIn = await peer.request({ method: 'POST', path: '/api/session', body: JSON.stringify({ user: 'bench' }) });
+  if (peerSignIn.status !== 201) throw new Error(`peer sign-in: ${peerSignIn.status} ${peerSignIn.text}`);
+  const peer0 = JSON.parse(peerSignIn.text).token;
+  for (const w of [redge, peer]) {
+    await w.request({ path: '/api/lookup/1' });
+    await sleep(300);
+    const again = JSON.parse((await w.request({ path: '/api/lookup/1' })).text);
+    if (again.status !== 'hit') throw new Error(`${w.name}: item 1 is not cached after a lookup: ${JSON.stringify(again)}`);
+  }
+  const sessionKey = cli('--scan', '--pattern', `*:s:${id0}`).trim();
+  const entryKey = 'redge:lookup:v:item:1';
+  if (!sessionKey || !cli('EXISTS', entryKey).includes('1')) throw new Error(`redge keys not found (session ${sessionKey})`);
+  const prefix = sessionKey.slice(0, -id0.length);
+  return {
+    cookieName,
+    secret,
+    done: 0, // identifiers 1..n are copies; the signed-in originals are not used by the load
+    pairs: (i) => [
+      [sessionKey, `${prefix}${redgeId(i)}`],
+      [entryKey, `redge:lookup:v:item:${i}`],
+      [`peer:session:${peer0}`, `peer:session:${peerToken(i)}`],
+      ['peer:lookup:item:1', `peer:lookup:item:${i}`],
+    ],
+  };
+}
+
+async function growKeyspace(stack, keys, n) {
+  if (keys.done >= n) return;
+  const t = performance.now();
+  await pipeCopies(stack.redis.port, keys.done + 1, n + 1, keys.pairs);
+  keys.done = n;
+  log(`key space ${n}: copied in ${((performance.now() - t) / 1000).toFixed(1)} s; DBSIZE ${stack.cli('DBSIZE').trim()}`);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The routes
+
+/** The request of `route` for the i-th identifier of the key space, on each Worker. */
+function requestFor(which, route, i, keys, ip) {
+  const headers = { 'cf-connecting-ip': ip };
+  if (which === 'redge') {
+    const cookie = `${keys.cookieName}=${redgeId(i)}.${keys.secret}`;
+    if (route === 'ratelimit') return { method: 'POST', path: `/api/ratelimit/api?id=k${i}`, headers };
+    if (route === 'session') return { path: '/api/session', headers: { ...headers, cookie } };
+    if (route === 'cache') return { path: `/api/lookup/${i}`, headers };
+    return { path: `/api/dashboard?item=${i}`, headers: { ...headers, cookie } };
+  }
+  const cookie = `peer_session=${peerToken(i)}`;
+  if (route === 'ratelimit') return { method: 'POST', path: `/api/ratelimit?id=k${i}`, headers };
+  if (route === 'session') return { path: '/api/session', headers: { ...headers, cookie } };
+  if (route === 'cache') return { path: `/api/lookup/${i}`, headers };
+  return { path: `/api/dashboard?item=${i}`, headers: { ...headers, cookie } };
+}
+
+/** Whether an answer is what the benchmark means to measure (allowed, signed in, a cache hit). */
+function expected(route, response) {
+  if (response.status !== 200) return false;
+  let body;
+  try {
+    body = JSON.parse(response.text);
+  } catch {
+    return false;
+  }
+  if (route === 'ratelimit') return true;
+  if (route === 'session') return Boolean(body.session);
+  if (route === 'cache') return body.status === 'hit';
+  return body.signed_in === true && body.item?.status === 'hit';
+}
+
+/** One closed-loop slice of `ms` with `concurrency` clients against one Worker's route. */
+async function slice(stack, which, route, concurrency, ms, keyspace, keys) {
+  const w = stack[which];
+  const raw = { n: 0, unexpected: 0, errors: 0, latencies: [], serverTrips: 0, serverTripsSeen: 0, samples: [] };
+  const cpu0 = { workerd: ticksOf(w.processes.workerd), other: ticksOf(w.processes.other), gateway: ticksOf([stack.gateway.pid]), redis: ticksOf([stack.redis.proc.pid]), client: process.cpuUsage() };
+  const gw0 = { ...stack.counters };
+  const cs0 = commandstats(stack.cli);
+  const t0 = performance.now();
+  const client = async () => {
+    while (performance.now() - t0 < ms) {
+      const i = 1 + Math.floor(Math.random() * keyspace);
+      const ip = `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
+      const started = performance.now();
+      try {
+        const response = await w.request(requestFor(which, route, i, keys, ip));
+        raw.latencies.push(performance.now() - started);
+        raw.n++;
+        if (!expected(route, response)) {
+          raw.unexpected++;
+          if (raw.samples.length < 2) raw.samples.push({ status: response.status, body: response.text.slice(0, 300) });
+        }
+        const trips = /redis;[^,]*desc="(\d+) round trip/.exec(response.headers['server-timing'] ?? '');
+        if (trips) {
+          raw.serverTrips += Number(trips[1]);
+          raw.serverTripsSeen++;
+        }
+      } catch (error) {
+        raw.errors++;
+        if (raw.samples.length < 2) raw.samples.push({ error: String(error) });
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, client));
+  raw.seconds = (performance.now() - t0) / 1000;
+  await sleep(150); // the gateway's last log lines, and work the Workers finish after answering
+  const cs1 = commandstats(stack.cli);
+  const client1 = process.cpuUsage(cpu0.client);
+  raw.cpu = {
+    workerd: ticksOf(w.processes.workerd) - cpu0.workerd,
+    other: ticksOf(w.processes.other) - cpu0.other,
+    gateway: ticksOf([stack.gateway.pid]) - cpu0.gateway,
+    redis: ticksOf([stack.redis.proc.pid]) - cpu0.redis,
+    client_ms: (client1.user + client1.system) / 1000,
+  };
+  raw.trips = stack.counters.requests - gw0.requests;
+  raw.httpCommands = stack.counters.commands - gw0.commands;
+  raw.calls = cs1.calls - cs0.calls;
+  raw.per = {};
+  for (const [k, v] of Object.entries(cs1.per)) if (v - (cs0.per[k] ?? 0) > 0) raw.per[k] = v - (cs0.per[k] ?? 0);
+  return raw;
+}
+
+function mergeRaw(a, b) {
+  if (!a) return b;
+  for (const k of ['n', 'unexpected', 'errors', 'seconds', 'serverTrips', 'serverTripsSeen', 'trips', 'httpCommands', 'calls']) a[k] += b[k];
+  for (const k of Object.keys(a.cpu)) a.cpu[k] += b.cpu[k];
+  a.latencies.push(...b.latencies);
+  for (const [k, v] of Object.entries(b.per)) a.per[k] = (a.per[k] ?? 0) + v;
+  if (a.samples.length < 2) a.samples.push(...b.samples.slice(0, 2 - a.samples.length));
+  return a;
+}
+
+function summarize(raw) {
+  const lat = raw.latencies.sort((x, y) => x - y);
+  const q = (p) => Number((lat[Math.min(lat.length - 1, Math.floor(p * lat.length))] ?? 0).toFixed(2));
+  const n = Math.max(1, raw.n);
+  const per = (x, digits = 2) => Number((x / n).toFixed(digits));
+  const msPer1000 = (ticks) => Number(((ticks * 1000) / CLK_TCK / n * 1000).toFixed(1));
+  return {
+    requests: raw.n,
+    requests_per_s: Math.round(raw.n / raw.seconds),
+    p50_ms: q(0.5),
+    p99_ms: q(0.99),
+    unexpected: raw.unexpected,
+    errors: raw.errors,
+    workerd_cpu_ms_per_1000: msPer1000(raw.cpu.workerd),
+    wrangler_other_cpu_ms_per_1000: msPer1000(raw.cpu.other),
+    gateway_cpu_ms_per_1000: msPer1000(raw.cpu.gateway),
+    redis_cpu_ms_per_1000: msPer1000(raw.cpu.redis),
+    client_cpu_ms_per_1000: Number(((raw.cpu.client_ms / n) * 1000).toFixed(1)),
+    round_trips_per_request: per(raw.trips),
+    round_trips_reported: raw.serverTripsSeen ? Number((raw.serverTrips / raw.serverTripsSeen).toFixed(2)) : null,
+    http_commands_per_request: per(raw.httpCommands),
+    redis_commands_per_request: per(raw.calls),
+    redis_commands_by_name: Object.fromEntries(Object.entries(raw.per).map(([k, v]) => [k, per(v)])),
+    samples: raw.samples,
+  };
+}
+
+async function routesBench() {
+  const stack = await startBenchStack();
+  try {
+    const out = { setup: {}, cells: [] };
+    const ipCheckBefore = Number(stack.cli('DBSIZE').trim());
+    const keys = await seed(stack);
+    log('warming both Workers');
+    for (const which of ['redge', 'peer']) for (const route of ROUTES) await slice(stack, which, route, 8, 1500, 1, keys);
+    // Is the client IP the bench sends (CF-Connecting-IP) the one the dashboard's rate limit uses?
+    const before = stack.cli('--scan', '--pattern', 'peer:rl*').split('\n').filter(Boolean).length;
+    for (let k = 0; k < 5; k++) await stack.peer.request(requestFor('peer', 'dashboard', 1, keys, `192.0.2.${k + 1}`));
+    const after = stack.cli('--scan', '--pattern', 'peer:rl*').split('\n').filter(Boolean).length;
+    out.setup.client_ip_header_honoured = after > before;
+    out.setup.keys_before_seed = ipCheckBefore;
+    for (const keyspace of KEYSPACES) {
+      await growKeyspace(stack, keys, keyspace);
+      const info = stack.cli('INFO', 'memory');
+      out.setup[`keyspace_${keyspace}`] = { dbsize: Number(stack.cli('DBSIZE').trim()), used_memory_human: /used_memory_human:(\S+)/.exec(info)?.[1] };
+      for (const concurrency of CONCURRENCY) {
+        const raws = {};
+        const load0 = loadavg();
+        for (let round = 0; round < ROUNDS; round++) {
+          for (const route of ROUTES) {
+            // Alternate which Worker goes first, so that neither always follows the other's trailing work.
+            const order = round % 2 === 0 ? ['redge', 'peer'] : ['peer', 'redge'];
+            for (const which of order) {
+              const key = `${route}/${which}`;
+              raws[key] = mergeRaw(raws[key], await slice(stack, which, route, concurrency, SLICE_MS, keyspace, keys));
+            }
+          }
+        }
+        for (const route of ROUTES) {
+          const redge = summarize(raws[`${route}/redge`]);
+          const peer = summarize(raws[`${route}/peer`]);
+          out.cells.push({ keyspace, concurrency, route, load_average: load0.map((x) => Number(x.toFixed(2))), redge, peer });
+          log(`keys ${keyspace} c=${concurrency} ${route}: redge ${redge.requests_per_s} req/s p50 ${redge.p50_ms} cpu ${redge.workerd_cpu_ms_per_1000} ms/1000 trips ${redge.round_trips_per_request} | peer ${peer.requests_per_s} req/s p50 ${peer.p50_ms} cpu ${peer.workerd_cpu_ms_per_1000} trips ${peer.round_trips_per_request}`);
+        }
+      }
+    }
+    out.rounds = ROUNDS;
+    out.slice_ms = SLICE_MS;
+    return out;
+  } finally {
+    await stack.stop();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Bundles
+
+async function bundleBench() {
+  const wrangler = join(root, 'node_modules', '.bin', 'wrangler');
+  const workers = [
+    { name: 'redge (Rust/wasm)', cwd: root, config: [] },
+    { name: 'peer: routes (@upstash/ratelimit + @upstash/redis)', cwd: join(root, 'bench', 'peers', 'routes-upstash'), config: [] },
+    { name: 'peer: rate limit (@upstash/ratelimit + @upstash/redis)', cwd: join(root, 'bench', 'peers', 'upstash-ratelimit'), config: [] },
+    { name: 'peer: cache (@upstash/redis)', cwd: join(root, 'bench', 'peers', 'cache-upstash'), config: [] },
+  ];
+  const out = [];
+  for (const w of workers) {
+    const dir = mkdtempSync(join(tmpdir(), 'redge-bundle-'));
+    try {
+      const result = await run(wrangler, ['deploy', '--dry-run', '--outdir', dir, ...w.config], { cwd: w.cwd, env: buildEnv({ CI: 'true' }), echo: false });
+      const m = /Total Upload:\s*([\d.]+)\s*KiB\s*\/\s*gzip:\s*([\d.]+)\s*KiB/.exec(result.output);
+      if (result.code !== 0 || !m) throw new Error(`wrangler deploy --dry-run for ${w.name} failed:\n${result.output.slice(-2000)}`);
+      const files = readdirSync(dir, { recursive: true })
+        .map((f) => join(dir, f))
+        .filter((f) => statSync(f).isFile() && !f.endsWith('.map') && !f.endsWith('README.md'));
+      const own = files.map((f) => ({ file: f.slice(dir.length + 1), bytes: statSync(f).size, gzip_bytes: gzipSync(readFileSync(f), { level: 9 }).length }));
+      out.push({ name: w.name, wrangler_total_kib: Number(m[1]), wrangler_gzip_kib: Number(m[2]), files: own });
+      log(`bundle ${w.name}: ${m[1]} KiB, gzip ${m[2]} KiB`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The older benchmarks, run as they are
+
+async function child(command, argv, what) {
+  log(`running ${what}`);
+  const t = performance.now();
+  const result = await run(command, argv, { cwd: root, env: buildEnv(), echo: true });
+  if (result.code !== 0) throw new Error(`${what} failed (exit ${result.code})`);
+  return { command: what, seconds: Math.round((performance.now() - t) / 1000) };
+}
+
+const readJson = (name) => JSON.parse(readFileSync(join(resultsDir, name), 'utf8'));
+
+// ---------------------------------------------------------------------------------------------------------
+// Report
+
+const ratio = (a, b) => (b ? (a / b).toFixed(2) : 'n/a');
+
+function routesTable(cells, keyspace) {
+  const head = '| route | clients | redge req/s | peer req/s | redge / peer | redge p50 / p99 ms | peer p50 / p99 ms | redge workerd CPU ms / 1000 | peer workerd CPU ms / 1000 | redge / peer CPU | round trips redge / peer | Redis commands redge / peer | load avg |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|';
+  const rows = cells
+    .filter((c) => c.keyspace === keyspace)
+    .map((c) => {
+      const r = c.redge;
+      const p = c.peer;
+      return `| ${c.route} | ${c.concurrency} | ${r.requests_per_s} | ${p.requests_per_s} | ${ratio(r.requests_per_s, p.requests_per_s)} | ${r.p50_ms} / ${r.p99_ms} | ${p.p50_ms} / ${p.p99_ms} | ${r.workerd_cpu_ms_per_1000} | ${p.workerd_cpu_ms_per_1000} | ${ratio(r.workerd_cpu_ms_per_1000, p.workerd_cpu_ms_per_1000)} | ${r.round_trips_per_request} / ${p.round_trips_per_request} | ${r.redis_commands_per_request} / ${p.redis_commands_per_request} | ${c.load_average[0]} |`;
+    });
+  return [head, ...rows].join('\n');
+}
+
+function detailTable(cells, keyspace) {
+  const head = '| route | clients | Worker | requests | unexpected | errors | round trips (gateway log) | round trips (Server-Timing) | HTTP commands | Redis commands by name | gateway CPU ms / 1000 | redis CPU ms / 1000 | wrangler (non-workerd) CPU ms / 1000 |\n|---|---:|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|';
+  const rows = [];
+  for (const c of cells.filter((x) => x.keyspace === keyspace)) {
+    for (const which of ['redge', 'peer']) {
+      const x = c[which];
+      rows.push(`| ${c.route} | ${c.concurrency} | ${which} | ${x.requests} | ${x.unexpected} | ${x.errors} | ${x.round_trips_per_request} | ${x.round_trips_reported ?? ''} | ${x.http_commands_per_request} | ${JSON.stringify(x.redis_commands_by_name).replace(/"/g, '')} | ${x.gateway_cpu_ms_per_1000} | ${x.redis_cpu_ms_per_1000} | ${x.wrangler_other_cpu_ms_per_1000} |`);
+    }
+  }
+  return [head, ...rows].join('\n');
+}
+
+function growthTable(cells) {
+  const spaces = [...new Set(cells.map((c) => c.keyspace))].sort((a, b) => a - b);
+  if (spaces.length < 2) return '';
+  const [small, large] = [spaces[0], spaces[spaces.length - 1]];
+  const head = `| route | clients | redge req/s ${small} → ${large} | peer req/s ${small} → ${large} | redge CPU ms/1000 ${small} → ${large} | peer CPU ms/1000 ${small} → ${large} |\n|---|---:|---:|---:|---:|---:|`;
+  const rows = [];
+  for (const c of cells.filter((x) => x.keyspace === small)) {
+    const l = cells.find((x) => x.keyspace === large && x.route === c.route && x.concurrency === c.concurrency);
+    if (!l) continue;
+    rows.push(`| ${c.route} | ${c.concurrency} | ${c.redge.requests_per_s} → ${l.redge.requests_per_s} | ${c.peer.requests_per_s} → ${l.peer.requests_per_s} | ${c.redge.workerd_cpu_ms_per_1000} → ${l.redge.workerd_cpu_ms_per_1000} | ${c.peer.workerd_cpu_ms_per_1000} → ${l.peer.workerd_cpu_ms_per_1000} |`);
+  }
+  return [head, ...rows].join('\n');
+}
+
+function render(r) {
+  const m = r.machine;
+  const parts = [`# Benchmarks (\`npm run bench\`)
+
+Machine: ${m.cpus} × ${m.cpu_model}, ${m.memory_gib} GiB RAM, Linux ${m.kernel}, Node ${m.node}. Date: ${r.date}.
+Load average (1, 5, 15 min) before: ${r.load_average_before.join(', ')}; after: ${r.load_average_after.join(', ')}.
+The machine's two cores are shared with other work (builds), so absolute figures are noisy: every comparison
+is run interleaved (redge and the peer alternate in short slices) and is best read as a ratio.
+Command of the last run: \`${r.command}\`. Parts run then: ${r.parts_run.join(', ')}; the others keep their figures
+from the run dated in their own section.${r.failed?.length ? `\n\n**Parts that failed in the last run:** ${r.failed.map((f) => `${f.part} (${f.error.split('\n')[0]})`).join('; ')}` : ''}`];
+
+  if (r.routes) {
+    const x = r.routes;
+    parts.push(`## Worker routes: redge vs the official SDKs (${x.date})
+
+\`npm run bench -- routes\` (key spaces from \`KEYSPACES\`; \`npm run bench -- all\` runs 1000 and 1000000).
+redge's Worker and the peer (\`bench/peers/routes-upstash\`: \`@upstash/ratelimit\` 2.2.0 on \`@upstash/redis\` 1.39.0,
+as their docs show them, with the SDK's default auto-pipelining) each run in \`wrangler dev\` (workerd) against one
+release redge-gateway and one redis-server. For each number of concurrent clients (a closed loop from Node's
+\`http\` with keep-alive) the ${ROUTES.length} routes × 2 Workers run in ${x.rounds} interleaved slices of ${x.slice_ms} ms.
+Each request picks a random identifier from the key space: a rate-limit identifier, a session (cookie), an item.
+
+| route | redge | peer |
+|---|---|---|
+| ratelimit | \`POST /api/ratelimit/api?id=k<i>\` (sliding window) | \`POST /api/ratelimit?id=k<i>\` (\`Ratelimit.slidingWindow\`) |
+| session | \`GET /api/session\` (session script: HMGET, sliding refresh when due) | \`GET /api/session\`: \`GET\` of a JSON record, \`SET PX XX\` when less than half the idle time is left |
+| cache | \`GET /api/lookup/<i>\` (hit: \`MGET\` of entry + 2 tag generations) | \`GET /api/lookup/<i>\`: cache-aside \`GET\` |
+| dashboard | \`GET /api/dashboard?item=<i>\` (middleware's rate-limit check + session + item) | \`GET /api/dashboard?item=<i>\`: \`Promise.all\` of the three |
+
+Settings: every rate limit is ${LIMIT} per ${WINDOW_MS / 1000} s, so every request is allowed (the benchmark measures decisions,
+not refusals). redge: \`RATELIMIT_ROUTES\` limits only the dashboard group (the other three routes then measure one
+capability each, as the peer's do), \`RATELIMIT_POLICIES\` one sliding-window \`api\` policy, its Redis deadlines
+(\`RATELIMIT_TIMEOUT_MS\`, \`REDIS_TIMEOUT_MS\`, \`CACHE_DEADLINE_MS\`) raised to 5 s like the SDK's, so that a busy machine
+measures slow answers rather than fallbacks; cache TTL 1 h and the demo origin at 0 ms on both; redge's memory tier off.
+The dashboard's rate limit is keyed by \`CF-Connecting-IP\`; the bench sends one address per identifier
+(wrangler dev passes it through: ${x.setup.client_ip_header_honoured ? 'yes' : 'no, so every dashboard request shares one key'}).
+Key spaces: one session and one cache entry are created through each Worker, then copied inside Redis
+(\`COPY\` through \`redis-cli --pipe\`) to n sessions and n items per Worker; rate-limit identifiers are not
+pre-populated, so in the 1 million key space most are first seen (a new key each).
+${Object.entries(x.setup).filter(([k]) => k.startsWith('keyspace_')).map(([k, v]) => `Key space ${k.slice(9)}: DBSIZE ${v.dbsize}, Redis memory ${v.used_memory_human}.`).join(' ')}
+
+Figures: requests/s and latency percentiles at the client; **workerd CPU** = utime + stime of the Worker's workerd
+process(es) (\`/proc/<pid>/stat\`, found under its \`wrangler dev\`) over the slice, per 1000 requests; round trips =
+HTTP requests the gateway logged, per request (redge's own \`Server-Timing\` count is in the detail table);
+Redis commands = \`INFO commandstats\` deltas per request, commands run inside scripts included.
+An "unexpected" answer is anything but an allowed decision, a signed-in session and a cache hit.`);
+    for (const ks of [...new Set(x.cells.map((c) => c.keyspace))]) {
+      parts.push(`### Key space ${ks}\n\n${routesTable(x.cells, ks)}\n\n<details><summary>Detail: counts, round trips both ways, CPU of the other processes</summary>\n\n${detailTable(x.cells, ks)}\n\n</details>`);
+    }
+    const growth = growthTable(x.cells);
+    if (growth) parts.push(`### How cost grows with the key space\n\n${growth}`);
+  }
+
+  if (r.bundle) {
+    const rows = r.bundle.entries.map((b) => `| ${b.name} | ${b.wrangler_total_kib} | ${b.wrangler_gzip_kib} | ${b.files.map((f) => `${f.file} ${(f.gzip_bytes / 1024).toFixed(1)}`).join(', ')} |`);
+    parts.push(`## Upload bundle (${r.bundle.date})
+
+\`npm run bench -- bundle\`: \`wrangler deploy --dry-run --outdir <tmp>\` for each Worker; wrangler's own "Total Upload"
+line, and each file gzipped (level 9) by the bench.
+
+| Worker | upload KiB | gzip KiB (wrangler) | files, gzip KiB |
+|---|---:|---:|---|
+${rows.join('\n')}`);
+  }
+
+  for (const [part, file, title] of [
+    ['ratelimit', 'ratelimit.md', 'Rate limiting, per algorithm, and accuracy'],
+    ['cache', 'cache.md', 'Cached lookups, sequential'],
+    ['gateway', 'gateway.md', 'The gateway against webdis and redis-benchmark'],
+  ]) {
+    if (r[part]) parts.push(`## ${title} (${r[part].date})\n\n\`npm run bench -- ${part}\` runs \`${r[part].command}\` (${r[part].seconds} s); full report: [${file}](${file}).\n\n${r[part].summary}`);
+  }
+  return `${parts.join('\n\n')}\n`;
+}
+
+function ratelimitSummary(j) {
+  const rows = Object.entries(j.load ?? {}).map(([name, x]) => `| ${name} | ${x.requests_per_s} | ${x.p50_ms} / ${x.p99_ms} | ${x.round_trips_per_decision} | ${x.redis_commands_per_decision} |`);
+  const a = j.accuracy;
+  return `${j.concurrency} clients, every request allowed:\n\n| target | req/s | p50 / p99 ms | round trips | Redis commands |\n|---|---:|---:|---:|---:|\n${rows.join('\n')}\n\nAccuracy (${a.schedule}): sliding window exact ${a.sliding_window.exact_sliding_log}, redge ${a.sliding_window.redge}, @upstash/ratelimit ${a.sliding_window.upstash}; token bucket exact ${a.token_bucket.exact_continuous} (continuous) / ${a.token_bucket.exact_stepwise} (stepwise), redge ${a.token_bucket.redge}, @upstash/ratelimit ${a.token_bucket.upstash}.`;
+}
+
+function cacheSummary(j) {
+  const rows = [];
+  for (const op of ['hit', 'miss']) for (const [name, x] of Object.entries(j[op])) rows.push(`| ${op} | ${name} | ${x.client_ms.p50.toFixed(2)} | ${x.client_ms.p99.toFixed(2)} | ${x.round_trips.mean.toFixed(2)} |`);
+  return `| op | Worker | client p50 ms | client p99 ms | round trips |\n|---|---|---:|---:|---:|\n${rows.join('\n')}`;
+}
+
+function gatewaySummary(j) {
+  const find = (s, op, c) => j.results.find((x) => x.server === s && x.op === op && x.concurrency === c);
+  const rows = [];
+  for (const op of ['GET', 'SET']) {
+    for (const c of [...new Set(j.results.map((x) => x.concurrency))].sort((a, b) => a - b)) {
+      const g = find('redge-gateway', op, c);
+      const w = find('webdis', op, c);
+      const b = find('redis-benchmark', op, c);
+      if (g && w && b) rows.push(`| ${op} | ${c} | ${g.rps.toFixed(0)} | ${w.rps.toFixed(0)} | ${b.rps.toFixed(0)} | ${(g.rps / w.rps).toFixed(2)} |`);
+    }
+  }
+  return `| op | clients | redge-gateway req/s | webdis req/s | redis-benchmark req/s | gateway / webdis |\n|---|---:|---:|---:|---:|---:|\n${rows.join('\n')}`;
+}
+
+async function main() {
+  await ensureToolchain({ log });
+  const previous = existsSync(join(resultsDir, 'bench.json')) ? JSON.parse(readFileSync(join(resultsDir, 'bench.json'), 'utf8')) : {};
+  const results = { ...previous };
+  const stamp = () => new Date().toISOString();
+  results.date = stamp();
+  results.command = `npm run bench${args.length ? ` -- ${args.join(' ')}` : ''}${process.env.KEYSPACES ? ` (KEYSPACES=${process.env.KEYSPACES})` : ''}`;
+  results.parts_run = [...PARTS];
+  results.machine = { cpus: cpus().length, cpu_model: cpus()[0]?.model ?? 'unknown', memory_gib: Math.round(totalmem() / 2 ** 30), kernel: release(), node: process.version };
+  results.load_average_before = loadavg().map((x) => Number(x.toFixed(2)));
+
+  // Each part is saved as soon as it is done, and a part that fails is reported without losing the others.
+  const save = () => {
+    results.load_average_after = loadavg().map((x) => Number(x.toFixed(2)));
+    writeFileSync(join(resultsDir, 'bench.json'), `${JSON.stringify(results, null, 2)}\n`);
+    writeFileSync(join(resultsDir, 'bench.md'), render(results));
+  };
+  results.failed = [];
+  const part = async (name, fn) => {
+    if (!PARTS.has(name)) return;
+    try {
+      await fn();
+    } catch (error) {
+      console.error(error);
+      results.failed.push({ part: name, error: String(error?.message ?? error).slice(0, 2000) });
+    }
+    save();
+  };
+  await part('routes', async () => {
+    const t = performance.now();
+    results.routes = { date: stamp(), ...(await routesBench()), seconds: Math.round((performance.now() - t) / 1000) };
+  });
+  await part('bundle', async () => {
+    results.bundle = { date: stamp(), entries: await bundleBench() };
+  });
+  await part('ratelimit', async () => {
+    const info = await child('node', ['bench/ratelimit.mjs'], 'node bench/ratelimit.mjs');
+    const j = readJson('ratelimit.json');
+    results.ratelimit = { date: stamp(), ...info, summary: ratelimitSummary(j), result: j };
+  });
+  await part('cache', async () => {
+    const info = await child('node', ['bench/cache.mjs'], 'node bench/cache.mjs');
+    const j = readJson('cache.json');
+    results.cache = { date: stamp(), ...info, summary: cacheSummary(j), result: j };
+  });
+  await part('gateway', async () => {
+    const info = await child('bash', ['bench/gateway.sh'], 'bash bench/gateway.sh');
+    const j = readJson('gateway.json');
+    results.gateway = { date: stamp(), ...info, summary: gatewaySummary(j), result: j };
+  });
+  log(`wrote bench/results/bench.{json,md}${results.failed.length ? `; failed: ${results.failed.map((f) => f.part).join(', ')}` : ''}`);
+  if (results.failed.length) process.exitCode = 1;
+}
+
+main().then(
+  () => process.exit(process.exitCode ?? 0),
+  (error) => {
+    console.error(error);
+    process.exit(1);
+  },
+);
