@@ -259,7 +259,7 @@ function pipeCopies(port, from, to, pairs) {
     const write = () => {
       while (i < to) {
         let chunk = '';
-        for (let n = 0; n < 2000 && i < to; n++, i++) for (const [src, dst] of pairs(i)) chunk += cmd('COPY', src, dst);
+        for (let n = 0; n < 2000 && i < to; n++, i++) for (const [src, dst] of pairs(i)) if (src !== dst) chunk += cmd('COPY', src, dst);
         if (!child.stdin.write(chunk)) return child.stdin.once('drain', write);
       }
       child.stdin.end();
