@@ -18,7 +18,7 @@
 //! | `RATELIMIT_TIMEOUT_MS` | no | deadline of a rate-limit check, 1..=30000, default 200 |
 //! | `RATELIMIT_PREFIX` | no | prefix of the rate-limit keys, default `redge:rl` |
 //! | `RATELIMIT_LEGACY_HEADERS` | no | `true` adds `X-RateLimit-Limit/Remaining/Reset` |
-//! | `RATELIMIT_ROUTES` | no | JSON object from route group (`ops`, `session`, `lookup`, `ratelimit`, `dashboard`) to the policy its routes spend from per client IP (`null`: none); default `{"session":"api","lookup":"api","dashboard":"api"}`, see [`route_limits`](super::route_limits) |
+//! | `RATELIMIT_ROUTES` | no | JSON object from route group (`ops`, `session`, `lookup`, `ratelimit`, `dashboard`) to the policy its routes spend from per client IP (`null`: none); default `{"session":"api","lookup":"api","dashboard":"api"}`, with the default `api` policy added when `RATELIMIT_POLICIES` has none; see [`route_limits`](super::route_limits) |
 //! | `SESSION_IDLE_S`, `SESSION_ABSOLUTE_S` | no | session idle timeout and absolute lifetime in seconds (1800 and 43200) |
 //!
 //! [`Config::from_vars`] is pure: it takes a lookup function, so every rule is tested natively. Every
@@ -26,7 +26,7 @@
 
 use std::fmt;
 
-use super::route_limits::RouteLimits;
+use super::route_limits::{DEFAULT_ROUTE_POLICY, RouteLimits};
 use crate::cache::Policy;
 use crate::client::{
     Client, DEFAULT_TIMEOUT_MS, HttpRequest, HttpResponse, TOKEN_VAR, Transport, URL_VAR,
@@ -432,7 +432,7 @@ fn ratelimit_settings(
     const FAILURE: &str = "RATELIMIT_FAILURE";
     const LEGACY: &str = "RATELIMIT_LEGACY_HEADERS";
     const ROUTES: &str = "RATELIMIT_ROUTES";
-    let policies = match read(POLICIES) {
+    let mut policies = match read(POLICIES) {
         None => config::default_policies(),
         Some(text) => config::parse_policies(&text).unwrap_or_else(|e| {
             problems.push((POLICIES, format!("{POLICIES}: {e}")));
@@ -474,7 +474,13 @@ fn ratelimit_settings(
     let prefix =
         read("RATELIMIT_PREFIX").map_or_else(|| DEFAULT_PREFIX.to_owned(), |p| p.trim().to_owned());
     let routes = match read(ROUTES) {
-        None => RouteLimits::default_for(&policies),
+        None => {
+            // The default routes spend from `api`: policies configured without one get the default.
+            if !policies.iter().any(|p| p.name == DEFAULT_ROUTE_POLICY) {
+                policies.push(config::default_route_policy());
+            }
+            RouteLimits::default_for(&policies)
+        }
         Some(text) => RouteLimits::parse(&text, &policies),
     }
     .unwrap_or_else(|e| {
@@ -799,6 +805,43 @@ mod tests {
                 "RATELIMIT_LEGACY_HEADERS",
                 "RATELIMIT_ROUTES"
             ]
+        );
+    }
+
+    #[test]
+    fn policies_without_api_get_the_default_route_policy_unless_routes_are_set() {
+        let custom = r#"[{"name": "uploads", "limit": 3, "period_s": 60}]"#;
+        let mut pairs = GOOD.to_vec();
+        pairs.push(("RATELIMIT_POLICIES", custom));
+        let config = Config::from_vars(vars(&pairs)).unwrap();
+        let names: Vec<&str> = config
+            .ratelimit
+            .policies
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect();
+        assert_eq!(names, ["uploads", "api"]);
+        assert_eq!(
+            config
+                .ratelimit
+                .routes
+                .policy_for(super::super::routes::Group::Session),
+            Some("api")
+        );
+
+        pairs.push(("RATELIMIT_ROUTES", r#"{"session": "uploads"}"#));
+        let config = Config::from_vars(vars(&pairs)).unwrap();
+        assert_eq!(
+            config.ratelimit.policies.len(),
+            1,
+            "nothing added when the routes are set"
+        );
+        assert_eq!(
+            config
+                .ratelimit
+                .routes
+                .policy_for(super::super::routes::Group::Lookup),
+            None
         );
     }
 

@@ -8,7 +8,8 @@
 //! {"session": "api", "lookup": "api", "dashboard": "api", "ratelimit": null, "ops": null}
 //! ```
 //!
-//! Unset, the session, lookup and dashboard groups spend from the policy `api`; the operational routes
+//! Unset, the session, lookup and dashboard groups spend from the policy `api` (added with its default
+//! quota when the configured policies have none); the operational routes
 //! (health, metrics: monitoring must not be refused) and the rate-limit demo routes (each already spends
 //! from the policy it names) are not limited. A policy named here must be one of `RATELIMIT_POLICIES`.
 

@@ -41,10 +41,15 @@ pub fn default_policies() -> Vec<Policy> {
             Algorithm::TokenBucket,
             Quota::new(10, 60_000).burst(3),
         ),
-        // What every API route spends from by default, per client IP: generous enough for a person
-        // (and a test suite) clicking through the demo, tight enough to stop a script.
-        Policy::new("api", Algorithm::Gcra, Quota::new(1_000, 60_000).burst(200)),
+        default_route_policy(),
     ]
+}
+
+/// `api`: what the Worker's routes spend from by default, per client IP (GCRA, 1000 a minute, burst
+/// 200): generous enough for a person (and a test suite) clicking through the demo, tight enough to stop
+/// a script.
+pub fn default_route_policy() -> Policy {
+    Policy::new("api", Algorithm::Gcra, Quota::new(1_000, 60_000).burst(200))
 }
 
 /// Parses policies from JSON (see the module docs).
