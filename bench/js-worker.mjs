@@ -19,6 +19,7 @@ import { buildPackage, sizes } from '../scripts/build-js.mjs';
 import { start } from '../scripts/lib/proc.mjs';
 import { freePort, startRedis } from '../scripts/lib/stack.mjs';
 import { buildEnv, root } from '../scripts/lib/toolchain.mjs';
+import { startCountingGateway } from './lib/gateway.mjs';
 
 const DURATION = Number(process.env.DURATION ?? 10) * 1000;
 const CONCURRENCY = Number(process.env.CONCURRENCY ?? 16);
@@ -39,29 +40,7 @@ async function waitUntil(check, what, ms = 5 * 60_000) {
 async function main() {
   if (!existsSync(join(root, 'js', 'pkg', 'package.json'))) await buildPackage({ log });
   const redis = await startRedis();
-  execFileSync('cargo', ['build', '--release', '-p', 'redge-gateway'], { cwd: root, env: buildEnv(), stdio: 'inherit' });
-  const gwPort = await freePort();
-  const token = 'bench-token';
-  const gateway = { requests: 0, commands: 0 };
-  let pending = '';
-  const gw = start(join(root, 'target', 'release', 'redge-gateway'), [], {
-    name: 'redge-gateway',
-    env: { ...process.env, REDGE_GATEWAY_LISTEN: `127.0.0.1:${gwPort}`, REDGE_REDIS_URL: redis.url, REDGE_GATEWAY_TOKENS: token, NO_COLOR: '1' },
-    output: (text) => {
-      pending += text;
-      const lines = pending.split('\n');
-      pending = lines.pop();
-      for (const line of lines) {
-        const m = / request .*commands=(\d+)/.exec(line);
-        if (m) {
-          gateway.requests += 1;
-          gateway.commands += Number(m[1]);
-        }
-      }
-    },
-  });
-  const gatewayUrl = `http://127.0.0.1:${gwPort}`;
-  await waitUntil(async () => (await fetch(gatewayUrl, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: '["PING"]' })).ok, 'gateway', 10_000);
+  const { url: gatewayUrl, token, counters: gateway, proc: gw } = await startCountingGateway({ redisUrl: redis.url, log });
 
   const wrangler = join(root, 'node_modules', '.bin', 'wrangler');
   const vars = { UPSTASH_REDIS_REST_URL: gatewayUrl, UPSTASH_REDIS_REST_TOKEN: token, RATE_LIMIT_PER_MINUTE: '1000000', ORIGIN_LATENCY_MS: '50' };

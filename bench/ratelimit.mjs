@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { start } from '../scripts/lib/proc.mjs';
 import { freePort, startRedis } from '../scripts/lib/stack.mjs';
 import { buildEnv, root } from '../scripts/lib/toolchain.mjs';
+import { startCountingGateway } from './lib/gateway.mjs';
 
 const DURATION = Number(process.env.DURATION ?? 10) * 1000;
 const CONCURRENCY = Number(process.env.CONCURRENCY ?? 16);
@@ -58,29 +59,7 @@ function waitUntil(check, what, ms = 20 * 60_000) {
 async function main() {
   const redis = await startRedis();
   log(`redis on ${redis.port}`);
-  execFileSync('cargo', ['build', '--release', '-p', 'redge-gateway'], { cwd: root, env: buildEnv(), stdio: 'inherit' });
-  const gwPort = await freePort();
-  const token = 'bench-token';
-  const gateway = { requests: 0, commands: 0 };
-  let pending = '';
-  const gw = start(join(root, 'target', 'release', 'redge-gateway'), [], {
-    name: 'redge-gateway',
-    env: { ...process.env, REDGE_GATEWAY_LISTEN: `127.0.0.1:${gwPort}`, REDGE_REDIS_URL: redis.url, REDGE_GATEWAY_TOKENS: token, NO_COLOR: '1' },
-    output: (text) => {
-      pending += text;
-      const lines = pending.split('\n');
-      pending = lines.pop();
-      for (const line of lines) {
-        const m = / request .*commands=(\d+)/.exec(line);
-        if (m) {
-          gateway.requests += 1;
-          gateway.commands += Number(m[1]);
-        }
-      }
-    },
-  });
-  const gatewayUrl = `http://127.0.0.1:${gwPort}`;
-  await waitUntil(async () => (await fetch(gatewayUrl, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: '["PING"]' })).ok, 'gateway', 10_000);
+  const { url: gatewayUrl, token, counters: gateway, proc: gw } = await startCountingGateway({ redisUrl: redis.url, log });
 
   const wrangler = join(root, 'node_modules', '.bin', 'wrangler');
   const vars = (extra) => [

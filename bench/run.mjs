@@ -25,6 +25,7 @@ import { gzipSync } from 'node:zlib';
 import { run, start } from '../scripts/lib/proc.mjs';
 import { freePort, startRedis } from '../scripts/lib/stack.mjs';
 import { buildEnv, ensureToolchain, root } from '../scripts/lib/toolchain.mjs';
+import { startCountingGateway } from './lib/gateway.mjs';
 
 const args = process.argv.slice(2);
 const ALL = args.includes('all');
@@ -153,31 +154,7 @@ async function waitUntil(check, what, ms = 20 * 60_000, proc = null) {
 async function startBenchStack() {
   const redis = await startRedis();
   log(`redis-server on ${redis.port}`);
-  log('building redge-gateway (release)');
-  const built = await run('cargo', ['build', '--release', '-p', 'redge-gateway'], { cwd: root, env: buildEnv(), echo: false });
-  if (built.code !== 0) throw new Error(`building the gateway failed:\n${built.output.slice(-3000)}`);
-  const gwPort = await freePort();
-  const token = randomBytes(16).toString('hex');
-  const counters = { requests: 0, commands: 0 };
-  let pending = '';
-  const gateway = start(join(root, 'target', 'release', 'redge-gateway'), [], {
-    name: 'redge-gateway',
-    env: { ...process.env, REDGE_GATEWAY_LISTEN: `127.0.0.1:${gwPort}`, REDGE_REDIS_URL: redis.url, REDGE_GATEWAY_TOKENS: token, RUST_LOG: 'info', NO_COLOR: '1' },
-    output: (text) => {
-      pending += text;
-      const lines = pending.split('\n');
-      pending = lines.pop();
-      for (const line of lines) {
-        const m = / request .*commands=(\d+)/.exec(line);
-        if (m) {
-          counters.requests += 1;
-          counters.commands += Number(m[1]);
-        }
-      }
-    },
-  });
-  const gatewayUrl = `http://127.0.0.1:${gwPort}`;
-  await waitUntil(async () => (await fetch(gatewayUrl, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: '["PING"]' })).ok, 'gateway', 10_000, gateway);
+  const { url: gatewayUrl, token, counters, proc: gateway } = await startCountingGateway({ redisUrl: redis.url, log });
 
   const wrangler = join(root, 'node_modules', '.bin', 'wrangler');
   const startWrangler = async (name, cwd, vars) => {
