@@ -38,7 +38,14 @@ async function openPage({ viewport, expectedStatuses = [] } = {}) {
     problems.push(message.text());
   });
   page.on('pageerror', (error) => problems.push(error.message));
-  await page.goto(`${workerUrl}/`);
+  // The tests wait for the states they need, so the page counts as open once its document and modules
+  // are in. In one run of many, `wrangler dev` left a navigation unanswered for 30 s: try once more.
+  try {
+    await page.goto(`${workerUrl}/`, { waitUntil: 'domcontentloaded', timeout: 15_000 });
+  } catch (error) {
+    if (error.name !== 'TimeoutError') throw error;
+    await page.goto(`${workerUrl}/`, { waitUntil: 'domcontentloaded', timeout: 15_000 });
+  }
   return { page, problems };
 }
 
