@@ -11,7 +11,6 @@
 // a closed loop of CONCURRENCY clients, HTTP round trips to the gateway per request (its request log)
 // and Redis commands per request (`INFO commandstats` deltas). Writes bench/results/js-worker.{json,md}.
 // Not a test: numbers depend on the machine.
-import { execFileSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +18,7 @@ import { buildPackage, sizes } from '../scripts/build-js.mjs';
 import { start } from '../scripts/lib/proc.mjs';
 import { freePort, startRedis } from '../scripts/lib/stack.mjs';
 import { buildEnv, root } from '../scripts/lib/toolchain.mjs';
+import { commandStats } from './lib/redis.mjs';
 import { startCountingGateway } from './lib/gateway.mjs';
 
 const DURATION = Number(process.env.DURATION ?? 10) * 1000;
@@ -74,17 +74,7 @@ async function main() {
     for (let id = 1; id <= ITEMS; id++) await (await fetch(`${url}/items/${id}`, { headers: { cookie: cookies[name][0] } })).arrayBuffer();
   }
 
-  const commandstats = () => {
-    const text = execFileSync('redis-cli', ['-p', String(redis.port), 'INFO', 'commandstats']).toString();
-    let calls = 0;
-    const per = {};
-    for (const m of text.matchAll(/cmdstat_([a-z|]+):calls=(\d+)/g)) {
-      if (m[1] === 'info') continue;
-      per[m[1]] = Number(m[2]);
-      calls += Number(m[2]);
-    }
-    return { calls, per };
-  };
+  const commandstats = () => commandStats(redis.port);
   const errors = [];
 
   /** One closed-loop run; returns raw counts, merged across rounds. */

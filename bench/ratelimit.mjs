@@ -9,12 +9,12 @@
 // refused (block caches at work), and accuracy: allowed count on a fixed schedule against the exact
 // answer of the algorithm's definition. Writes bench/results/ratelimit.{json,md}. Not a test: numbers
 // depend on the machine.
-import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { start } from '../scripts/lib/proc.mjs';
 import { freePort, startRedis } from '../scripts/lib/stack.mjs';
 import { buildEnv, root } from '../scripts/lib/toolchain.mjs';
+import { commandStats } from './lib/redis.mjs';
 import { startCountingGateway } from './lib/gateway.mjs';
 
 const DURATION = Number(process.env.DURATION ?? 10) * 1000;
@@ -99,17 +99,7 @@ async function main() {
   };
 
   const results = { machine: { cores: (await import('node:os')).cpus().length, node: process.version }, duration_s: DURATION / 1000, concurrency: CONCURRENCY, rounds: ROUNDS, load: {}, hot: {}, accuracy: {}, errors: [] };
-  const commandstats = () => {
-    const text = execFileSync('redis-cli', ['-p', String(redis.port), 'INFO', 'commandstats']).toString();
-    let calls = 0;
-    const per = {};
-    for (const m of text.matchAll(/cmdstat_([a-z|]+):calls=(\d+)/g)) {
-      if (m[1] === 'info') continue;
-      per[m[1]] = Number(m[2]);
-      calls += Number(m[2]);
-    }
-    return { calls, per };
-  };
+  const commandstats = () => commandStats(redis.port);
 
   /** One closed-loop run of `duration` ms; returns raw counts, to be merged across rounds. */
   async function load(name, target, { idFor, duration, concurrency = CONCURRENCY }) {
