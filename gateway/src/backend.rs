@@ -10,7 +10,13 @@
 //! socket while `MULTI` is open in the protocol sense, so each `/multi-exec` takes a connection of its own
 //! from a small idle pool, and gives it back only after a clean `EXEC`; a connection whose transaction
 //! timed out or failed mid-way is dropped, never reused. Each SSE stream opens its own pub/sub connection.
+//!
+//! The server runs one single-threaded runtime per thread (`--threads`, see [`crate::run`]), and the
+//! shared connections are split into one pool per thread ([`set_shard`]): a request only ever uses
+//! connections whose tasks run on its own thread, so a command and its reply never wake another
+//! thread (measured: cross-thread wake-ups were the largest cost of one multi-threaded runtime).
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -28,7 +34,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// Connections to one Redis.
 pub struct Backend {
     client: Client,
-    shared: Pool,
+    /// One pool of shared connections per server thread.
+    shards: Box<[Pool]>,
     idle: Mutex<Vec<MultiplexedConnection>>,
     max_idle: usize,
     deadline: Duration,
@@ -45,8 +52,8 @@ pub enum Transaction {
 impl Backend {
     /// Sets up the connections lazily: the gateway starts, and keeps running, while Redis is down.
     ///
-    /// `pool_size` shared connections (at least one) for commands and pipelines; at most `max_idle`
-    /// idle connections kept for transactions.
+    /// `pool_size` shared connections for commands and pipelines, split evenly over `shards` pools (at
+    /// least one connection each); at most `max_idle` idle connections kept for transactions.
     ///
     /// # Errors
     /// A connection manager could not be set up.
@@ -54,6 +61,7 @@ impl Backend {
         client: Client,
         deadline: Duration,
         pool_size: usize,
+        shards: usize,
         max_idle: usize,
     ) -> redis::RedisResult<Backend> {
         // One retry only: a request waits at most for the deadline, and the next request tries to
@@ -65,26 +73,14 @@ impl Backend {
             .set_number_of_retries(1)
             .set_min_delay(Duration::from_millis(50))
             .set_max_delay(Duration::from_millis(200));
-        let slots = (0..pool_size.max(1))
-            .map(|_| {
-                Ok(Slot {
-                    conn: ConnectionManager::new_lazy_with_config(client.clone(), config.clone())?,
-                    in_flight: AtomicUsize::new(0),
-                })
-            })
+        let shards = shards.max(1);
+        let per_shard = pool_size.max(1).div_ceil(shards);
+        let pools = (0..shards)
+            .map(|_| Pool::new(&client, &config, per_shard))
             .collect::<redis::RedisResult<Vec<_>>>()?;
-        let shared = Pool {
-            slots: slots.into_boxed_slice(),
-            next: AtomicUsize::new(0),
-            sweep: Arc::new(Sweep {
-                running: AtomicBool::new(false),
-                epoch: Instant::now(),
-                last_ms: AtomicU64::new(0),
-            }),
-        };
         Ok(Backend {
             client,
-            shared,
+            shards: pools.into_boxed_slice(),
             idle: Mutex::new(Vec::new()),
             max_idle,
             deadline,
@@ -93,10 +89,14 @@ impl Backend {
 
     /// Runs one command on a shared connection.
     pub async fn single(&self, args: &[Vec<u8>]) -> Result<Value, GatewayError> {
-        let command = build(args);
-        let (mut conn, _in_flight) = self.shared.pick();
-        let reply = conn.send_packed_command(&command);
-        match self.within_pool(reply).await? {
+        let command = &build(args);
+        let reply = self
+            .within_pool(
+                || std::iter::once(args),
+                |mut conn| async move { conn.send_packed_command(command).await },
+            )
+            .await?;
+        match reply {
             Value::ServerError(e) => Err(GatewayError::Redis(server_error_text(&e))),
             value => Ok(value),
         }
@@ -108,15 +108,19 @@ impl Backend {
         for args in commands {
             pipe.add_command(build(args));
         }
-        let (mut conn, _in_flight) = self.shared.pick();
-        let replies = conn.send_packed_commands(&pipe, 0, commands.len());
-        self.within_pool(replies).await
+        let pipe = &pipe;
+        self.within_pool(
+            || commands.iter().map(Vec::as_slice),
+            |mut conn| async move { conn.send_packed_commands(pipe, 0, commands.len()).await },
+        )
+        .await
     }
 
-    /// Whether Redis answers `PING` on at least one shared connection. Every connection is asked, so
-    /// this also re-establishes those that died with a Redis restart.
+    /// Whether Redis answers `PING` on at least one shared connection of the calling thread. Every one
+    /// of them is asked, so this also re-establishes those that died with a Redis restart (the other
+    /// threads' connections are left to their own threads, so that each stays driven by its thread).
     pub async fn healthy(&self) -> bool {
-        let pings = self.shared.slots.iter().map(|slot| {
+        let pings = self.shard().slots.iter().map(|slot| {
             let mut conn = slot.conn.clone();
             async move {
                 let ping = redis::cmd("PING");
@@ -129,23 +133,57 @@ impl Backend {
             .any(|up| up)
     }
 
-    /// [`Backend::within`] for a call on a shared connection: a connection that turns out to be
-    /// broken (Redis restarted or went away) starts a sweep over the whole pool, since its siblings
-    /// most likely broke with it.
-    async fn within_pool<T>(
+    /// [`Backend::within`] for a call on a shared connection of the calling thread.
+    ///
+    /// A connection that turns out to be broken (Redis restarted or went away) starts a sweep over the
+    /// pool, since its siblings most likely broke with it, and the call is tried again (the
+    /// connection manager reconnects first) when that cannot run anything twice: when the call failed
+    /// before it was ever waiting for Redis (a connection found dead on the first poll had nothing
+    /// written to it: that is the first request on each connection after a Redis restart), or once
+    /// when every command of `commands` only reads.
+    async fn within_pool<'a, T, I, F>(
         &self,
-        call: impl Future<Output = redis::RedisResult<T>>,
-    ) -> Result<T, GatewayError> {
+        commands: impl Fn() -> I,
+        call: impl Fn(ConnectionManager) -> F,
+    ) -> Result<T, GatewayError>
+    where
+        I: Iterator<Item = &'a [Vec<u8>]>,
+        F: Future<Output = redis::RedisResult<T>>,
+    {
         self.within(async {
-            let result = call.await;
-            if let Err(e) = &result
-                && (e.is_io_error() || e.is_connection_dropped() || e.is_unrecoverable_error())
-            {
-                self.shared.sweep(self.deadline);
+            // Each connection of the pool may be found dead once (they all died with Redis); a call
+            // that did reach Redis is repeated at most once, and only when it only reads.
+            let mut dead_found = 0;
+            let mut repeated = false;
+            loop {
+                let (conn, in_flight) = self.shard().pick();
+                let (result, at_once) = first_poll(call(conn)).await;
+                drop(in_flight);
+                let broken = match &result {
+                    Err(e) => {
+                        e.is_io_error() || e.is_connection_dropped() || e.is_unrecoverable_error()
+                    }
+                    Ok(_) => false,
+                };
+                if !broken {
+                    return result;
+                }
+                self.shard().sweep(self.deadline);
+                if at_once && dead_found < self.shard().slots.len() {
+                    dead_found += 1;
+                } else if !repeated && commands().all(only_reads) {
+                    repeated = true;
+                } else {
+                    return result;
+                }
             }
-            result
         })
         .await
+    }
+
+    /// The pool of the calling thread.
+    fn shard(&self) -> &Pool {
+        &self.shards[SHARD.with(Cell::get) % self.shards.len()]
     }
 
     /// Runs `MULTI`, the commands and `EXEC` on a connection used by nobody else meanwhile.
@@ -251,7 +289,18 @@ impl Backend {
     }
 }
 
-/// The shared connections.
+thread_local! {
+    /// Which pool of shared connections this thread's requests use.
+    static SHARD: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Makes the calling thread's requests use pool `index` (taken modulo the number of pools). Threads
+/// that never call it use pool 0.
+pub fn set_shard(index: usize) {
+    SHARD.with(|s| s.set(index));
+}
+
+/// The shared connections of one server thread.
 struct Pool {
     slots: Box<[Slot]>,
     /// Where the next search for the least loaded connection starts.
@@ -288,6 +337,30 @@ struct Sweep {
 const SWEEP_INTERVAL: Duration = Duration::from_millis(100);
 
 impl Pool {
+    fn new(
+        client: &Client,
+        config: &ConnectionManagerConfig,
+        size: usize,
+    ) -> redis::RedisResult<Pool> {
+        let slots = (0..size)
+            .map(|_| {
+                Ok(Slot {
+                    conn: ConnectionManager::new_lazy_with_config(client.clone(), config.clone())?,
+                    in_flight: AtomicUsize::new(0),
+                })
+            })
+            .collect::<redis::RedisResult<Vec<_>>>()?;
+        Ok(Pool {
+            slots: slots.into_boxed_slice(),
+            next: AtomicUsize::new(0),
+            sweep: Arc::new(Sweep {
+                running: AtomicBool::new(false),
+                epoch: Instant::now(),
+                last_ms: AtomicU64::new(0),
+            }),
+        })
+    }
+
     /// Sends `PING` on every shared connection in the background. A connection that died is then
     /// noticed by the connection manager and re-established at once, before a request reaches it (a
     /// connection manager otherwise learns of a dead connection only by failing the next request on
@@ -335,6 +408,23 @@ impl Pool {
         best.in_flight.fetch_add(1, Ordering::Relaxed);
         (best.conn.clone(), InFlight(&best.in_flight))
     }
+}
+
+/// Awaits `call`, and tells whether it finished on its first poll (without ever waiting).
+async fn first_poll<T>(call: impl Future<Output = T>) -> (T, bool) {
+    let mut call = std::pin::pin!(call);
+    let mut first = true;
+    std::future::poll_fn(|cx| {
+        let at_once = std::mem::replace(&mut first, false);
+        call.as_mut().poll(cx).map(|value| (value, at_once))
+    })
+    .await
+}
+
+/// Whether a command only reads, so that running it twice changes nothing.
+fn only_reads(args: &[Vec<u8>]) -> bool {
+    let name = crate::policy::command_name(args);
+    crate::commands::is_read_only(&name)
 }
 
 fn build(args: &[Vec<u8>]) -> Cmd {

@@ -70,10 +70,17 @@ pub struct Config {
     pub max_streams: usize,
 
     /// Shared Redis connections for commands and pipelines (1 to 256; default: the number of CPUs, at
-    /// most 8). Each carries many requests at once; a request takes the one with the fewest in flight.
-    /// Transactions and SSE streams have connections of their own besides these.
+    /// most 8), split evenly over the --threads (at least one each). Each carries many requests at
+    /// once; a request takes the one of its thread with the fewest in flight. Transactions and SSE
+    /// streams have connections of their own besides these.
     #[arg(long, env = "REDGE_GATEWAY_POOL_SIZE", default_value_t = default_pool_size())]
     pub pool_size: usize,
+
+    /// Server threads (1 to 256; default: the number of CPUs). Each runs its own event loop with its own
+    /// share of --pool-size, accepting from the one listening socket, so a request and its Redis
+    /// reply are handled on one thread.
+    #[arg(long, env = "REDGE_GATEWAY_THREADS", default_value_t = default_threads())]
+    pub threads: usize,
 
     /// Idle connections kept for /multi-exec transactions (each transaction uses one exclusively).
     #[arg(long, env = "REDGE_GATEWAY_TRANSACTION_POOL", default_value_t = 16)]
@@ -104,6 +111,11 @@ pub fn default_pool_size() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
 }
 
+/// The default of `--threads`: one per CPU.
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(256))
+}
+
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
@@ -114,7 +126,8 @@ pub enum LogFormat {
 }
 
 impl Config {
-    /// A configuration for tests and embedding: one token, defaults elsewhere.
+    /// A configuration for tests and embedding: one token, one thread (the caller's runtime runs
+    /// [`crate::serve`]), defaults elsewhere.
     pub fn new(redis_url: &str, token: &str) -> Self {
         Config {
             listen: "127.0.0.1:0".into(),
@@ -128,6 +141,7 @@ impl Config {
             max_concurrency: 1024,
             max_streams: 256,
             pool_size: default_pool_size(),
+            threads: 1,
             transaction_pool: 16,
             refuse: Vec::new(),
             allow: Vec::new(),

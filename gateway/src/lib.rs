@@ -1,5 +1,6 @@
 //! `redge-gateway` as a library: [`app`] builds the router, [`serve`] runs it on a listener until a
-//! shutdown future completes, so tests bind port 0 and stop the server when they are done.
+//! shutdown future completes, so tests bind port 0 and stop the server when they are done. [`run`] is
+//! what the binary does: [`serve`] on one single-threaded runtime per thread, all on one listener.
 
 mod auth;
 mod backend;
@@ -104,6 +105,15 @@ pub async fn serve(
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "redge-gateway listening");
     }
+    serve_quietly(listener, state, shutdown).await
+}
+
+/// [`serve`] without the log line (each thread of [`run`] serves; [`run`] logs once).
+async fn serve_quietly(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let draining = state.clone();
     let shutdown = async move {
         shutdown.await;
@@ -116,6 +126,86 @@ pub async fn serve(
     axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown)
         .await
+}
+
+/// Serves [`app`] with `config` on `listener` from `config.threads` threads, each with a
+/// single-threaded runtime of its own and its own pool of Redis connections, until `shutdown`
+/// completes; then every thread drains as [`serve`] does, and this returns once all have finished.
+/// Blocks the calling thread.
+///
+/// The threads accept from the one listening socket: a thread busy with requests is not waiting to
+/// accept, so new connections go to the idle ones.
+///
+/// # Errors
+/// An invalid setting (the message names it), a runtime or thread that could not be started, or a
+/// listener that failed (the first such error; the other threads are then shut down too).
+pub fn run(
+    listener: std::net::TcpListener,
+    config: &Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let threads = config.threads.max(1);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    // The connection managers start a helper task when created: inside a runtime.
+    let state = {
+        let _entered = runtime.enter();
+        AppState::from_config(config).map_err(std::io::Error::other)?
+    };
+    listener.set_nonblocking(true)?;
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, threads, "redge-gateway listening");
+    }
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let (done, mut finished) = tokio::sync::mpsc::unbounded_channel::<std::io::Result<()>>();
+    let mut handles = Vec::with_capacity(threads);
+    for index in 0..threads {
+        let listener = listener.try_clone()?;
+        let state = state.clone();
+        let mut stopped = stopped.clone();
+        let done = done.clone();
+        let handle = std::thread::Builder::new()
+            .name(format!("gateway-{index}"))
+            .spawn(move || {
+                backend::set_shard(index);
+                let result = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .and_then(|runtime| {
+                        runtime.block_on(async move {
+                            let listener = tokio::net::TcpListener::from_std(listener)?;
+                            serve_quietly(listener, state, async move {
+                                let _ = stopped.wait_for(|stop| *stop).await;
+                            })
+                            .await
+                        })
+                    });
+                let _ = done.send(result);
+            })?;
+        handles.push(handle);
+    }
+    drop(done);
+    let early = runtime.block_on(async {
+        tokio::select! {
+            () = shutdown => None,
+            first = finished.recv() => first,
+        }
+    });
+    state.begin_shutdown();
+    stop.send_replace(true);
+    let mut result = early.unwrap_or(Ok(()));
+    for handle in handles {
+        if handle.join().is_err() && result.is_ok() {
+            result = Err(std::io::Error::other("a server thread panicked"));
+        }
+    }
+    while let Ok(outcome) = finished.try_recv() {
+        if result.is_ok() {
+            result = outcome;
+        }
+    }
+    result
 }
 
 /// Completes on SIGTERM or Ctrl-C.

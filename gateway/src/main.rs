@@ -4,27 +4,19 @@ use clap::Parser;
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use redge_gateway::{Config, serve, shutdown_signal};
+use redge_gateway::{Config, run, shutdown_signal};
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+fn main() -> std::process::ExitCode {
     let config = Config::parse();
     config.init_tracing();
-    let listener = match tokio::net::TcpListener::bind(&config.listen).await {
+    let listener = match std::net::TcpListener::bind(&config.listen) {
         Ok(listener) => listener,
         Err(e) => {
             eprintln!("redge-gateway: cannot listen on {}: {e}", config.listen);
             return std::process::ExitCode::FAILURE;
         }
     };
-    let state = match redge_gateway::AppState::from_config(&config) {
-        Ok(state) => state,
-        Err(e) => {
-            eprintln!("redge-gateway: {e}");
-            return std::process::ExitCode::FAILURE;
-        }
-    };
-    match serve(listener, state, shutdown_signal()).await {
+    match run(listener, &config, shutdown_signal()) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("redge-gateway: {e}");

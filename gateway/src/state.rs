@@ -50,6 +50,9 @@ impl std::ops::Deref for AppState {
 /// requests at once, so more than this only costs Redis file descriptors and memory.
 pub const MAX_POOL_SIZE: usize = 256;
 
+/// The most server threads `--threads` accepts.
+pub const MAX_THREADS: usize = 256;
+
 fn token_list(tokens: &[String]) -> Vec<Vec<u8>> {
     tokens
         .iter()
@@ -78,6 +81,11 @@ impl AppState {
                 "--pool-size (REDGE_GATEWAY_POOL_SIZE) must be between 1 and {MAX_POOL_SIZE}"
             ));
         }
+        if !(1..=MAX_THREADS).contains(&config.threads) {
+            return Err(format!(
+                "--threads (REDGE_GATEWAY_THREADS) must be between 1 and {MAX_THREADS}"
+            ));
+        }
         // rediss:// needs a process-wide rustls crypto provider; a second install is harmless.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let mut info = config
@@ -95,6 +103,7 @@ impl AppState {
             client,
             config.deadline(),
             config.pool_size,
+            config.threads,
             config.transaction_pool,
         )
         .map_err(|e| format!("cannot set up the Redis connection: {}", e.category()))?;

@@ -163,6 +163,86 @@ async fn shutdown_finishes_requests_in_flight() {
     assert!(reqwest::get(&url).await.is_err(), "the listener is closed");
 }
 
+/// `run`, what the binary does: several threads, each with its own runtime and connections, on one
+/// listener. Many clients at once get their own answers, and a shutdown drains every thread.
+#[test]
+fn run_serves_from_several_threads_and_drains_them_all() {
+    let redis = Redis::start();
+    let mut config = Config::new(&redis.url(), TOKEN);
+    config.threads = 3;
+    config.pool_size = 3;
+    config.allow = vec!["DEBUG".into()];
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = std::thread::spawn(move || {
+        redge_gateway::run(listener, &config, async {
+            let _ = stopped.await;
+        })
+    });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        // A client of its own for each caller: its own connection, accepted by any thread.
+        let calls = (0..48).map(|i| {
+            let url = url.clone();
+            async move {
+                let client = reqwest::Client::new();
+                let set = client
+                    .post(format!("{url}/set/run:{i}/value-{i}"))
+                    .bearer_auth(TOKEN)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(set.status(), 200);
+                let get: serde_json::Value = client
+                    .post(format!("{url}/get/run:{i}"))
+                    .bearer_auth(TOKEN)
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                assert_eq!(get, json!({ "result": format!("value-{i}") }));
+            }
+        });
+        futures_util::future::join_all(calls).await;
+
+        let slow = (0..3).map(|_| {
+            let url = format!("{url}/");
+            tokio::spawn(async move {
+                post(&url, Some(TOKEN), true, r#"["DEBUG","SLEEP","0.3"]"#).await
+            })
+        });
+        let slow: Vec<_> = slow.collect();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        stop.send(()).unwrap();
+        for call in slow {
+            let answer = call.await.unwrap();
+            assert_eq!(
+                (answer.status, answer.json),
+                (200, json!({ "result": "OK" }))
+            );
+        }
+    });
+    server.join().unwrap().unwrap();
+    let refused = runtime.block_on(reqwest::get(format!("{url}/healthz")));
+    assert!(refused.is_err(), "the listener is closed");
+}
+
+#[test]
+fn run_refuses_invalid_settings_with_their_name() {
+    let mut config = Config::new("redis://127.0.0.1:1", TOKEN);
+    config.threads = 0;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let error = redge_gateway::run(listener, &config, async {}).unwrap_err();
+    assert!(error.to_string().contains("--threads"), "{error}");
+}
+
 #[tokio::test]
 async fn the_binary_drains_on_sigterm_and_logs_no_secrets() {
     let redis = Redis::start();
@@ -229,6 +309,8 @@ fn help_documents_every_option() {
         "--max-streams",
         "--pool-size",
         "REDGE_GATEWAY_POOL_SIZE",
+        "--threads",
+        "REDGE_GATEWAY_THREADS",
         "--transaction-pool",
         "--refuse",
         "--allow",

@@ -184,6 +184,40 @@ async fn every_pooled_connection_comes_back_after_redis_restarts() {
     assert_eq!(normal_clients(&gw).await, 3);
 }
 
+/// Redis restarts while the gateway is idle: every shared connection is dead, and nobody has noticed.
+/// The first requests find them dead before writing anything, reconnect and go on: not one request
+/// fails, writes included.
+#[tokio::test]
+async fn a_redis_restart_while_idle_costs_no_request() {
+    let mut redis = Redis::start();
+    let gw = pooled(&redis, 3, &[]).await;
+    for _ in 0..3 {
+        client_id(&gw).await.expect("CLIENT ID answered");
+    }
+    redis.restart();
+    // The old connections read the end of their sockets by now.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    for i in 0..6 {
+        let set = command(&gw, json!(["INCR", "after-idle-restart"])).await;
+        assert_eq!(
+            (set.status, &set.json),
+            (200, &json!({ "result": i + 1 })),
+            "write {i}"
+        );
+    }
+    let pipeline = common::batch(
+        &gw,
+        "pipeline",
+        json!([
+            ["INCR", "after-idle-restart"],
+            ["GET", "after-idle-restart"]
+        ]),
+    )
+    .await;
+    assert_eq!(pipeline.status, 200, "{}", pipeline.json);
+    assert_eq!(normal_clients(&gw).await, 3);
+}
+
 #[test]
 fn the_pool_size_is_validated() {
     for bad in [0, 257] {
