@@ -153,10 +153,11 @@ impl Backend {
         self.within(async {
             // Each connection of the pool may be found dead once (they all died with Redis); a call
             // that did reach Redis is repeated at most once, and only when it only reads.
+            let pool = self.shard();
             let mut dead_found = 0;
             let mut repeated = false;
             loop {
-                let (conn, in_flight) = self.shard().pick();
+                let (conn, in_flight) = pool.pick();
                 let (result, at_once) = first_poll(call(conn)).await;
                 drop(in_flight);
                 let broken = match &result {
@@ -168,8 +169,8 @@ impl Backend {
                 if !broken {
                     return result;
                 }
-                self.shard().sweep(self.deadline);
-                if at_once && dead_found < self.shard().slots.len() {
+                pool.sweep(self.deadline);
+                if at_once && dead_found < pool.slots.len() {
                     dead_found += 1;
                 } else if !repeated && commands().all(only_reads) {
                     repeated = true;

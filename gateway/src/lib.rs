@@ -144,7 +144,6 @@ pub fn run(
     config: &Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let threads = config.threads.max(1);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -153,6 +152,8 @@ pub fn run(
         let _entered = runtime.enter();
         AppState::from_config(config).map_err(std::io::Error::other)?
     };
+    // Validated by `from_config`: at least one.
+    let threads = config.threads;
     listener.set_nonblocking(true)?;
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, threads, "redge-gateway listening");
