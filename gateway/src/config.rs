@@ -77,8 +77,8 @@ pub struct Config {
     pub pool_size: usize,
 
     /// Server threads (1 to 256; default: the number of CPUs). Each runs its own event loop with its own
-    /// share of --pool-size, accepting from the one listening socket, so a request and its Redis
-    /// reply are handled on one thread.
+    /// share of --pool-size; one acceptor hands each new connection to the thread that holds the
+    /// fewest, and a request and its Redis reply are handled on that thread.
     #[arg(long, env = "REDGE_GATEWAY_THREADS", default_value_t = default_threads())]
     pub threads: usize,
 

@@ -1,6 +1,6 @@
 //! `redge-gateway` as a library: [`app`] builds the router, [`serve`] runs it on a listener until a
 //! shutdown future completes, so tests bind port 0 and stop the server when they are done. [`run`] is
-//! what the binary does: [`serve`] on one single-threaded runtime per thread, all on one listener.
+//! what the binary does: [`serve`] on one single-threaded runtime per thread, fed by one acceptor.
 
 mod auth;
 mod backend;
@@ -14,6 +14,7 @@ mod reply;
 mod request;
 mod routes;
 mod scripts;
+mod spread;
 mod state;
 #[cfg(test)]
 mod wire_tests;
@@ -105,24 +106,28 @@ pub async fn serve(
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "redge-gateway listening");
     }
+    // Replies are written whole; Nagle's algorithm would only delay them.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     serve_quietly(listener, state, shutdown).await
 }
 
-/// [`serve`] without the log line (each thread of [`run`] serves; [`run`] logs once).
-async fn serve_quietly(
-    listener: tokio::net::TcpListener,
+/// [`serve`] on any listener, without the log line (each thread of [`run`] serves; [`run`] logs
+/// once).
+async fn serve_quietly<L>(
+    listener: L,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
+) -> std::io::Result<()>
+where
+    L: axum::serve::Listener<Addr = std::net::SocketAddr>,
+{
     let draining = state.clone();
     let shutdown = async move {
         shutdown.await;
         draining.begin_shutdown();
     };
-    // Replies are written whole; Nagle's algorithm would only delay them.
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
     axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown)
         .await
@@ -133,8 +138,9 @@ async fn serve_quietly(
 /// completes; then every thread drains as [`serve`] does, and this returns once all have finished.
 /// Blocks the calling thread.
 ///
-/// The threads accept from the one listening socket: a thread busy with requests is not waiting to
-/// accept, so new connections go to the idle ones.
+/// The calling thread accepts every connection and hands it to the server thread that holds the
+/// fewest open ones (see `spread.rs`), so that a few long-lived keep-alive connections are shared
+/// evenly rather than by whichever thread woke first.
 ///
 /// # Errors
 /// An invalid setting (the message names it), a runtime or thread that could not be started, or a
@@ -155,14 +161,15 @@ pub fn run(
     // Validated by `from_config`: at least one.
     let threads = config.threads;
     listener.set_nonblocking(true)?;
-    if let Ok(addr) = listener.local_addr() {
-        tracing::info!(%addr, threads, "redge-gateway listening");
-    }
+    let local = listener.local_addr()?;
+    tracing::info!(addr = %local, threads, "redge-gateway listening");
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let (done, mut finished) = tokio::sync::mpsc::unbounded_channel::<std::io::Result<()>>();
     let mut handles = Vec::with_capacity(threads);
+    let mut outlets = Vec::with_capacity(threads);
     for index in 0..threads {
-        let listener = listener.try_clone()?;
+        let (outlet, listener) = spread::channel(local);
+        outlets.push(outlet);
         let state = state.clone();
         let mut stopped = stopped.clone();
         let done = done.clone();
@@ -175,7 +182,9 @@ pub fn run(
                     .build()
                     .and_then(|runtime| {
                         runtime.block_on(async move {
-                            let listener = tokio::net::TcpListener::from_std(listener)?;
+                            let listener = listener.tap_io(|tcp| {
+                                let _ = tcp.tcp().set_nodelay(true);
+                            });
                             serve_quietly(listener, state, async move {
                                 let _ = stopped.wait_for(|stop| *stop).await;
                             })
@@ -188,11 +197,17 @@ pub fn run(
     }
     drop(done);
     let early = runtime.block_on(async {
+        let listener = match tokio::net::TcpListener::from_std(listener) {
+            Ok(listener) => listener,
+            Err(error) => return Some(Err(error)),
+        };
         tokio::select! {
             () = shutdown => None,
             first = finished.recv() => first,
+            stopped = accept_all(&listener, &outlets) => Some(stopped),
         }
     });
+    drop(outlets);
     state.begin_shutdown();
     stop.send_replace(true);
     let mut result = early.unwrap_or(Ok(()));
@@ -207,6 +222,31 @@ pub fn run(
         }
     }
     result
+}
+
+/// Accepts connections and hands each to a server thread, until none is left to take them.
+async fn accept_all(
+    listener: &tokio::net::TcpListener,
+    outlets: &[spread::Outlet],
+) -> std::io::Result<()> {
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => match stream.into_std() {
+                Ok(stream) => {
+                    if !spread::hand_out(outlets, stream) {
+                        return Err(std::io::Error::other("every server thread has stopped"));
+                    }
+                }
+                Err(error) => tracing::warn!(%error, "an accepted connection was dropped"),
+            },
+            // Out of file descriptors, a connection reset before it was accepted ...: the listener
+            // itself is fine, so wait a moment instead of spinning on the error.
+            Err(error) => {
+                tracing::warn!(%error, "accepting a connection failed");
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        }
+    }
 }
 
 /// Completes on SIGTERM or Ctrl-C.

@@ -235,6 +235,65 @@ fn run_serves_from_several_threads_and_drains_them_all() {
 }
 
 #[test]
+fn run_hands_each_new_connection_to_the_thread_with_the_fewest() {
+    // One Redis connection per thread: `CLIENT ID` names the thread that served a request.
+    let redis = Redis::start();
+    let mut config = Config::new(&redis.url(), TOKEN);
+    config.threads = 3;
+    config.pool_size = 3;
+    config.allow = vec!["CLIENT".into()];
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = std::thread::spawn(move || {
+        redge_gateway::run(listener, &config, async {
+            let _ = stopped.await;
+        })
+    });
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let client_id = |client: reqwest::Client| {
+            let url = url.clone();
+            async move {
+                let answer: serde_json::Value = client
+                    .post(&url)
+                    .bearer_auth(TOKEN)
+                    .body(r#"["CLIENT","ID"]"#)
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                answer["result"].as_i64().unwrap()
+            }
+        };
+        // Six keep-alive connections, opened one after the other and kept open: two per thread.
+        let clients: Vec<_> = (0..6).map(|_| reqwest::Client::new()).collect();
+        let mut served = std::collections::BTreeMap::<i64, usize>::new();
+        for client in &clients {
+            *served.entry(client_id(client.clone()).await).or_default() += 1;
+        }
+        assert_eq!(
+            served.values().copied().collect::<Vec<_>>(),
+            [2, 2, 2],
+            "connections per Redis connection (one per thread): {served:?}"
+        );
+        // Every connection keeps its thread: a second round lands the same way.
+        let mut again = std::collections::BTreeMap::<i64, usize>::new();
+        for client in &clients {
+            *again.entry(client_id(client.clone()).await).or_default() += 1;
+        }
+        assert_eq!(again, served);
+        stop.send(()).unwrap();
+    });
+    server.join().unwrap().unwrap();
+}
+
+#[test]
 fn run_refuses_invalid_settings_with_their_name() {
     let mut config = Config::new("redis://127.0.0.1:1", TOKEN);
     config.threads = 0;
