@@ -6,8 +6,11 @@
 
 use std::rc::Rc;
 
+use js_sys::{ArrayBuffer, Uint8Array};
 use serde_json::json;
-use worker::{Context, Env, Request, Response};
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+use worker::{Context, Env, Headers, Response, ResponseBody};
 
 use super::context::{Cx, Extras, run};
 use super::cors::{self, Cors, Preflight};
@@ -22,6 +25,29 @@ use crate::clock::{Clock, SystemClock};
 /// The largest request body the API reads; every route's body is a small JSON object.
 const MAX_BODY_BYTES: usize = 64 * 1024;
 
+/// The request as the runtime hands it over, read once. The Worker takes the runtime's request object
+/// itself rather than `worker::Request`, whose conversion also reads `request.cf` (a large object
+/// turned into a Rust value on every request, and no route looks at it).
+struct Incoming {
+    raw: web_sys::Request,
+    url: String,
+    headers: Headers,
+}
+
+impl Incoming {
+    fn new(raw: web_sys::Request) -> Incoming {
+        Incoming {
+            url: raw.url(),
+            headers: Headers(raw.headers()),
+            raw,
+        }
+    }
+
+    fn header(&self, name: &str) -> Option<String> {
+        self.headers.get(name).ok().flatten()
+    }
+}
+
 /// What the metrics and headers step needs to know about a request.
 struct Facts {
     method: Method,
@@ -33,15 +59,16 @@ struct Facts {
 }
 
 /// Answers one request.
-pub(crate) async fn handle(req: Request, env: Env, ctx: Context) -> Response {
+pub(crate) async fn handle(raw: web_sys::Request, env: Env, ctx: Context) -> web_sys::Response {
     let started = SystemClock.now_ms();
     let meter = Meter::new();
     let extras = Rc::new(Extras::default());
+    let req = Incoming::new(raw);
     let mut facts = Facts {
-        method: Method::parse(&req.inner().method()),
+        method: Method::parse(&req.raw.method()),
         route: "unmatched",
-        origin: req.headers().get("origin").ok().flatten(),
-        own_origin: cors::origin_of(&req.inner().url()),
+        origin: req.header("origin"),
+        own_origin: cors::origin_of(&req.url),
         cors_origins: Vec::new(),
         preflight: false,
     };
@@ -50,18 +77,18 @@ pub(crate) async fn handle(req: Request, env: Env, ctx: Context) -> Response {
         Ok(response) => response,
         Err(problem) => problem.into_response().unwrap_or_else(|_| plain_500()),
     };
-    finish(response, &meter, &extras, &facts, started)
+    into_runtime(finish(response, &meter, &extras, &facts, started))
 }
 
 async fn respond(
-    mut req: Request,
+    req: Incoming,
     env: Env,
     ctx: Context,
     meter: &Rc<Meter>,
     extras: &Rc<Extras>,
     facts: &mut Facts,
 ) -> Result<Response, Problem> {
-    let path = req.path();
+    let path = routes::path_of(&req.url).to_owned();
     let config = state::config(&env).map_err(|e| {
         let errors: Vec<_> = e
             .problems
@@ -92,11 +119,10 @@ async fn respond(
     facts.route = route.pattern;
 
     let body = if facts.method.has_body() {
-        read_body(&mut req).await?
+        read_body(&req).await?
     } else {
         Vec::new()
     };
-    let url = req.inner().url();
     let transport = Metered::new(FetchTransport, Rc::clone(meter));
     let options = Options {
         timeout_ms: config.redis_timeout_ms,
@@ -109,8 +135,8 @@ async fn respond(
     let cx = Cx {
         method: facts.method,
         route,
-        url,
-        headers: req.headers().clone(),
+        url: req.url,
+        headers: req.headers,
         config,
         redis: Rc::new(redis),
         meter: Rc::clone(meter),
@@ -146,8 +172,8 @@ async fn respond(
 }
 
 /// `OPTIONS`: a CORS preflight, or a plain request for the methods of a path.
-fn options(req: &Request, path: &str, facts: &mut Facts) -> Result<Response, Problem> {
-    let header = |name: &str| req.headers().get(name).ok().flatten();
+fn options(req: &Incoming, path: &str, facts: &mut Facts) -> Result<Response, Problem> {
+    let header = |name: &str| req.header(name);
     let Some(method) = header("access-control-request-method") else {
         return match routes::resolve(Method::Other, path) {
             Resolution::MethodNotAllowed { allow } => {
@@ -184,7 +210,7 @@ fn options(req: &Request, path: &str, facts: &mut Facts) -> Result<Response, Pro
 }
 
 /// The body, refused over [`MAX_BODY_BYTES`] (by `Content-Length` first, so a big body is not read).
-async fn read_body(req: &mut Request) -> Result<Vec<u8>, Problem> {
+async fn read_body(req: &Incoming) -> Result<Vec<u8>, Problem> {
     let too_large = || {
         Problem::new(
             413,
@@ -192,18 +218,28 @@ async fn read_body(req: &mut Request) -> Result<Vec<u8>, Problem> {
         )
     };
     let declared = req
-        .headers()
-        .get("content-length")
-        .ok()
-        .flatten()
+        .header("content-length")
         .and_then(|v| v.trim().parse::<u64>().ok());
     if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
         return Err(too_large());
     }
-    let body = req
-        .bytes()
-        .await
-        .map_err(|e| Problem::bad_request(format!("the request body could not be read: {e}")))?;
+    let unreadable = |e: wasm_bindgen::JsValue| {
+        let why = e
+            .dyn_ref::<js_sys::Error>()
+            .map_or_else(|| format!("{e:?}"), |e| String::from(e.message()));
+        Problem::bad_request(format!("the request body could not be read: {why}"))
+    };
+    let promise = req.raw.array_buffer().map_err(unreadable)?;
+    let buffer = JsFuture::from(promise).await.map_err(unreadable)?;
+    let Some(buffer) = buffer.dyn_ref::<ArrayBuffer>() else {
+        return Err(Problem::bad_request(
+            "the request body could not be read: not bytes",
+        ));
+    };
+    if buffer.byte_length() as usize > MAX_BODY_BYTES {
+        return Err(too_large());
+    }
+    let body = Uint8Array::new(buffer).to_vec();
     if body.len() > MAX_BODY_BYTES {
         return Err(too_large());
     }
@@ -309,6 +345,29 @@ fn record(status: u16, meter: &Meter, facts: &Facts, total_ms: u64) {
             );
         }
     });
+}
+
+/// The runtime's response object. Text bodies (every JSON, problem and metrics body) go over as one
+/// string; other bytes as one copied buffer. Nothing here panics: a response the runtime refuses
+/// becomes `Response.error()`.
+fn into_runtime(response: Response) -> web_sys::Response {
+    let init = web_sys::ResponseInit::new();
+    init.set_status(response.status_code());
+    init.set_headers(&response.headers().0);
+    let built = match response.body() {
+        ResponseBody::Empty => web_sys::Response::new_with_opt_str_and_init(None, &init),
+        ResponseBody::Body(bytes) => match std::str::from_utf8(bytes) {
+            Ok(text) => web_sys::Response::new_with_opt_str_and_init(Some(text), &init),
+            Err(_) => {
+                let array = Uint8Array::from(bytes.as_slice());
+                web_sys::Response::new_with_opt_buffer_source_and_init(Some(&array), &init)
+            }
+        },
+        ResponseBody::Stream(stream) => {
+            web_sys::Response::new_with_opt_readable_stream_and_init(Some(stream), &init)
+        }
+    };
+    built.unwrap_or_else(|_| web_sys::Response::error())
 }
 
 /// A worker (JavaScript) error while building a response.

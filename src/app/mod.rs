@@ -36,9 +36,9 @@ mod state;
 #[cfg(target_arch = "wasm32")]
 #[worker::event(fetch)]
 async fn fetch(
-    req: worker::Request,
+    req: web_sys::Request,
     env: worker::Env,
     ctx: worker::Context,
-) -> worker::Result<worker::Response> {
+) -> worker::Result<web_sys::Response> {
     Ok(dispatch::handle(req, env, ctx).await)
 }

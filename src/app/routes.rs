@@ -429,6 +429,21 @@ fn match_pattern<'p>(
     }
 }
 
+/// The path of an absolute URL as the runtime serializes it (`https://host:port/a/b?q#f` gives `/a/b`),
+/// still percent-encoded; `/` when the URL has no path.
+pub fn path_of(url: &str) -> &str {
+    let after_scheme = url.find("://").map_or(url, |i| &url[i + 3..]);
+    let Some(start) = after_scheme.find(['/', '?', '#']) else {
+        return "/";
+    };
+    let rest = &after_scheme[start..];
+    if !rest.starts_with('/') {
+        return "/";
+    }
+    let end = rest.find(['?', '#']).unwrap_or(rest.len());
+    &rest[..end]
+}
+
 /// The first query parameter `name` of `url` (form-decoded: `+` is a space), if present and valid.
 ///
 /// Parsed by hand rather than with a URL library: the Worker needs nothing else from one, and one with
@@ -462,6 +477,29 @@ pub fn percent_decode(input: &str) -> Option<String> {
         }
     }
     String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+mod path_tests {
+    use super::path_of;
+
+    #[test]
+    fn the_path_is_what_lies_between_the_authority_and_the_query() {
+        for (url, path) in [
+            ("https://example.com/", "/"),
+            ("https://example.com", "/"),
+            ("http://127.0.0.1:8787/api/lookup/7", "/api/lookup/7"),
+            ("https://example.com/api?x=/y", "/api"),
+            ("https://example.com/api#/frag?x", "/api"),
+            ("https://example.com?q=/a", "/"),
+            ("https://example.com#/a", "/"),
+            ("https://example.com/a%2Fb%3F?c", "/a%2Fb%3F"),
+            ("https://example.com//double", "//double"),
+            ("/relative/path?x", "/relative/path"),
+        ] {
+            assert_eq!(path_of(url), path, "{url}");
+        }
+    }
 }
 
 #[cfg(test)]
