@@ -570,7 +570,7 @@ Each request picks a random identifier from the key space: a rate-limit identifi
 | route | redge | peer |
 |---|---|---|
 | ratelimit | \`POST /api/ratelimit/api?id=k<i>\` (sliding window) | \`POST /api/ratelimit?id=k<i>\` (\`Ratelimit.slidingWindow\`) |
-| session | \`GET /api/session\` (session script: HMGET, sliding refresh when due) | \`GET /api/session\`: \`GET\` of a JSON record, \`SET PX XX\` when less than half the idle time is left |
+| session | \`GET /api/session\` (session script: one \`HGETALL\`, sliding refresh when due) | \`GET /api/session\`: \`GET\` of a JSON record, \`SET PX XX\` when less than half the idle time is left |
 | cache | \`GET /api/lookup/<i>\` (hit: \`MGET\` of entry + 2 tag generations) | \`GET /api/lookup/<i>\`: cache-aside \`GET\` |
 | dashboard | \`GET /api/dashboard?item=<i>\` (middleware's rate-limit check + session + item) | \`GET /api/dashboard?item=<i>\`: \`Promise.all\` of the three |
 

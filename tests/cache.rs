@@ -110,17 +110,6 @@ impl Setup {
     }
 }
 
-async fn sleep_ms(ms: i32) {
-    let promise = js_sys::Promise::new(&mut |resolve, _| {
-        let global = js_sys::global();
-        let set_timeout: js_sys::Function = js_sys::Reflect::get(&global, &"setTimeout".into())
-            .unwrap()
-            .into();
-        set_timeout.call2(&global, &resolve, &ms.into()).unwrap();
-    });
-    wasm_bindgen_futures::JsFuture::from(promise).await.unwrap();
-}
-
 #[wasm_bindgen_test]
 async fn miss_then_hit_one_round_trip_and_no_write() {
     let s = setup();
@@ -223,7 +212,7 @@ async fn a_hundred_concurrent_misses_make_one_origin_call() {
         let calls = Rc::clone(&calls);
         s.cache.get_or_fetch("hot", &p, move || async move {
             calls.set(calls.get() + 1);
-            sleep_ms(200).await;
+            support::sleep_ms(200).await;
             Ok::<_, String>(Some(Json(vec![1, 2, 3])))
         })
     });

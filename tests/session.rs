@@ -618,6 +618,66 @@ async fn a_slow_store_is_a_timeout_never_no_session() {
 }
 
 #[wasm_bindgen_test]
+async fn a_write_that_reaches_redis_after_its_deadline_changes_nothing() {
+    let client = client();
+    let (store, _clock) = store(&client);
+    let issued = store
+        .sign_in("lena", &json!({"step": "before"}), None)
+        .await
+        .unwrap();
+    let token = issued.token.expose();
+    let (url, secret) = support::gateway();
+    let options = redge::client::Options {
+        timeout_ms: 300,
+        ..redge::client::Options::default()
+    };
+
+    // Reaches Redis in time: applied (the proxy itself changes nothing).
+    let port = support::late_server(20, &url).await;
+    let prompt =
+        Client::with_options(&format!("http://127.0.0.1:{port}"), &secret, options).unwrap();
+    let (prompt_store, _c) = store_sharing(&prompt, &store);
+    let saved = prompt_store
+        .update(&token, &json!({"step": "prompt"}), Some(0))
+        .await
+        .unwrap();
+    assert!(matches!(saved, Update::Saved(_)), "{saved:?}");
+
+    // Reaches Redis 300 ms (the client's timeout) + 500 ms (the slack) + 400 ms after it was sent:
+    // the client reported a timeout, and none of these writes may happen behind its back.
+    let port = support::late_server(1_200, &url).await;
+    let late = Client::with_options(&format!("http://127.0.0.1:{port}"), &secret, options).unwrap();
+    let (late_store, _c) = store_sharing(&late, &store);
+    let err = late_store
+        .update(&token, &json!({"step": "late"}), Some(1))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Timeout(300)), "{err}");
+    let err = late_store
+        .sign_in("lena", &json!({}), Some(&token))
+        .await
+        .unwrap_err();
+    assert!(err.is_unavailable(), "{err}");
+    let err = late_store.rotate(&token).await.unwrap_err();
+    assert!(err.is_unavailable(), "{err}");
+    let err = late_store.incr(&token, "clicks", 5).await.unwrap_err();
+    assert!(err.is_unavailable(), "{err}");
+    // Every one of them has reached Redis by now.
+    support::sleep_ms(1_600).await;
+    assert_eq!(support::request_count(port), 4);
+
+    let back = store
+        .load(&token)
+        .await
+        .unwrap()
+        .expect("the session was neither rotated nor replaced");
+    assert_eq!(back.session.data, json!({"step": "prompt"}));
+    assert_eq!(back.session.version, 1);
+    assert_eq!(store.list(&token).await.unwrap().map(|l| l.len()), Some(1));
+    assert_eq!(store.incr(&token, "clicks", 0).await.unwrap(), Some(0));
+}
+
+#[wasm_bindgen_test]
 async fn unknown_envelope_versions_are_refused_cleanly() {
     let client = client();
     let (store, _clock) = store(&client);

@@ -29,7 +29,11 @@
 //!   Counters ([`SessionStore::incr`]) are `HINCRBY` on their own fields: concurrent requests add up.
 //! - **Failure policy**: when Redis cannot be reached the operation fails with an [`Error`] for which
 //!   [`Error::is_unavailable`](crate::Error::is_unavailable) holds: answer 503 and leave the cookie alone. It never turns into "no
-//!   session", so a Redis restart signs nobody out.
+//!   session", so a Redis restart signs nobody out. A write answered with a timeout is not applied
+//!   later by a Redis that was only hung: every script that writes (sign-in, rotation, update,
+//!   counters) carries a deadline, the wall clock plus the client's timeout plus
+//!   [`WRITE_DEADLINE_SLACK_MS`] for clock differences, and changes nothing when Redis's own `TIME` is
+//!   past it. Revocations have none (a sign-out that lands late ends only what was asked to end).
 //!
 //! ```ignore
 //! // In a Worker (any JavaScript runtime with fetch and Web Crypto):
@@ -61,7 +65,7 @@ pub use cookie::CookieConfig;
 pub use outcome::{Issued, Loaded, Revoked, Update};
 pub use pending::Pending;
 pub use record::{Lifetimes, Session, SessionSummary};
-pub use store::SessionStore;
+pub use store::{SessionStore, WRITE_DEADLINE_SLACK_MS};
 #[cfg(target_arch = "wasm32")]
 pub use token::WebCrypto;
 pub use token::{Random, SessionId, Token, TokenError};

@@ -2,7 +2,8 @@
 //!
 //! Every script answers `{status, ...}`. `ok` carries the result; `missing`, `invalid` and `expired`
 //! all mean "no session" and are not told apart to the caller (an attacker learns nothing from which);
-//! `version` means the record was written by other code and is refused as an error.
+//! `version` means the record was written by other code and is refused as an error; `late` means a
+//! write script ran after its caller's deadline and changed nothing (see [`is_late`]).
 
 use super::record::{self, Session, SessionSummary};
 use super::token::{SecretHash, SessionId, Token};
@@ -47,6 +48,12 @@ pub enum Revoked {
     NotFound,
     /// No valid session for this token.
     Unauthenticated,
+}
+
+/// Whether a write script refused to run because Redis reached it after the caller's deadline
+/// (`{'late', ''}`): nothing was written, and the caller has already reported a timeout.
+pub(crate) fn is_late(reply: &Reply) -> bool {
+    matches!(reply, Reply::Array(items) if matches!(items.first(), Some(Reply::Data(s)) if s == b"late"))
 }
 
 /// Splits `{status, rest...}`.
@@ -227,6 +234,20 @@ mod tests {
 
     fn data(s: &str) -> Reply {
         Reply::Data(s.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn late_is_told_apart_from_every_other_status() {
+        assert!(is_late(&Reply::Array(vec![data("late"), data("")])));
+        for other in [
+            Reply::Array(vec![data("ok"), Reply::Int(0)]),
+            Reply::Array(vec![data("lateness"), data("")]),
+            Reply::Array(vec![]),
+            Reply::Status("late".into()),
+            data("late"),
+        ] {
+            assert!(!is_late(&other), "{other:?}");
+        }
     }
 
     fn fields(hash: &str, version: &str) -> Reply {

@@ -11,8 +11,12 @@ use super::token::WebCrypto;
 use super::token::{Random, SessionId, Token};
 use super::{MAX_COUNTER_LEN, Revoke, SessionConfig, cookie, validate_user};
 use crate::client::{Batch, Client, Reply, Script, Transport};
-use crate::clock::Clock;
+use crate::clock::{Clock, SystemClock};
 use crate::{Error, Result};
+
+/// How far past the client's deadline (by the caller's wall clock) Redis may still apply a session
+/// write: room for the two clocks to disagree. A write Redis reaches later than that changes nothing.
+pub const WRITE_DEADLINE_SLACK_MS: u64 = 500;
 
 /// Sessions in one HTTP Redis service; see the [module docs](super).
 pub struct SessionStore<'c, T: Transport> {
@@ -108,7 +112,12 @@ impl<'c, T: Transport> SessionStore<'c, T> {
         pending.finish()
     }
 
-    /// Adds a session script call: ARGV = prefix, id, hash, now, idle, then `extra`.
+    /// Adds a session script call: ARGV = prefix, id, hash, now, idle, deadline, then `extra`.
+    ///
+    /// The deadline is the wall clock (not the store's clock, which tests move freely) plus the
+    /// client's timeout and [`WRITE_DEADLINE_SLACK_MS`]: the scripts that write refuse to run after it
+    /// (`late`, decoded here as the timeout the caller has already seen), so that a write answered
+    /// with a timeout is not applied later by a Redis that was only slow.
     fn call<R: 'static>(
         &self,
         batch: &Batch<'_, T>,
@@ -125,10 +134,19 @@ impl<'c, T: Transport> SessionStore<'c, T> {
             self.now_ms().to_string(),
             self.config.lifetimes.idle_ms().to_string(),
         ];
+        let budget = self.client.current_options().timeout_ms;
+        let deadline = SystemClock.now_ms() + u64::from(budget) + WRITE_DEADLINE_SLACK_MS;
+        args.push(deadline.to_string());
         args.extend(extra);
         let handle = batch
             .add_script::<Reply, &str, String>(script, [], args)
-            .map(decode);
+            .map(move |reply| {
+                if outcome::is_late(&reply) {
+                    Err(Error::Timeout(budget))
+                } else {
+                    decode(reply)
+                }
+            });
         Pending {
             state: State::Waiting(handle),
         }

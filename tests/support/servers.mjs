@@ -39,6 +39,45 @@ export async function startSlowServer(delayMs) {
   return port;
 }
 
+// Sends the request's headers and body back out to `upstream`, and its answer back to `res` (when the
+// client is still there to receive it).
+async function forward(req, res, body, upstreamUrl) {
+  const headers = {};
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (name !== "host" && name !== "content-length" && name !== "connection") headers[name] = value;
+  }
+  try {
+    const upstream = await fetch(upstreamUrl + req.url, { method: req.method, headers, body });
+    const out = {};
+    upstream.headers.forEach((value, name) => {
+      if (name !== "content-length" && name !== "content-encoding" && name !== "transfer-encoding") out[name] = value;
+    });
+    const bytes = Buffer.from(await upstream.arrayBuffer());
+    if (res.destroyed) return;
+    res.writeHead(upstream.status, out);
+    res.end(bytes);
+  } catch (e) {
+    if (res.destroyed) return;
+    res.writeHead(502, { "content-type": "application/json" });
+    res.end(JSON.stringify({ error: String(e) }));
+  }
+}
+
+// Holds every request for `delayMs`, then forwards it to `upstreamUrl` even when the client has given
+// up meanwhile: a Redis that was slow and then runs what it had been sent.
+export async function startLateServer(delayMs, upstreamUrl) {
+  let port = 0;
+  const server = http.createServer(async (req, res) => {
+    hits.set(port, hits.get(port) + 1);
+    const body = await readBody(req);
+    await new Promise((resolve) => setTimeout(resolve, delayMs));
+    await forward(req, res, body, upstreamUrl);
+  });
+  port = await listen(server);
+  hits.set(port, 0);
+  return port;
+}
+
 // Resets the connection of the first `dropFirstN` requests without answering (a lost response), then
 // forwards requests to `upstreamUrl` (path, headers and body kept).
 export async function startFlakyServer(dropFirstN, upstreamUrl) {
@@ -52,22 +91,7 @@ export async function startFlakyServer(dropFirstN, upstreamUrl) {
       req.socket.destroy();
       return;
     }
-    const headers = {};
-    for (const [name, value] of Object.entries(req.headers)) {
-      if (name !== "host" && name !== "content-length" && name !== "connection") headers[name] = value;
-    }
-    try {
-      const upstream = await fetch(upstreamUrl + req.url, { method: req.method, headers, body });
-      const out = {};
-      upstream.headers.forEach((value, name) => {
-        if (name !== "content-length" && name !== "content-encoding" && name !== "transfer-encoding") out[name] = value;
-      });
-      res.writeHead(upstream.status, out);
-      res.end(Buffer.from(await upstream.arrayBuffer()));
-    } catch (e) {
-      res.writeHead(502, { "content-type": "application/json" });
-      res.end(JSON.stringify({ error: String(e) }));
-    }
+    await forward(req, res, body, upstreamUrl);
   });
   port = await listen(server);
   hits.set(port, 0);

@@ -2,10 +2,12 @@
 -- session id and the user id, so the scripts need one Redis node (Upstash and a single redis-server
 -- qualify; a Redis Cluster does not).
 -- ARGV[1] key prefix, ARGV[2] session id, ARGV[3] SHA-256 of the secret (hex), ARGV[4] now (Unix ms,
--- from the caller's clock, so that tests drive expiry exactly), ARGV[5] idle timeout (ms).
+-- from the caller's clock, so that tests drive expiry exactly), ARGV[5] idle timeout (ms), ARGV[6] the
+-- caller's deadline (Unix ms by its wall clock; '' for none).
 local prefix = ARGV[1]
 local now = tonumber(ARGV[4])
 local idle = tonumber(ARGV[5])
+local deadline = tonumber(ARGV[6])
 
 local function int(n)
   return string.format('%.0f', n)
@@ -41,24 +43,46 @@ end
 -- The session `id` if its stored hash is `hash` and it is still alive at `now`; otherwise nil and why.
 -- The comparison is between SHA-256 digests: its timing tells nothing about a secret that matches.
 -- An expired session is deleted at once (its TTL would remove it a little later anyway).
+-- One HGETALL reads the whole record: `all` is that reply (what the callers return when they wrote
+-- nothing), `f` the same fields by name.
 local function authenticate(id, hash)
   local key = session_key(id)
-  local f = redis.call('HMGET', key, 'v', 'h', 'u', 'e', 'a')
-  if not f[1] then
+  local all = redis.call('HGETALL', key)
+  local f = {}
+  for i = 1, #all, 2 do
+    f[all[i]] = all[i + 1]
+  end
+  if not f.v then
     return nil, 'missing'
   end
-  if f[1] ~= '1' then
-    return nil, 'version', f[1]
+  if f.v ~= '1' then
+    return nil, 'version', f.v
   end
-  if f[2] ~= hash then
+  if f.h ~= hash then
     return nil, 'invalid'
   end
-  local e, a = tonumber(f[4]), tonumber(f[5])
-  if now >= e or now >= a then
-    delete_session(id, f[3])
+  local e, a = tonumber(f.e), tonumber(f.a)
+  if not e or not a or now >= e or now >= a then
+    delete_session(id, f.u)
     return nil, 'expired'
   end
-  return { id = id, key = key, user = f[3], e = e, a = a }
+  return { id = id, key = key, user = f.u, e = e, a = a, all = all, f = f }
+end
+
+-- Whether Redis runs this script after the caller's deadline, by Redis's own clock. The caller has
+-- then given up and told its client the write failed (a 503): applying it now would change what the
+-- client holds behind its back (a sign-in that rotates the session would leave the browser with the
+-- cookie of a deleted one). A script that writes checks it first and answers {'late', ...} untouched.
+-- Where TIME cannot be called from a script, nothing is refused.
+local function too_late()
+  if not deadline then
+    return false
+  end
+  local t = redis.pcall('TIME')
+  if type(t) ~= 'table' or not t[2] then
+    return false
+  end
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) > deadline
 end
 
 -- The failure reply of `authenticate`.

@@ -1,28 +1,32 @@
 
 -- issue: creates a session like SET NX: with the id ARGV[2] and hash ARGV[3] or, should that id be taken
--- already, with the second candidate ARGV[12] and ARGV[13] (a taken id is never overwritten). Replaces the
--- session ARGV[9] (hash ARGV[10]) when given, atomically.
--- ARGV[6] absolute lifetime (ms), ARGV[7] user, ARGV[8] data (JSON), ARGV[11] mode:
---   'sign_in': a new session for ARGV[7]; the replaced session's data, version and counters are carried
+-- already, with the second candidate ARGV[13] and ARGV[14] (a taken id is never overwritten). Replaces the
+-- session ARGV[10] (hash ARGV[11]) when given, atomically.
+-- ARGV[7] absolute lifetime (ms), ARGV[8] user, ARGV[9] data (JSON), ARGV[12] mode:
+--   'sign_in': a new session for ARGV[8]; the replaced session's data, version and counters are carried
 --              over only if it belongs to the same user; created and the absolute cap start afresh;
 --   'rotate':  the replaced session (which must be valid) gets a new token and keeps everything else,
 --              user, created and absolute cap included.
--- Returns {'ok', candidate used (1 or 2), HGETALL...}, {'collision', ''} or, for 'rotate', a refusal.
+-- Returns {'ok', candidate used (1 or 2), HGETALL...}, {'collision', ''}, {'late', ''} or, for 'rotate', a
+-- refusal.
+if too_late() then
+  return { 'late', '' }
+end
 local new_id, new_hash, chosen = ARGV[2], ARGV[3], 1
 if redis.call('EXISTS', session_key(new_id)) == 1 then
-  new_id, new_hash, chosen = ARGV[12], ARGV[13], 2
+  new_id, new_hash, chosen = ARGV[13], ARGV[14], 2
   if redis.call('EXISTS', session_key(new_id)) == 1 then
     return { 'collision', '' }
   end
 end
 local new_key = session_key(new_id)
-local mode = ARGV[11]
-local record = { v = '1', u = ARGV[7], c = int(now), a = int(now + tonumber(ARGV[6])), n = '0', d = ARGV[8] }
-if ARGV[9] ~= '' then
-  local old, why, detail = authenticate(ARGV[9], ARGV[10])
+local mode = ARGV[12]
+local record = { v = '1', u = ARGV[8], c = int(now), a = int(now + tonumber(ARGV[7])), n = '0', d = ARGV[9] }
+if ARGV[10] ~= '' then
+  local old, why, detail = authenticate(ARGV[10], ARGV[11])
   if old then
     if mode == 'rotate' or old.user == record.u then
-      local all = redis.call('HGETALL', old.key)
+      local all = old.all
       for i = 1, #all, 2 do
         local name = all[i]
         local carry = name == 'd' or name == 'n' or string.sub(name, 1, 1) == '#'

@@ -5,5 +5,7 @@ local s, why, detail = authenticate(ARGV[2], ARGV[3])
 if not s then
   return refused(why, detail)
 end
-local refreshed = refresh_if_due(s)
-return { 'ok', refreshed, redis.call('HGETALL', s.key) }
+if refresh_if_due(s) == 1 then
+  return { 'ok', 1, redis.call('HGETALL', s.key) }
+end
+return { 'ok', 0, s.all }

@@ -1,19 +1,19 @@
 
--- revoke: ends sessions of the signed-in user. ARGV[6] mode:
+-- revoke: ends sessions of the signed-in user. ARGV[7] mode:
 --   'current': this session (sign out);
---   'one':     the session ARGV[7], if it belongs to the same user ('not_found' otherwise);
+--   'one':     the session ARGV[8], if it belongs to the same user ('not_found' otherwise);
 --   'all':     every session of the user, this one included, and the index (sign out everywhere).
 -- Returns {'ok', number of sessions ended}, {'not_found', ''} or a refusal.
 local s, why, detail = authenticate(ARGV[2], ARGV[3])
 if not s then
   return refused(why, detail)
 end
-local mode = ARGV[6]
+local mode = ARGV[7]
 if mode == 'current' then
   delete_session(s.id, s.user)
   return { 'ok', 1 }
 elseif mode == 'one' then
-  local target = ARGV[7]
+  local target = ARGV[8]
   if redis.call('HGET', session_key(target), 'u') ~= s.user then
     return { 'not_found', '' }
   end

@@ -1,11 +1,11 @@
 
--- revoke_user: ends every session of the user ARGV[6] (no token: for the application's own use, for
+-- revoke_user: ends every session of the user ARGV[7] (no token: for the application's own use, for
 -- example after a password change). ARGV[2..3] are unused.
 -- Returns {'ok', number of sessions ended}.
-local index = user_key(ARGV[6])
+local index = user_key(ARGV[7])
 local ended = 0
 for _, id in ipairs(redis.call('ZRANGE', index, 0, -1)) do
-  if redis.call('HGET', session_key(id), 'u') == ARGV[6] then
+  if redis.call('HGET', session_key(id), 'u') == ARGV[7] then
     ended = ended + redis.call('DEL', session_key(id))
   end
 end
