@@ -36,6 +36,7 @@ const redgePolicies = [
   { name: 'hot', algorithm: 'gcra', limit: 10, period_ms: 3_600_000 },
   { name: 'acc-sliding', algorithm: 'sliding_window', limit: ACC.limit, period_ms: ACC.period_ms },
   { name: 'acc-bucket', algorithm: 'token_bucket', ...BUCKET },
+  { name: 'acc-log', algorithm: 'sliding_log', limit: ACC.limit, period_ms: ACC.period_ms },
 ];
 const peerPolicies = [
   { name: 'sliding', algorithm: 'sliding_window', ...BIG },
@@ -217,11 +218,12 @@ async function main() {
     return { sent, allowed: statuses.filter((s) => s === 200).length, other: statuses.filter((s) => s !== 200 && s !== 429).length };
   };
   const accRun = `${Date.now()}`;
-  const [rs, ps, rb, pb] = await Promise.all([
+  const [rs, ps, rb, pb, rl] = await Promise.all([
     schedule(`${redgeUrl}/api/ratelimit/acc-sliding?id=acc-${accRun}`),
     schedule(`${peerUrl}/acc-sliding?id=acc-${accRun}`),
     schedule(`${redgeUrl}/api/ratelimit/acc-bucket?id=acc-${accRun}`),
     schedule(`${peerUrl}/acc-bucket?id=acc-${accRun}`),
+    schedule(`${redgeUrl}/api/ratelimit/acc-log?id=acc-${accRun}`),
   ]);
   results.accuracy = {
     schedule: `${ACC.count} requests, one every ${ACC.every_ms} ms, one identifier`,
@@ -231,6 +233,12 @@ async function main() {
       redge: rs.allowed,
       upstash: ps.allowed,
       errors: rs.other + ps.other,
+    },
+    sliding_log: {
+      quota: `${ACC.limit} per ${ACC.period_ms} ms`,
+      exact_sliding_log: exactSlidingLog(rl.sent, ACC.limit, ACC.period_ms),
+      redge: rl.allowed,
+      errors: rl.other,
     },
     token_bucket: {
       quota: `${BUCKET.burst} tokens, refilled ${BUCKET.limit} per ${BUCKET.period_ms} ms`,
@@ -326,7 +334,8 @@ ${rows(r.floor)}
 
 | algorithm | quota | exact | redge | @upstash/ratelimit |
 |---|---|---|---|---|
-| sliding window | ${a.sliding_window.quota} | ${a.sliding_window.exact_sliding_log} (true sliding log) | ${a.sliding_window.redge} | ${a.sliding_window.upstash} |
+| sliding window | ${a.sliding_window.quota} | ${a.sliding_window.exact_sliding_log} (true sliding log) | ${a.sliding_window.redge} (weighted two-bucket window) | ${a.sliding_window.upstash} |
+| sliding log | ${a.sliding_log.quota} | ${a.sliding_log.exact_sliding_log} | ${a.sliding_log.redge} | (no such algorithm) |
 | token bucket | ${a.token_bucket.quota} | ${a.token_bucket.exact_continuous} continuous (redge's definition) / ${a.token_bucket.exact_stepwise} stepwise (the peer's) | ${a.token_bucket.redge} | ${a.token_bucket.upstash} |
 
 The official SDK ran against redge-gateway unchanged${r.errors.some((e) => e.name.startsWith('upstash')) ? ' but with the errors listed below' : ', without a single error'}.

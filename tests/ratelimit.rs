@@ -315,7 +315,7 @@ async fn the_script_and_the_rust_reference_take_the_same_decisions() {
             now += (seed >> 33) % 700;
             let cost = i64::try_from((seed >> 20) % 5).unwrap() - 1;
             clock.set(now);
-            let expected = decide(a, state, now, &quota, cost);
+            let expected = decide(a, state.as_ref(), now, &quota, cost);
             let got = if cost < 0 {
                 limiter.refund(&client, &policy, "ref", 1).await.unwrap()
             } else {
@@ -351,7 +351,7 @@ async fn the_script_and_the_rust_reference_take_the_same_decisions() {
             if let Some(stored) = stored {
                 assert_eq!(
                     Some(stored),
-                    state.map(|s| s.encode()),
+                    state.as_ref().map(State::encode),
                     "{a:?} request {i}: same state"
                 );
             }

@@ -41,8 +41,8 @@ export type RedisArgument = string | number | boolean | bigint | Uint8Array;
 /** A command's reply. */
 export type RedisReply = string | number | bigint | null | Uint8Array | RedisReply[];
 
-/** `gcra` (smooth, the default), `slidingWindow`, `fixedWindow` or `tokenBucket`. */
-export type Algorithm = "gcra" | "slidingWindow" | "fixedWindow" | "tokenBucket";
+/** `gcra` (smooth, the default), `slidingWindow`, `fixedWindow`, `tokenBucket` or `slidingLog` (the exact sliding window, limit at most 10000). */
+export type Algorithm = "gcra" | "slidingWindow" | "fixedWindow" | "tokenBucket" | "slidingLog";
 
 /** A quota: `limit` requests per `periodMs`, `burst` at once. */
 export interface Quota {

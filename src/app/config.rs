@@ -774,7 +774,7 @@ mod tests {
         let config = Config::from_vars(vars(GOOD)).unwrap();
         assert_eq!(
             config.ratelimit.policies.len(),
-            5,
+            6,
             "the demo's policies and `api`"
         );
         assert_eq!(

@@ -41,6 +41,7 @@ pub fn default_policies() -> Vec<Policy> {
             Algorithm::TokenBucket,
             Quota::new(10, 60_000).burst(3),
         ),
+        Policy::new("log", Algorithm::SlidingLog, Quota::new(20, 60_000)),
         default_route_policy(),
     ]
 }
@@ -76,7 +77,7 @@ pub fn parse_policies(text: &str) -> Result<Vec<Policy>, String> {
         let algorithm = match entry.algorithm.as_deref() {
             None => Algorithm::Gcra,
             Some(name) => Algorithm::parse(name).ok_or_else(|| {
-                format!("{at}: unknown algorithm {name:?} (gcra, sliding_window, fixed_window, token_bucket)")
+                format!("{at}: unknown algorithm {name:?} (gcra, sliding_window, fixed_window, token_bucket, sliding_log)")
             })?,
         };
         let period_ms = match (entry.period_ms, entry.period_s) {
@@ -88,7 +89,9 @@ pub fn parse_policies(text: &str) -> Result<Vec<Policy>, String> {
             return Err(format!("{at}: limit, period and burst must be at least 1"));
         }
         let quota = Quota::new(entry.limit, period_ms).burst(entry.burst.unwrap_or(entry.limit));
-        quota.validate().map_err(|e| format!("{at}: {e}"))?;
+        algorithm
+            .validate(&quota)
+            .map_err(|e| format!("{at}: {e}"))?;
         policies.push(Policy::new(entry.name, algorithm, quota));
     }
     Ok(policies)
@@ -193,7 +196,7 @@ mod tests {
         let p = default_policies();
         assert!(
             p.iter()
-                .all(|p| p.quota.validate().is_ok() && is_policy_name(&p.name))
+                .all(|p| p.algorithm.validate(&p.quota).is_ok() && is_policy_name(&p.name))
         );
         assert_eq!(p[0].name, "burst");
     }

@@ -7,7 +7,7 @@ use super::model::{State, Step, Verdict, Write, units};
 use super::quota::Quota;
 
 /// The reference decision; see [`super::model::decide`].
-pub fn decide(state: Option<State>, now: u64, quota: &Quota, cost: i64) -> Step {
+pub fn decide(state: Option<&State>, now: u64, quota: &Quota, cost: i64) -> Step {
     let (limit, period) = (quota.limit(), quota.period_ms());
     let t = state.map_or(now, |s| s.t);
     let now = now.max(t);
@@ -24,15 +24,7 @@ pub fn decide(state: Option<State>, now: u64, quota: &Quota, cost: i64) -> Step 
         if count == 0 {
             Write::Delete
         } else {
-            Write::Set(
-                State {
-                    t: now,
-                    a: start,
-                    b: count,
-                    c: 0,
-                },
-                end - now,
-            )
+            Write::Set(State::new(now, start, count, 0), end - now)
         }
     };
     if cost < 0 {

@@ -10,7 +10,7 @@ use super::model::{State, Step, Verdict, Write, ceil_div, drain, units};
 use super::quota::Quota;
 
 /// The reference decision; see [`super::model::decide`].
-pub fn decide(state: Option<State>, now: u64, quota: &Quota, cost: i64) -> Step {
+pub fn decide(state: Option<&State>, now: u64, quota: &Quota, cost: i64) -> Step {
     let (limit, period) = (quota.limit(), quota.period_ms());
     let (t, stored) = state.map_or((now, 0), |s| (s.t, s.a));
     let now = now.max(t);
@@ -26,15 +26,7 @@ pub fn decide(state: Option<State>, now: u64, quota: &Quota, cost: i64) -> Step 
         if used == 0 {
             Write::Delete
         } else {
-            Write::Set(
-                State {
-                    t: now,
-                    a: used,
-                    b: 0,
-                    c: 0,
-                },
-                ceil_div(used, limit),
-            )
+            Write::Set(State::new(now, used, 0, 0), ceil_div(used, limit))
         }
     };
     if cost < 0 {

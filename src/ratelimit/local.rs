@@ -12,11 +12,16 @@ use super::quota::{Algorithm, Quota};
 /// Bookkeeping bytes counted per entry on top of its key (hash map slot, value, expiry).
 const ENTRY_OVERHEAD: usize = 64;
 
+/// Bytes a sliding-log entry takes in memory.
+const LOG_ENTRY_BYTES: usize = std::mem::size_of::<(u64, u64)>();
+
 /// A map whose entries expire and whose size is capped; when full, expired entries go first, then the
-/// ones that would expire soonest (those carry the least information).
+/// ones that would expire soonest (those carry the least information). Each entry counts its key, the
+/// fixed overhead and the extra bytes its value says it holds.
 #[derive(Debug)]
 struct Bounded<V> {
-    entries: HashMap<String, (V, u64)>,
+    // key -> (value, expiry, bytes counted for it)
+    entries: HashMap<String, (V, u64, usize)>,
     bytes: usize,
     max_entries: usize,
     max_bytes: usize,
@@ -36,34 +41,35 @@ impl<V> Bounded<V> {
         if self
             .entries
             .get(key)
-            .is_some_and(|(_, expires)| *expires <= now)
+            .is_some_and(|(_, expires, _)| *expires <= now)
         {
             self.remove(key);
         }
-        self.entries.get(key).map(|(v, expires)| (v, *expires))
+        self.entries.get(key).map(|(v, expires, _)| (v, *expires))
     }
 
     fn remove(&mut self, key: &str) {
-        if self.entries.remove(key).is_some() {
-            self.bytes -= key.len() + ENTRY_OVERHEAD;
+        if let Some((_, _, size)) = self.entries.remove(key) {
+            self.bytes -= size;
         }
     }
 
-    fn insert(&mut self, key: &str, value: V, expires: u64, now: u64) {
+    /// Keeps `value` until `expires`, counting `extra` bytes for what it holds besides itself.
+    fn insert(&mut self, key: &str, value: V, expires: u64, now: u64, extra: usize) {
         self.remove(key);
-        let size = key.len() + ENTRY_OVERHEAD;
+        let size = key.len() + ENTRY_OVERHEAD + extra;
         if expires <= now || size > self.max_bytes || self.max_entries == 0 {
             return;
         }
         if self.entries.len() >= self.max_entries || self.bytes + size > self.max_bytes {
-            self.entries.retain(|_, (_, e)| *e > now);
-            self.bytes = self.entries.keys().map(|k| k.len() + ENTRY_OVERHEAD).sum();
+            self.entries.retain(|_, (_, e, _)| *e > now);
+            self.bytes = self.entries.values().map(|(_, _, size)| size).sum();
         }
         while self.entries.len() >= self.max_entries || self.bytes + size > self.max_bytes {
             let Some(soonest) = self
                 .entries
                 .iter()
-                .min_by_key(|(_, (_, e))| *e)
+                .min_by_key(|(_, (_, e, _))| *e)
                 .map(|(k, _)| k.clone())
             else {
                 break;
@@ -71,7 +77,7 @@ impl<V> Bounded<V> {
             self.remove(&soonest);
         }
         self.bytes += size;
-        self.entries.insert(key.to_owned(), (value, expires));
+        self.entries.insert(key.to_owned(), (value, expires, size));
     }
 
     fn len(&self) -> usize {
@@ -107,7 +113,7 @@ impl BlockCache {
 
     /// Remembers that a request of `cost` on `key` is refused until `until`.
     pub fn block(&mut self, key: &str, until: u64, cost: u64, now: u64) {
-        self.map.insert(key, cost, until, now);
+        self.map.insert(key, cost, until, now, 0);
     }
 
     /// Forgets `key` (after a reset or a refund).
@@ -153,14 +159,17 @@ impl LocalLimiter {
     ) -> Vec<Verdict> {
         let states: Vec<Option<State>> = keys
             .iter()
-            .map(|k| self.map.get(k, now).map(|(s, _)| *s))
+            .map(|k| self.map.get(k, now).map(|(s, _)| s.clone()))
             .collect();
         let steps = decide_all(policies, &states, now, cost);
         for (key, step) in keys.iter().zip(&steps) {
-            match step.write {
+            match &step.write {
                 Write::Keep => {}
                 Write::Delete => self.map.remove(key),
-                Write::Set(state, ttl) => self.map.insert(key, state, now + ttl, now),
+                Write::Set(state, ttl) => {
+                    let extra = state.log.len() * LOG_ENTRY_BYTES;
+                    self.map.insert(key, state.clone(), now + ttl, now, extra);
+                }
             }
         }
         steps.into_iter().map(|s| s.verdict).collect()
@@ -175,6 +184,30 @@ impl LocalLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sliding_log_counts_its_entries_against_the_memory_bound() {
+        // Each full log: 100 entries of 16 bytes, plus a 1-byte key and the overhead: 1665 bytes.
+        let mut local = LocalLimiter::new(100, 2_000);
+        let policy = [(Algorithm::SlidingLog, Quota::new(100, 60_000))];
+        let fill = |local: &mut LocalLimiter, key: &str, from: u64| {
+            for i in 0..100 {
+                let verdict = &local.decide(&[key.to_owned()], &policy, from + i, 1)[0];
+                assert!(verdict.allowed, "{key} request {i}");
+            }
+            assert!(!local.decide(&[key.to_owned()], &policy, from + 100, 1)[0].allowed);
+        };
+        fill(&mut local, "a", 1_000);
+        assert_eq!(local.map.len(), 1);
+        // A second full log does not fit beside the first: the one that expires sooner goes.
+        fill(&mut local, "b", 2_000);
+        assert_eq!(local.map.len(), 1);
+        assert!(local.map.bytes <= 2_000, "{}", local.map.bytes);
+        assert!(
+            local.decide(&["a".to_owned()], &policy, 2_200, 1)[0].allowed,
+            "a's log was evicted"
+        );
+    }
 
     #[test]
     fn block_cache_refuses_until_the_exact_time_and_only_costs_at_least_as_high() {

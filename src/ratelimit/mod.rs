@@ -9,6 +9,7 @@
 //! | token bucket | `burst` tokens refilled continuously at `limit` per period (same decisions as GCRA) | tokens |
 //! | fixed window | at most `limit` per epoch-aligned window; up to `2 * limit` around a boundary | window, count |
 //! | sliding window | weighted two-bucket window; see [`sliding_window`] for its error bound | window, 2 counts |
+//! | sliding log | the exact sliding window: at most `limit` in any `period` ms; see [`sliding_log`] | one entry per request in the window (limit at most 10 000) |
 //!
 //! Every algorithm has a pure Rust reference (`decide` in its module, tested natively) and a Lua
 //! function in `scripts/`; the functions are joined into ONE script, so a request checked against several
@@ -67,6 +68,7 @@ mod key;
 mod local;
 pub mod model;
 mod quota;
+pub mod sliding_log;
 pub mod sliding_window;
 pub mod token_bucket;
 
@@ -90,6 +92,7 @@ pub const SCRIPT_SOURCE: &str = concat!(
     include_str!("scripts/sliding_window.lua"),
     include_str!("scripts/fixed_window.lua"),
     include_str!("scripts/token_bucket.lua"),
+    include_str!("scripts/sliding_log.lua"),
     include_str!("scripts/check.lua"),
 );
 
@@ -193,7 +196,10 @@ impl<C: Clock> RateLimiter<C> {
                     policy.name
                 )));
             }
-            policy.quota.validate().map_err(Error::Config)?;
+            policy
+                .algorithm
+                .validate(&policy.quota)
+                .map_err(Error::Config)?;
         }
         Ok(RateLimiter {
             prefix: DEFAULT_PREFIX.to_owned(),
@@ -238,9 +244,11 @@ impl<C: Clock> RateLimiter<C> {
     /// # Errors
     /// [`Error::Config`] for an unknown policy or a quota too large to compute exactly.
     pub fn with_override(mut self, policy: &str, identifier: &str, quota: Quota) -> Result<Self> {
-        self.find(policy)
-            .map_err(|e| Error::Config(e.to_string()))?;
-        quota.validate().map_err(Error::Config)?;
+        let algorithm = self
+            .find(policy)
+            .map_err(|e| Error::Config(e.to_string()))?
+            .algorithm;
+        algorithm.validate(&quota).map_err(Error::Config)?;
         self.overrides
             .insert((policy.to_owned(), identifier.to_owned()), quota);
         Ok(self)

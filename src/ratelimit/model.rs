@@ -1,19 +1,21 @@
-//! The shared vocabulary of the four reference models: the stored [`State`], a policy's [`Verdict`], and
+//! The shared vocabulary of the five reference models: the stored [`State`], a policy's [`Verdict`], and
 //! [`decide_all`], which checks several policies at once and charges none of them unless all allow.
 //!
 //! The Lua scripts mirror this file line for line (`scripts/common.lua` and `scripts/check.lua`): every
 //! quantity is an integer, so Lua's doubles and Rust's `u64` compute the same values.
 
 use super::quota::{Algorithm, Quota};
-use super::{fixed_window, gcra, sliding_window, token_bucket};
+use super::{fixed_window, gcra, sliding_log, sliding_window, token_bucket};
 
-/// One key's state as stored in Redis: `t:a:b:c`, four unsigned integers.
+/// One key's state as stored in Redis: `t:a:b:c`, four unsigned integers, then for the sliding log its
+/// entries, oldest first, each `,age` (cost 1) or `,age:cost`, the age counted back from `t`.
 ///
 /// `t` is the latest time the key was written at; every algorithm computes with `max(now, t)`, so a clock
 /// that goes backwards (another isolate, a skewed machine) can never recover budget. `a`, `b`, `c` mean
 /// what the algorithm says (GCRA: `a` = used budget, scaled; token bucket: `a` = tokens, scaled; windows:
-/// `a` = window start, `b` = count in it, `c` = count in the previous window).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// `a` = window start, `b` = count in it, `c` = count in the previous window; sliding log: `a` = the sum
+/// of the entries' costs).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct State {
     /// The latest time this state was written at (ms).
     pub t: u64,
@@ -23,24 +25,56 @@ pub struct State {
     pub b: u64,
     /// Third field.
     pub c: u64,
+    /// The sliding log's accepted requests, `(time, cost)`, oldest first (empty for the others).
+    pub log: Vec<(u64, u64)>,
 }
 
 impl State {
+    /// Four numbers and no log.
+    pub fn new(t: u64, a: u64, b: u64, c: u64) -> State {
+        State {
+            t,
+            a,
+            b,
+            c,
+            log: Vec::new(),
+        }
+    }
+
     /// The stored text form.
     pub fn encode(&self) -> String {
-        format!("{}:{}:{}:{}", self.t, self.a, self.b, self.c)
+        use std::fmt::Write as _;
+        let mut out = format!("{}:{}:{}:{}", self.t, self.a, self.b, self.c);
+        for &(time, cost) in &self.log {
+            let age = self.t.saturating_sub(time);
+            let _ = if cost == 1 {
+                write!(out, ",{age}")
+            } else {
+                write!(out, ",{age}:{cost}")
+            };
+        }
+        out
     }
 
     /// Parses the stored form; anything else counts as no state (the key is then rewritten).
     pub fn parse(raw: &str) -> Option<State> {
-        let mut parts = raw.split(':').map(|p| p.parse::<u64>().ok());
-        let state = State {
-            t: parts.next()??,
-            a: parts.next()??,
-            b: parts.next()??,
-            c: parts.next()??,
-        };
-        parts.next().is_none().then_some(state)
+        let mut entries = raw.split(',');
+        let mut parts = entries.next()?.split(':').map(|p| p.parse::<u64>().ok());
+        let mut state = State::new(
+            parts.next()??,
+            parts.next()??,
+            parts.next()??,
+            parts.next()??,
+        );
+        if parts.next().is_some() {
+            return None;
+        }
+        for entry in entries {
+            let (age, cost) = entry.split_once(':').unwrap_or((entry, "1"));
+            let (age, cost) = (age.parse::<u64>().ok()?, cost.parse::<u64>().ok()?);
+            state.log.push((state.t.checked_sub(age)?, cost));
+        }
+        Some(state)
     }
 }
 
@@ -58,7 +92,7 @@ pub struct Verdict {
 }
 
 /// What to do with the key after a decision.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Write {
     /// Leave it as it is (peeks and rejections never write).
     Keep,
@@ -69,7 +103,7 @@ pub enum Write {
 }
 
 /// A verdict and the write that goes with it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Step {
     /// The answer.
     pub verdict: Verdict,
@@ -82,7 +116,7 @@ pub struct Step {
 /// The caller guarantees `cost <= algorithm.capacity(quota)` and a valid quota.
 pub fn decide(
     algorithm: Algorithm,
-    state: Option<State>,
+    state: Option<&State>,
     now: u64,
     quota: &Quota,
     cost: i64,
@@ -92,6 +126,7 @@ pub fn decide(
         Algorithm::SlidingWindow => sliding_window::decide(state, now, quota, cost),
         Algorithm::FixedWindow => fixed_window::decide(state, now, quota, cost),
         Algorithm::TokenBucket => token_bucket::decide(state, now, quota, cost),
+        Algorithm::SlidingLog => sliding_log::decide(state, now, quota, cost),
     }
 }
 
@@ -107,7 +142,7 @@ pub fn decide_all(
     let steps: Vec<Step> = policies
         .iter()
         .zip(states)
-        .map(|((algorithm, quota), state)| decide(*algorithm, *state, now, quota, cost))
+        .map(|((algorithm, quota), state)| decide(*algorithm, state.as_ref(), now, quota, cost))
         .collect();
     if cost <= 0 || steps.iter().all(|s| s.verdict.allowed) {
         return steps;
@@ -118,7 +153,7 @@ pub fn decide_all(
         .zip(steps)
         .map(|(((algorithm, quota), state), step)| {
             if step.verdict.allowed {
-                decide(*algorithm, *state, now, quota, 0)
+                decide(*algorithm, state.as_ref(), now, quota, 0)
             } else {
                 step
             }

@@ -104,7 +104,7 @@ impl fmt::Display for Quota {
     }
 }
 
-/// How a quota is enforced. All four are exact in the sense that the Lua script and the Rust reference
+/// How a quota is enforced. All five are exact in the sense that the Lua script and the Rust reference
 /// take the same decisions; they differ in what they promise:
 ///
 /// - [`Algorithm::Gcra`] (default): requests are spaced `period / limit` apart with a tolerance of `burst`
@@ -115,6 +115,9 @@ impl fmt::Display for Quota {
 ///   Unix epoch. Simple, but allows up to `2 * limit` around a window boundary.
 /// - [`Algorithm::SlidingWindow`]: two fixed windows, the previous one weighted by how much of it still
 ///   overlaps the sliding window. Smooths the boundary burst; see the module docs for its error bound.
+/// - [`Algorithm::SlidingLog`]: the exact sliding window: at most `limit` in ANY `period` ms. It logs
+///   every accepted request still in the window, so its limit is capped (see
+///   [`sliding_log`](super::sliding_log)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Algorithm {
     /// The generic cell rate algorithm.
@@ -126,24 +129,29 @@ pub enum Algorithm {
     FixedWindow,
     /// Token bucket with continuous refill.
     TokenBucket,
+    /// Sliding log: the exact sliding window.
+    SlidingLog,
 }
 
 impl Algorithm {
     /// Every algorithm, in a stable order.
-    pub const ALL: [Algorithm; 4] = [
+    pub const ALL: [Algorithm; 5] = [
         Algorithm::Gcra,
         Algorithm::SlidingWindow,
         Algorithm::FixedWindow,
         Algorithm::TokenBucket,
+        Algorithm::SlidingLog,
     ];
 
-    /// The name used in configuration and JSON: `gcra`, `sliding_window`, `fixed_window`, `token_bucket`.
+    /// The name used in configuration and JSON: `gcra`, `sliding_window`, `fixed_window`,
+    /// `token_bucket`, `sliding_log`.
     pub fn name(self) -> &'static str {
         match self {
             Algorithm::Gcra => "gcra",
             Algorithm::SlidingWindow => "sliding_window",
             Algorithm::FixedWindow => "fixed_window",
             Algorithm::TokenBucket => "token_bucket",
+            Algorithm::SlidingLog => "sliding_log",
         }
     }
 
@@ -157,8 +165,28 @@ impl Algorithm {
     pub fn capacity(self, quota: &Quota) -> u64 {
         match self {
             Algorithm::Gcra | Algorithm::TokenBucket => quota.burst,
-            Algorithm::SlidingWindow | Algorithm::FixedWindow => quota.limit,
+            Algorithm::SlidingWindow | Algorithm::FixedWindow | Algorithm::SlidingLog => {
+                quota.limit
+            }
         }
+    }
+
+    /// Checks that `quota` can be enforced by this algorithm: [`Quota::validate`], and for the sliding
+    /// log a limit of at most [`MAX_LOG_LIMIT`](super::sliding_log::MAX_LOG_LIMIT) (its state holds up
+    /// to one entry per request allowed).
+    ///
+    /// # Errors
+    /// A message that names the problem and what to do instead.
+    pub fn validate(self, quota: &Quota) -> Result<(), String> {
+        quota.validate()?;
+        let max = super::sliding_log::MAX_LOG_LIMIT;
+        if self == Algorithm::SlidingLog && quota.limit > max {
+            return Err(format!(
+                "quota {quota} is too large for sliding_log: it keeps one entry per request allowed, \
+                 so its limit is at most {max} (use gcra or sliding_window for larger limits)"
+            ));
+        }
+        Ok(())
     }
 
     /// The code the Lua script dispatches on.
@@ -168,6 +196,7 @@ impl Algorithm {
             Algorithm::SlidingWindow => "s",
             Algorithm::FixedWindow => "f",
             Algorithm::TokenBucket => "t",
+            Algorithm::SlidingLog => "l",
         }
     }
 }
@@ -197,5 +226,21 @@ mod tests {
         let q = Quota::per_second(10).burst(3);
         assert_eq!(Algorithm::Gcra.capacity(&q), 3);
         assert_eq!(Algorithm::FixedWindow.capacity(&q), 10);
+        assert_eq!(Algorithm::SlidingLog.capacity(&q), 10);
+    }
+
+    #[test]
+    fn the_sliding_log_caps_its_limit() {
+        let fine = Quota::new(10_000, 60_000);
+        let big = Quota::new(10_001, 60_000);
+        assert!(Algorithm::SlidingLog.validate(&fine).is_ok());
+        let error = Algorithm::SlidingLog.validate(&big).unwrap_err();
+        assert!(error.contains("at most 10000"), "{error}");
+        assert!(Algorithm::Gcra.validate(&big).is_ok());
+        assert!(
+            Algorithm::Gcra
+                .validate(&Quota::new(1 << 30, 1 << 30))
+                .is_err()
+        );
     }
 }

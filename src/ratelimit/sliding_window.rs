@@ -22,7 +22,7 @@ use super::model::{State, Step, Verdict, Write, units};
 use super::quota::Quota;
 
 /// The reference decision; see [`super::model::decide`].
-pub fn decide(state: Option<State>, now: u64, quota: &Quota, cost: i64) -> Step {
+pub fn decide(state: Option<&State>, now: u64, quota: &Quota, cost: i64) -> Step {
     let (limit, period) = (quota.limit(), quota.period_ms());
     let t = state.map_or(now, |s| s.t);
     let now = now.max(t);
@@ -52,12 +52,7 @@ pub fn decide(state: Option<State>, now: u64, quota: &Quota, cost: i64) -> Step 
         if current == 0 && previous == 0 {
             Write::Delete
         } else {
-            let state = State {
-                t: now,
-                a: start,
-                b: current,
-                c: previous,
-            };
+            let state = State::new(now, start, current, previous);
             Write::Set(state, start + 2 * period - now)
         }
     };

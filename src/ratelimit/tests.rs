@@ -38,7 +38,7 @@ fn reference_server(store: Store) -> FakeTransport {
                     })
                     .collect();
                 let states: Vec<Option<State>> =
-                    keys.iter().map(|k| store.get(k).copied()).collect();
+                    keys.iter().map(|k| store.get(k).cloned()).collect();
                 let steps = decide_all(&policies, &states, now, cost);
                 let mut out = Vec::new();
                 for (key, step) in keys.iter().zip(steps) {
@@ -115,7 +115,7 @@ fn several_policies_in_one_round_trip_and_a_refusal_charges_none() {
     );
     assert_eq!(d.retry_after_ms, 60_000 - T0 % 60_000);
     let burst = limiter.key("burst", "ip");
-    let used = store.borrow()[&burst];
+    let used = store.borrow()[&burst].clone();
     assert_eq!(used.a, 3 * 10_000, "GCRA holds 3 charges, not 4");
 }
 

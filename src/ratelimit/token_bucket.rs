@@ -10,7 +10,7 @@ use super::model::{State, Step, Verdict, Write, ceil_div, drain, units};
 use super::quota::Quota;
 
 /// The reference decision; see [`super::model::decide`].
-pub fn decide(state: Option<State>, now: u64, quota: &Quota, cost: i64) -> Step {
+pub fn decide(state: Option<&State>, now: u64, quota: &Quota, cost: i64) -> Step {
     let (rate, period) = (quota.limit(), quota.period_ms());
     let full = quota.burst_size() * period;
     let (t, stored) = state.map_or((now, full), |s| (s.t, s.a.min(full)));
@@ -28,15 +28,7 @@ pub fn decide(state: Option<State>, now: u64, quota: &Quota, cost: i64) -> Step 
             Write::Delete
         } else {
             let ttl = ceil_div(full - tokens, rate);
-            Write::Set(
-                State {
-                    t: now,
-                    a: tokens,
-                    b: 0,
-                    c: 0,
-                },
-                ttl,
-            )
+            Write::Set(State::new(now, tokens, 0, 0), ttl)
         }
     };
     if cost < 0 {

@@ -36,7 +36,7 @@ impl PolicyOptions {
 /// A quota: `{ algorithm, limit, periodMs, burst }`.
 #[derive(Debug, Default)]
 pub struct QuotaOptions {
-    /// `gcra` (default), `slidingWindow`, `fixedWindow` or `tokenBucket`.
+    /// `gcra` (default), `slidingWindow`, `fixedWindow`, `tokenBucket` or `slidingLog`.
     pub algorithm: Option<String>,
     /// Requests per period.
     pub limit: Option<u64>,
@@ -112,7 +112,7 @@ impl QuotaOptions {
         let algorithm = match self.algorithm.as_deref() {
             None => Algorithm::Gcra,
             Some(a) => algorithm(a).ok_or_else(|| {
-                format!("{at}: unknown algorithm {a:?}; use gcra, slidingWindow, fixedWindow or tokenBucket")
+                format!("{at}: unknown algorithm {a:?}; use gcra, slidingWindow, fixedWindow, tokenBucket or slidingLog")
             })?,
         };
         let (Some(limit), Some(period_ms)) = (self.limit, self.period_ms) else {
@@ -126,7 +126,9 @@ impl QuotaOptions {
             ));
         }
         let quota = Quota::new(limit, period_ms).burst(self.burst.unwrap_or(limit));
-        quota.validate().map_err(|e| format!("{at}: {e}"))?;
+        algorithm
+            .validate(&quota)
+            .map_err(|e| format!("{at}: {e}"))?;
         Ok(RatePolicy::new(name, algorithm, quota))
     }
 }
@@ -275,6 +277,7 @@ mod tests {
     #[test]
     fn algorithms_accept_camel_and_snake_case() {
         assert_eq!(algorithm("slidingWindow"), Some(Algorithm::SlidingWindow));
+        assert_eq!(algorithm("slidingLog"), Some(Algorithm::SlidingLog));
         assert_eq!(algorithm("fixed_window"), Some(Algorithm::FixedWindow));
         assert_eq!(algorithm("token-bucket"), Some(Algorithm::TokenBucket));
         assert_eq!(algorithm("gcra"), Some(Algorithm::Gcra));

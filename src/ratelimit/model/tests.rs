@@ -9,7 +9,7 @@ const T0: u64 = 1_700_000_000_000;
 
 /// Runs one request and applies its write to `state`, like the script does.
 fn run(a: Algorithm, state: &mut Option<State>, now: u64, q: &Quota, cost: i64) -> Verdict {
-    let step = decide(a, *state, now, q, cost);
+    let step = decide(a, state.as_ref(), now, q, cost);
     match step.write {
         Write::Keep => {}
         Write::Delete => *state = None,
@@ -27,14 +27,22 @@ fn algorithms() -> impl Strategy<Value = Algorithm> {
 
 #[test]
 fn state_text_round_trips_and_rejects_garbage() {
-    let s = State {
-        t: T0,
-        a: 1,
-        b: 2,
-        c: 3,
-    };
+    let s = State::new(T0, 1, 2, 3);
     assert_eq!(State::parse(&s.encode()), Some(s));
-    for bad in ["", "1:2:3", "1:2:3:4:5", "a:b:c:d", "-1:0:0:0"] {
+    let mut log = State::new(T0, 6, 0, 0);
+    log.log = vec![(T0 - 900, 1), (T0 - 5, 4), (T0, 1)];
+    assert_eq!(log.encode(), format!("{T0}:6:0:0,900,5:4,0"));
+    assert_eq!(State::parse(&log.encode()), Some(log));
+    for bad in [
+        "",
+        "1:2:3",
+        "1:2:3:4:5",
+        "a:b:c:d",
+        "-1:0:0:0",
+        "5:0:0:0,6",
+        "5:0:0:0,x",
+        "5:0:0:0,",
+    ] {
         assert_eq!(State::parse(bad), None, "{bad}");
     }
 }
@@ -50,7 +58,7 @@ fn the_limit_th_request_passes_and_the_next_does_not() {
             assert!(v.allowed, "{a:?}: request {i}");
             assert_eq!(v.remaining, 5 - i, "{a:?}");
         }
-        let before = state;
+        let before = state.clone();
         let v = run(a, &mut state, T0, &q, 1);
         assert!(!v.allowed && v.remaining == 0, "{a:?}: the 6th");
         assert!(v.retry_after_ms > 0);
@@ -70,13 +78,23 @@ fn retry_times_per_algorithm() {
     };
     // GCRA and token bucket: one request every 2 s comes back.
     for a in [Algorithm::Gcra, Algorithm::TokenBucket] {
-        let v = decide(a, exhausted(a), T0 + 1_000, &q, 1).verdict;
+        let v = decide(a, exhausted(a).as_ref(), T0 + 1_000, &q, 1).verdict;
         assert_eq!((v.retry_after_ms, v.reset_ms), (2_000, 10_000), "{a:?}");
     }
+    // Sliding log: when the five leave the window, 10 s after they came.
+    let v = decide(
+        Algorithm::SlidingLog,
+        exhausted(Algorithm::SlidingLog).as_ref(),
+        T0 + 3_000,
+        &q,
+        1,
+    )
+    .verdict;
+    assert_eq!((v.retry_after_ms, v.reset_ms), (8_000, 8_000));
     // Fixed window: the next window, 9 s later.
     let v = decide(
         Algorithm::FixedWindow,
-        exhausted(Algorithm::FixedWindow),
+        exhausted(Algorithm::FixedWindow).as_ref(),
         T0 + 1_000,
         &q,
         1,
@@ -86,7 +104,7 @@ fn retry_times_per_algorithm() {
     // that is <= 4, at e = 2 s: 9 s + 2 s.
     let v = decide(
         Algorithm::SlidingWindow,
-        exhausted(Algorithm::SlidingWindow),
+        exhausted(Algorithm::SlidingWindow).as_ref(),
         T0 + 1_000,
         &q,
         1,
@@ -120,7 +138,7 @@ fn a_clock_going_backwards_recovers_nothing() {
         // Another isolate whose clock is 20 s behind: the key's own time wins.
         let v = run(a, &mut s, T0 - 15_000, &q, 1);
         assert!(!v.allowed, "{a:?}");
-        let ahead = decide(a, s, T0 + 5_000, &q, 1).verdict;
+        let ahead = decide(a, s.as_ref(), T0 + 5_000, &q, 1).verdict;
         assert_eq!(v, ahead, "{a:?}: same as at the key's latest time");
     }
 }
@@ -164,7 +182,7 @@ fn a_rejection_by_one_policy_charges_none() {
     let mut states = [None, None, None];
     let steps = decide_all(&policies, &states, T0, 1);
     assert!(steps.iter().all(|s| s.verdict.allowed));
-    for (state, step) in states.iter_mut().zip(&steps) {
+    for (state, step) in states.iter_mut().zip(steps) {
         if let Write::Set(s, _) = step.write {
             *state = Some(s);
         }
@@ -197,17 +215,17 @@ proptest! {
         for (gap, cost) in schedule {
             now += gap;
             let cost = cost.min(i64::try_from(a.capacity(&q)).unwrap_or(1));
-            let step = decide(a, s, now, &q, cost);
+            let step = decide(a, s.as_ref(), now, &q, cost);
             if !step.verdict.allowed {
-                prop_assert_eq!(step.write, Write::Keep, "rejections never write");
+                prop_assert_eq!(&step.write, &Write::Keep, "rejections never write");
                 let wait = step.verdict.retry_after_ms;
                 prop_assert!(wait > 0);
-                prop_assert!(decide(a, s, now + wait, &q, cost).verdict.allowed, "passes on time");
-                prop_assert!(!decide(a, s, now + wait - 1, &q, cost).verdict.allowed, "not 1 ms early");
+                prop_assert!(decide(a, s.as_ref(), now + wait, &q, cost).verdict.allowed, "passes on time");
+                prop_assert!(!decide(a, s.as_ref(), now + wait - 1, &q, cost).verdict.allowed, "not 1 ms early");
                 prop_assert!(step.verdict.reset_ms >= wait || cost == 0);
             }
             if cost == 0 {
-                prop_assert_eq!(step.write, Write::Keep, "peeks never write");
+                prop_assert_eq!(&step.write, &Write::Keep, "peeks never write");
             }
             run(a, &mut s, now, &q, cost);
         }
@@ -228,10 +246,10 @@ proptest! {
         for (gap, cost) in schedule {
             now += gap;
             let cost = cost.min(i64::try_from(limit).unwrap_or(1));
-            let step = decide(a, s, now, &q, cost);
+            let step = decide(a, s.as_ref(), now, &q, cost);
             if let Write::Set(state, ttl) = step.write {
                 let t = now + ttl + later;
-                prop_assert_eq!(decide(a, Some(state), t, &q, 1), decide(a, None, t, &q, 1));
+                prop_assert_eq!(decide(a, Some(&state), t, &q, 1), decide(a, None, t, &q, 1));
             }
             run(a, &mut s, now, &q, cost);
         }
@@ -261,5 +279,35 @@ proptest! {
             prop_assert!(gcra_allowed <= limit + (now - T0) * limit / period);
         }
         prop_assert!(per_window.values().all(|n| *n <= limit));
+    }
+
+    /// The sliding log is the exact sliding window: what it allowed never exceeds the limit in any
+    /// `period` ms, and it refuses only when the allowed costs of the last `period` ms leave no room.
+    #[test]
+    fn the_sliding_log_is_exact(
+        limit in 1u64..30,
+        period in 10u64..5_000,
+        schedule in prop::collection::vec((0u64..400, 0i64..4), 1..200),
+    ) {
+        let q = Quota::new(limit, period);
+        let mut s = None;
+        let mut now = T0;
+        let mut allowed: Vec<(u64, u64)> = Vec::new();
+        for (gap, cost) in schedule {
+            now += gap;
+            let cost = cost.min(i64::try_from(limit).unwrap_or(1));
+            let in_window: u64 = allowed
+                .iter()
+                .filter(|(t, _)| t + period > now)
+                .map(|(_, c)| c)
+                .sum();
+            let n = units(cost);
+            let v = run(Algorithm::SlidingLog, &mut s, now, &q, cost);
+            prop_assert_eq!(v.allowed, in_window + n <= limit, "at +{} cost {}", now - T0, cost);
+            if v.allowed && cost > 0 {
+                allowed.push((now, n));
+                prop_assert_eq!(v.remaining, limit - in_window - n);
+            }
+        }
     }
 }

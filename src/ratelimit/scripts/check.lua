@@ -2,7 +2,7 @@
 -- KEYS[i]  the state key of policy i (one key per policy and identifier)
 -- ARGV[1]  now, Unix ms (the caller's clock; each key keeps max(now, its stored time))
 -- ARGV[2]  cost: > 0 charges, 0 peeks, < 0 refunds
--- ARGV[2 + 4(i-1) + 1 .. 4]  policy i: algorithm code (g, s, f, t), limit, period ms, burst
+-- ARGV[2 + 4(i-1) + 1 .. 4]  policy i: algorithm code (g, s, f, t, l), limit, period ms, burst
 -- Returns 4 integers per policy: allowed (1/0), remaining, reset ms, retry-after ms.
 -- A charge is applied to every policy or to none: when one policy rejects, no key is written, and the
 -- policies that would have allowed the request answer as a peek.
@@ -15,9 +15,15 @@ for i = 1, #KEYS do
   params[i] = { ARGV[base + 1], tonumber(ARGV[base + 2]), tonumber(ARGV[base + 3]), tonumber(ARGV[base + 4]) }
   local raw = redis.call('GET', KEYS[i])
   if raw then
-    local t, a, b, c = string.match(raw, '^(%d+):(%d+):(%d+):(%d+)$')
-    if t then
-      states[i] = { tonumber(t), tonumber(a), tonumber(b), tonumber(c) }
+    -- `t:a:b:c`, then the sliding log's entries: `,age` (cost 1) or `,age:cost`, age counted back from t.
+    local t, a, b, c, rest = string.match(raw, '^(%d+):(%d+):(%d+):(%d+)(.*)$')
+    if t and string.match(rest, '^[%d:,]*$') then
+      t = tonumber(t)
+      local entries = {}
+      for age, n in string.gmatch(rest, ',(%d+):?(%d*)') do
+        entries[#entries + 1] = { t - tonumber(age), tonumber(n) or 1 }
+      end
+      states[i] = { t, tonumber(a), tonumber(b), tonumber(c), entries }
     end
   end
   local p = params[i]
@@ -36,7 +42,15 @@ for i = 1, #KEYS do
     end
   elseif r[5] == 'set' then
     local s = r[6]
-    redis.call('SET', KEYS[i], string.format('%d:%d:%d:%d', s[1], s[2], s[3], s[4]), 'PX', math.max(1, r[7]))
+    local text = { string.format('%d:%d:%d:%d', s[1], s[2], s[3], s[4]) }
+    for _, e in ipairs(s[5] or {}) do
+      if e[2] == 1 then
+        text[#text + 1] = string.format(',%d', s[1] - e[1])
+      else
+        text[#text + 1] = string.format(',%d:%d', s[1] - e[1], e[2])
+      end
+    end
+    redis.call('SET', KEYS[i], table.concat(text), 'PX', math.max(1, r[7]))
   elseif r[5] == 'del' then
     redis.call('DEL', KEYS[i])
   end
