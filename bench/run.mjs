@@ -623,7 +623,7 @@ ${rows.join('\n')}`);
 function ratelimitSummary(j) {
   const rows = Object.entries(j.load ?? {}).map(([name, x]) => `| ${name} | ${x.requests_per_s} | ${x.p50_ms} / ${x.p99_ms} | ${x.round_trips_per_decision} | ${x.redis_commands_per_decision} |`);
   const a = j.accuracy;
-  return `${j.concurrency} clients, every request allowed:\n\n| target | req/s | p50 / p99 ms | round trips | Redis commands |\n|---|---:|---:|---:|---:|\n${rows.join('\n')}\n\nAccuracy (${a.schedule}): sliding window exact ${a.sliding_window.exact_sliding_log}, redge ${a.sliding_window.redge}, @upstash/ratelimit ${a.sliding_window.upstash}; token bucket exact ${a.token_bucket.exact_continuous} (continuous) / ${a.token_bucket.exact_stepwise} (stepwise), redge ${a.token_bucket.redge}, @upstash/ratelimit ${a.token_bucket.upstash}.`;
+  return `${j.concurrency} clients, every request allowed:\n\n| target | req/s | p50 / p99 ms | round trips | Redis commands |\n|---|---:|---:|---:|---:|\n${rows.join('\n')}\n\nAccuracy (${a.schedule}): sliding window exact ${a.sliding_window.exact_sliding_log}, redge ${a.sliding_window.redge}, @upstash/ratelimit ${a.sliding_window.upstash}; ${a.sliding_log ? `sliding log exact ${a.sliding_log.exact_sliding_log}, redge ${a.sliding_log.redge}; ` : ''}token bucket exact ${a.token_bucket.exact_continuous} (continuous) / ${a.token_bucket.exact_stepwise} (stepwise), redge ${a.token_bucket.redge}, @upstash/ratelimit ${a.token_bucket.upstash}.`;
 }
 
 function cacheSummary(j) {
