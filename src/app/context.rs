@@ -50,11 +50,12 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use serde::de::DeserializeOwned;
-use worker::{Context, Env, Headers, Response};
+use worker::{Context, Env, Headers};
 
 use super::config::Config;
 use super::handlers::session::Visit;
 use super::problem::Problem;
+use super::reply::Reply;
 use super::routes::{Method, Route, query_param};
 use super::state;
 use super::timing::{Entry, Meter, Metered};
@@ -186,7 +187,7 @@ pub(crate) trait Handler {
     /// # Errors
     /// A problem for the client.
     #[allow(async_fn_in_trait)]
-    async fn respond(cx: &Cx, pending: Self::Pending, shared: Shared) -> Result<Response, Problem>;
+    async fn respond(cx: &Cx, pending: Self::Pending, shared: Shared) -> Result<Reply, Problem>;
 }
 
 /// How long the request's one round trip may take before its readers give up on it.
@@ -336,19 +337,16 @@ impl Middleware {
 ///
 /// # Errors
 /// 500 when the runtime cannot build the response.
-pub(crate) fn json_response(status: u16, body: &serde_json::Value) -> Result<Response, Problem> {
-    let response = if status == 204 {
-        Response::empty()
-    } else {
-        Response::from_json(body)
-    };
-    response
-        .map(|r| r.with_status(status))
+pub(crate) fn json_response(status: u16, body: &serde_json::Value) -> Result<Reply, Problem> {
+    if status == 204 {
+        return Ok(Reply::empty(204));
+    }
+    Reply::json(status, body)
         .map_err(|e| Problem::new(500, format!("could not build the response: {e}")))
 }
 
 /// Runs route `H` with the middleware, in one round trip (see the [module docs](self)).
-pub(crate) async fn run<H: Handler>(cx: &Cx) -> Result<Response, Problem> {
+pub(crate) async fn run<H: Handler>(cx: &Cx) -> Result<Reply, Problem> {
     let batch = cx.redis.batch();
     let (middleware, middleware_wait) = Middleware::prepare(cx, &batch)?;
     let before = batch.len();

@@ -10,12 +10,13 @@ use js_sys::{ArrayBuffer, Uint8Array};
 use serde_json::json;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
-use worker::{Context, Env, Headers, Response, ResponseBody};
+use worker::{Context, Env, Headers};
 
 use super::context::{Cx, Extras, run};
 use super::cors::{self, Cors, Preflight};
 use super::handlers::{cache, dashboard, health, index, metrics, ratelimit, session};
 use super::problem::Problem;
+use super::reply::Reply;
 use super::routes::{self, Method, Resolution, RouteId};
 use super::timing::{self, Meter, Metered};
 use super::{metrics as registry, state};
@@ -73,11 +74,11 @@ pub(crate) async fn handle(raw: web_sys::Request, env: Env, ctx: Context) -> web
         preflight: false,
     };
     let outcome = respond(req, env, ctx, &meter, &extras, &mut facts).await;
-    let response = match outcome {
-        Ok(response) => response,
-        Err(problem) => problem.into_response().unwrap_or_else(|_| plain_500()),
+    let reply = match outcome {
+        Ok(reply) => reply,
+        Err(problem) => problem.into_reply(),
     };
-    into_runtime(finish(response, &meter, &extras, &facts, started))
+    into_runtime(finish(reply, &meter, &extras, &facts, started))
 }
 
 async fn respond(
@@ -87,7 +88,7 @@ async fn respond(
     meter: &Rc<Meter>,
     extras: &Rc<Extras>,
     facts: &mut Facts,
-) -> Result<Response, Problem> {
+) -> Result<Reply, Problem> {
     let path = routes::path_of(&req.url).to_owned();
     let config = state::config(&env).map_err(|e| {
         let errors: Vec<_> = e
@@ -172,14 +173,14 @@ async fn respond(
 }
 
 /// `OPTIONS`: a CORS preflight, or a plain request for the methods of a path.
-fn options(req: &Incoming, path: &str, facts: &mut Facts) -> Result<Response, Problem> {
+fn options(req: &Incoming, path: &str, facts: &mut Facts) -> Result<Reply, Problem> {
     let header = |name: &str| req.header(name);
     let Some(method) = header("access-control-request-method") else {
         return match routes::resolve(Method::Other, path) {
             Resolution::MethodNotAllowed { allow } => {
-                let mut response = Response::empty().map_err(js)?.with_status(204);
-                response.headers_mut().set("allow", &allow).map_err(js)?;
-                Ok(response)
+                let mut reply = Reply::empty(204);
+                reply.set("allow", &allow);
+                Ok(reply)
             }
             _ => Err(Problem::not_found(path)),
         };
@@ -193,11 +194,11 @@ fn options(req: &Incoming, path: &str, facts: &mut Facts) -> Result<Response, Pr
         requested_headers.as_deref(),
     ) {
         Preflight::Allowed(headers) => {
-            let mut response = Response::empty().map_err(js)?.with_status(204);
+            let mut reply = Reply::empty(204);
             for (name, value) in headers {
-                response.headers_mut().set(name, &value).map_err(js)?;
+                reply.set(name, &value);
             }
-            Ok(response)
+            Ok(reply)
         }
         Preflight::Refused(why) => {
             let mut problem = Problem::new(403, why);
@@ -247,13 +248,7 @@ async fn read_body(req: &Incoming) -> Result<Vec<u8>, Problem> {
 }
 
 /// Headers every response carries, then the isolate's metrics.
-fn finish(
-    mut response: Response,
-    meter: &Meter,
-    extras: &Extras,
-    facts: &Facts,
-    started: u64,
-) -> Response {
+fn finish(mut reply: Reply, meter: &Meter, extras: &Extras, facts: &Facts, started: u64) -> Reply {
     let total_ms = SystemClock.now_ms().saturating_sub(started);
     let timing = timing::server_timing(
         meter.round_trips(),
@@ -261,38 +256,21 @@ fn finish(
         &extras.timings.borrow(),
         total_ms,
     );
-    let cors = Cors::new(&facts.cors_origins, &facts.own_origin);
-    let mut headers: Vec<(String, String)> = extras.headers.borrow().clone();
-    headers.push(("server-timing".into(), timing));
+    if reply.header("cache-control").is_none() {
+        reply.set("cache-control", "no-store");
+    }
+    for (name, value) in extras.headers.borrow().iter() {
+        reply.set(name, value);
+    }
+    reply.set("server-timing", &timing);
     if !facts.preflight {
+        let cors = Cors::new(&facts.cors_origins, &facts.own_origin);
         for (name, value) in cors.response_headers(facts.origin.as_deref()) {
-            headers.push((name.into(), value));
+            reply.set(name, &value);
         }
     }
-    let set = |response: &mut Response, name: &str, value: &str| {
-        response.headers_mut().set(name, value).is_ok()
-    };
-    let mut written = true;
-    if !response.headers().has("cache-control").unwrap_or(false) {
-        written &= set(&mut response, "cache-control", "no-store");
-    }
-    for (name, value) in &headers {
-        written &= set(&mut response, name, value);
-    }
-    if !written {
-        // Headers of a response built from another one can be immutable: copy it once.
-        response = response.cloned().map_or_else(
-            |_| plain_500(),
-            |mut copy| {
-                for (name, value) in &headers {
-                    let _ = copy.headers_mut().set(name, value);
-                }
-                copy
-            },
-        );
-    }
-    record(response.status_code(), meter, facts, total_ms);
-    response
+    record(reply.status(), meter, facts, total_ms);
+    reply
 }
 
 fn record(status: u16, meter: &Meter, facts: &Facts, total_ms: u64) {
@@ -347,36 +325,28 @@ fn record(status: u16, meter: &Meter, facts: &Facts, total_ms: u64) {
     });
 }
 
-/// The runtime's response object. Text bodies (every JSON, problem and metrics body) go over as one
-/// string; other bytes as one copied buffer. Nothing here panics: a response the runtime refuses
-/// becomes `Response.error()`.
-fn into_runtime(response: Response) -> web_sys::Response {
+/// The runtime's response object, built in one go: the headers cross as one JSON text (one
+/// `JSON.parse`), the body as one string. Nothing here panics: should the runtime refuse a header
+/// value, the headers are set one by one without it; should it refuse the response, the answer is
+/// `Response.error()`.
+fn into_runtime(reply: Reply) -> web_sys::Response {
     let init = web_sys::ResponseInit::new();
-    init.set_status(response.status_code());
-    init.set_headers(&response.headers().0);
-    let built = match response.body() {
-        ResponseBody::Empty => web_sys::Response::new_with_opt_str_and_init(None, &init),
-        ResponseBody::Body(bytes) => match std::str::from_utf8(bytes) {
-            Ok(text) => web_sys::Response::new_with_opt_str_and_init(Some(text), &init),
-            Err(_) => {
-                let array = Uint8Array::from(bytes.as_slice());
-                web_sys::Response::new_with_opt_buffer_source_and_init(Some(&array), &init)
-            }
-        },
-        ResponseBody::Stream(stream) => {
-            web_sys::Response::new_with_opt_readable_stream_and_init(Some(stream), &init)
-        }
+    init.set_status(reply.status());
+    let build = |init: &web_sys::ResponseInit| {
+        web_sys::Response::new_with_opt_str_and_init(reply.body(), init)
     };
-    built.unwrap_or_else(|_| web_sys::Response::error())
-}
-
-/// A worker (JavaScript) error while building a response.
-fn js(e: worker::Error) -> Problem {
-    Problem::new(500, format!("could not build the response: {e}"))
-}
-
-/// The last resort when not even a problem response can be built.
-fn plain_500() -> Response {
-    Response::error("internal error", 500)
-        .unwrap_or_else(|_| Response::from(web_sys::Response::error()))
+    if let Ok(headers) = js_sys::JSON::parse(&reply.headers_json()) {
+        init.set_headers(&headers);
+        if let Ok(response) = build(&init) {
+            return response;
+        }
+    }
+    let Ok(headers) = web_sys::Headers::new() else {
+        return web_sys::Response::error();
+    };
+    for (name, value) in reply.headers() {
+        let _ = headers.set(name, value);
+    }
+    init.set_headers(&headers);
+    build(&init).unwrap_or_else(|_| web_sys::Response::error())
 }

@@ -9,6 +9,7 @@
 //! - [`timing`]: the metered transport and the `Server-Timing` header (Redis round trips and time).
 //! - [`metrics`]: the per-isolate registry and the Prometheus text format (`GET /api/metrics`).
 //! - [`problem`]: every error as RFC 9457 problem details.
+//! - [`reply`]: responses built in Rust and handed to the runtime in one piece.
 //!
 //! Static files in `www/` are served by the Workers assets layer before this code runs; the Worker only
 //! sees `/api/*` and paths that match no file. The pure modules compile natively too, where their unit
@@ -20,6 +21,7 @@ pub mod config;
 pub mod cors;
 pub mod metrics;
 pub mod problem;
+pub mod reply;
 pub mod route_limits;
 pub mod routes;
 pub mod timing;

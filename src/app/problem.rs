@@ -6,6 +6,7 @@
 
 use serde_json::{Map, Value, json};
 
+use super::reply::Reply;
 use crate::Error;
 
 /// A problem-details response waiting to be sent.
@@ -125,24 +126,46 @@ pub fn title_of(status: u16) -> &'static str {
     }
 }
 
-#[cfg(target_arch = "wasm32")]
 impl Problem {
     /// The HTTP response.
-    pub fn into_response(self) -> worker::Result<worker::Response> {
-        let mut response = worker::Response::from_json(&self.body())?.with_status(self.status);
-        let headers = response.headers_mut();
-        headers.set("content-type", "application/problem+json")?;
-        headers.set("cache-control", "no-store")?;
+    pub fn into_reply(self) -> Reply {
+        let mut reply = Reply::text(
+            self.status,
+            "application/problem+json",
+            self.body().to_string(),
+        );
+        reply.set("cache-control", "no-store");
         for (name, value) in &self.headers {
-            headers.set(name, value)?;
+            reply.set(name, value);
         }
-        Ok(response)
+        reply
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_problem_reply_is_problem_json_never_cached_with_its_headers() {
+        let reply = Problem::new(503, "Redis is down")
+            .header("Retry-After", "1")
+            .header("cache-control", "private")
+            .into_reply();
+        assert_eq!(reply.status(), 503);
+        assert_eq!(
+            reply.header("content-type"),
+            Some("application/problem+json")
+        );
+        assert_eq!(reply.header("retry-after"), Some("1"));
+        assert_eq!(
+            reply.header("cache-control"),
+            Some("private"),
+            "the problem's own wins"
+        );
+        let body: Value = serde_json::from_str(reply.body().unwrap()).unwrap();
+        assert_eq!(body["detail"], "Redis is down");
+    }
 
     #[test]
     fn the_body_has_the_standard_members_and_extensions() {

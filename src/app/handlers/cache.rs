@@ -7,8 +7,8 @@
 
 use std::rc::Rc;
 
+use crate::app::reply::Reply;
 use serde_json::{Map, Value, json};
-use worker::Response;
 
 use crate::app::config::LookupSettings;
 use crate::app::context::{Cx, Handler, Shared, Tr, Wait, json_response};
@@ -66,11 +66,7 @@ impl Handler for Get {
         item_wait(cx)
     }
 
-    async fn respond(
-        cx: &Cx,
-        (id, pending): Self::Pending,
-        _: Shared,
-    ) -> Result<Response, Problem> {
+    async fn respond(cx: &Cx, (id, pending): Self::Pending, _: Shared) -> Result<Reply, Problem> {
         let lookup = resolve_item(cx, id, pending).await?;
         let fields = item_fields(cx, id, &lookup);
         if lookup.value.is_some() {
@@ -163,7 +159,7 @@ impl Handler for Invalidate {
         parse_id(cx.param("id").unwrap_or_default())
     }
 
-    async fn respond(cx: &Cx, id: u64, _: Shared) -> Result<Response, Problem> {
+    async fn respond(cx: &Cx, id: u64, _: Shared) -> Result<Reply, Problem> {
         cache(cx)
             .invalidate(key(id).name())
             .await
@@ -186,7 +182,7 @@ impl Handler for InvalidateTag {
         Ok(tag.to_owned())
     }
 
-    async fn respond(cx: &Cx, tag: String, _: Shared) -> Result<Response, Problem> {
+    async fn respond(cx: &Cx, tag: String, _: Shared) -> Result<Reply, Problem> {
         cache(cx)
             .invalidate_tag(&tag)
             .await
@@ -214,7 +210,7 @@ impl Handler for Metrics {
         Ok(())
     }
 
-    async fn respond(_: &Cx, (): (), _: Shared) -> Result<Response, Problem> {
+    async fn respond(_: &Cx, (): (), _: Shared) -> Result<Reply, Problem> {
         json_response(200, &state().metrics_json())
     }
 }

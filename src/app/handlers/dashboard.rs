@@ -10,8 +10,8 @@
 //! (the cookie is kept), never an anonymous dashboard. Without a cookie the dashboard is anonymous and
 //! the cache's short deadline bounds the round trip; with one, the session's longer deadline does.
 
+use crate::app::reply::Reply;
 use serde_json::{Value, json};
-use worker::Response;
 
 use super::cache::{item_fields, item_wait, parse_id, prepare_item, resolve_item};
 use super::session::failed;
@@ -54,7 +54,7 @@ impl Handler for Dashboard {
         }
     }
 
-    async fn respond(cx: &Cx, prepared: Prepared, shared: Shared) -> Result<Response, Problem> {
+    async fn respond(cx: &Cx, prepared: Prepared, shared: Shared) -> Result<Reply, Problem> {
         let session = match shared.session.as_ref().and_then(|s| s.loaded.as_ref()) {
             None => Value::Null,
             Some(Ok(Some(loaded))) => json!(loaded.session),

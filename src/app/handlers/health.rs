@@ -3,8 +3,8 @@
 //! The PING goes through the request's shared batch like any route's read, so this route is also the
 //! smallest demonstration of the one-round-trip pipeline: `Server-Timing` says `1 round trip`.
 
+use crate::app::reply::Reply;
 use serde_json::json;
-use worker::Response;
 
 use crate::app::context::{Cx, Handler, Shared, Tr};
 use crate::app::problem::Problem;
@@ -20,14 +20,14 @@ impl Handler for Health {
         Ok(batch.add(commands::ping()))
     }
 
-    async fn respond(cx: &Cx, ping: Handle<String>, _: Shared) -> Result<Response, Problem> {
+    async fn respond(cx: &Cx, ping: Handle<String>, _: Shared) -> Result<Reply, Problem> {
         match ping.take() {
             Ok(_) => {
                 let body = json!({
                     "status": "ok",
                     "redis": { "ok": true, "latency_ms": cx.meter.redis_ms() },
                 });
-                Response::from_json(&body).map_err(|e| Problem::new(500, e.to_string()))
+                Reply::json(200, &body).map_err(|e| Problem::new(500, e.to_string()))
             }
             Err(e) => {
                 let message = e.to_string();

@@ -1,7 +1,7 @@
 //! `GET /api`: the route table as JSON, so a visitor (or a script) can discover the API.
 
+use crate::app::reply::Reply;
 use serde_json::json;
-use worker::Response;
 
 use crate::app::context::{Cx, Handler, Shared, Tr};
 use crate::app::problem::Problem;
@@ -18,14 +18,13 @@ impl Handler for Index {
         Ok(())
     }
 
-    async fn respond(_cx: &Cx, _: (), _: Shared) -> Result<Response, Problem> {
+    async fn respond(_cx: &Cx, _: (), _: Shared) -> Result<Reply, Problem> {
         let routes: Vec<_> = ROUTES
             .iter()
             .map(
                 |r| json!({ "method": r.method.as_str(), "path": r.pattern, "group": r.group.as_str(), "summary": r.summary }),
             )
             .collect();
-        Response::from_json(&json!({ "routes": routes }))
-            .map_err(|e| Problem::new(500, e.to_string()))
+        Reply::json(200, &json!({ "routes": routes })).map_err(|e| Problem::new(500, e.to_string()))
     }
 }

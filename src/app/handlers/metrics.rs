@@ -6,7 +6,7 @@
 //! middleware); the cache keeps its own totals per key group, copied into the snapshot at scrape time
 //! ([`cache_counters`]), with the breaker's state and the rate limiter's block cache size.
 
-use worker::Response;
+use crate::app::reply::Reply;
 
 use crate::app::context::{Cx, Handler, Shared, Tr};
 use crate::app::handlers::cache;
@@ -34,7 +34,7 @@ impl Handler for Metrics {
         }
     }
 
-    async fn respond(cx: &Cx, _: (), _: Shared) -> Result<Response, Problem> {
+    async fn respond(cx: &Cx, _: (), _: Shared) -> Result<Reply, Problem> {
         let mut snapshot = state::metrics(|m| m.clone());
         snapshot.set(
             Kind::Gauge,
@@ -53,10 +53,7 @@ impl Handler for Metrics {
                 limiter.block_cache().len() as f64,
             );
         }
-        let mut response =
-            Response::ok(snapshot.render()).map_err(|e| Problem::new(500, e.to_string()))?;
-        let _ = response.headers_mut().set("content-type", CONTENT_TYPE);
-        Ok(response)
+        Ok(Reply::text(200, CONTENT_TYPE, snapshot.render()))
     }
 }
 

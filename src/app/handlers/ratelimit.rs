@@ -8,8 +8,8 @@
 //! the limiter's own deadline (`RATELIMIT_TIMEOUT_MS`); past it, or when Redis fails, the configured
 //! failure policy answers and the decision's `reason` says so.
 
+use crate::app::reply::Reply;
 use serde_json::{Value, json};
-use worker::Response;
 
 use crate::app::context::{Cx, Handler, Shared, Tr, count_decision, json_response};
 use crate::app::problem::Problem;
@@ -71,7 +71,7 @@ impl Handler for List {
         Ok(())
     }
 
-    async fn respond(cx: &Cx, (): (), _: Shared) -> Result<Response, Problem> {
+    async fn respond(cx: &Cx, (): (), _: Shared) -> Result<Reply, Problem> {
         let limiter = limiter(cx)?;
         let policies: Vec<Value> = limiter
             .policies()
@@ -118,7 +118,7 @@ impl<const PEEK: bool> Handler for Decide<PEEK> {
         cx: &Cx,
         (policy, id, cost): Self::Pending,
         _: Shared,
-    ) -> Result<Response, Problem> {
+    ) -> Result<Reply, Problem> {
         let limiter = limiter(cx)?;
         let decision = limiter
             .check(&*cx.redis, &[(policy.as_str(), id.as_str())], cost)
@@ -158,7 +158,7 @@ impl Handler for Reset {
         Ok((policy(cx, limiter)?, identifier(cx)?))
     }
 
-    async fn respond(cx: &Cx, (policy, id): Self::Pending, _: Shared) -> Result<Response, Problem> {
+    async fn respond(cx: &Cx, (policy, id): Self::Pending, _: Shared) -> Result<Reply, Problem> {
         limiter(cx)?
             .reset(&*cx.redis, &policy, &id)
             .await

@@ -11,9 +11,9 @@
 //!
 //! Store down: a 503 problem, and the cookie is left alone; the session is still valid when Redis is back.
 
+use crate::app::reply::Reply;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use worker::Response;
 
 use crate::Error;
 use crate::app::context::{Cx, Handler, Shared, Tr, json_response};
@@ -145,7 +145,7 @@ impl Handler for Current {
         cx: &Cx,
         (visit, pending): Self::Pending,
         _: Shared,
-    ) -> Result<Response, Problem> {
+    ) -> Result<Reply, Problem> {
         let Some(pending) = pending else {
             return Err(visit.unauthenticated());
         };
@@ -178,11 +178,7 @@ impl Handler for List {
         Ok((visit, pending))
     }
 
-    async fn respond(
-        _: &Cx,
-        (visit, pending): Self::Pending,
-        _: Shared,
-    ) -> Result<Response, Problem> {
+    async fn respond(_: &Cx, (visit, pending): Self::Pending, _: Shared) -> Result<Reply, Problem> {
         let Some(pending) = pending else {
             return Err(visit.unauthenticated());
         };
@@ -209,11 +205,7 @@ impl Handler for SignIn {
         Ok((Visit::new(cx)?, cx.json()?))
     }
 
-    async fn respond(
-        cx: &Cx,
-        (visit, body): Self::Pending,
-        _: Shared,
-    ) -> Result<Response, Problem> {
+    async fn respond(cx: &Cx, (visit, body): Self::Pending, _: Shared) -> Result<Reply, Problem> {
         let store = visit.store(cx);
         let issued = store
             .sign_in(body.user.trim(), &json!({}), visit.token.as_deref())
@@ -244,11 +236,7 @@ impl Handler for Patch {
         Ok((Visit::new(cx)?, cx.json()?))
     }
 
-    async fn respond(
-        cx: &Cx,
-        (visit, body): Self::Pending,
-        _: Shared,
-    ) -> Result<Response, Problem> {
+    async fn respond(cx: &Cx, (visit, body): Self::Pending, _: Shared) -> Result<Reply, Problem> {
         if visit.token.is_none() {
             return Err(visit.unauthenticated());
         }
@@ -311,7 +299,7 @@ impl<const T: u8> Handler for SignOut<T> {
         Ok((Visit::new(cx)?, id))
     }
 
-    async fn respond(cx: &Cx, (visit, id): Self::Pending, _: Shared) -> Result<Response, Problem> {
+    async fn respond(cx: &Cx, (visit, id): Self::Pending, _: Shared) -> Result<Reply, Problem> {
         if visit.token.is_none() {
             return Err(visit.unauthenticated());
         }
