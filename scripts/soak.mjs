@@ -531,7 +531,7 @@ function markdown(results) {
     `- session writes acknowledged: ${results.sessions.writes_acknowledged}; every one was found, at its version, or`,
     `  superseded by a later write of the same visitor`,
     `- writes answered 503 or lost on the network (outcome unknown): ${results.sessions.writes_unknown}; found applied`,
-    `  later: ${results.sessions.writes_applied_late} (a write sent to a hung Redis is executed when it resumes)`,
+    `  later: ${results.sessions.writes_applied_late} (Redis ran them but the answer was lost: run just before a fault cut the reply off, or reached within the deadline's 500 ms of slack; a write reaching a hung Redis later changes nothing)`,
     `- the Worker process and isolate were the same from start to end: ${results.worker_restarts === 0 ? 'yes' : 'NO'}`,
     `- tokens or session secrets in the gateway's or the Worker's output: ${results.secrets_in_logs}`,
     '',
