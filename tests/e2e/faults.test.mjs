@@ -28,8 +28,7 @@ const spend = (id) => getJson(`/api/ratelimit/burst?id=${encodeURIComponent(id)}
 
 /** A signed-in browser whose session holds one acknowledged write, and a cached lookup. */
 async function before() {
-  // Start from a healthy stack. After an earlier suite restarted Redis, the gateway's shared connection
-  // is found dead only by the next request, which gets a 503 (see the gateway README); let health be it.
+  // Start from a healthy stack: an earlier suite may have restarted Redis moments ago.
   assert.ok(await eventually(async () => (await getJson('/api/health')).status === 200), 'the stack is not healthy');
   const browser = new Browser();
   const signedIn = await browser.signIn(unique('fault'));
