@@ -163,15 +163,20 @@ async fn shutdown_finishes_requests_in_flight() {
     assert!(reqwest::get(&url).await.is_err(), "the listener is closed");
 }
 
-/// `run`, what the binary does: several threads, each with its own runtime and connections, on one
-/// listener. Many clients at once get their own answers, and a shutdown drains every thread.
-#[test]
-fn run_serves_from_several_threads_and_drains_them_all() {
-    let redis = Redis::start();
+/// [`redge_gateway::run`] on a free port, on a thread of its own, with 3 server threads and one Redis
+/// connection each, also allowing `allow`: its base URL, the sender that stops it, and its thread.
+fn run_in_background(
+    redis: &Redis,
+    allow: &str,
+) -> (
+    String,
+    tokio::sync::oneshot::Sender<()>,
+    std::thread::JoinHandle<std::io::Result<()>>,
+) {
     let mut config = Config::new(&redis.url(), TOKEN);
     config.threads = 3;
     config.pool_size = 3;
-    config.allow = vec!["DEBUG".into()];
+    config.allow = vec![allow.into()];
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -180,6 +185,15 @@ fn run_serves_from_several_threads_and_drains_them_all() {
             let _ = stopped.await;
         })
     });
+    (url, stop, server)
+}
+
+/// `run`, what the binary does: several threads, each with its own runtime and connections, on one
+/// listener. Many clients at once get their own answers, and a shutdown drains every thread.
+#[test]
+fn run_serves_from_several_threads_and_drains_them_all() {
+    let redis = Redis::start();
+    let (url, stop, server) = run_in_background(&redis, "DEBUG");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -238,18 +252,8 @@ fn run_serves_from_several_threads_and_drains_them_all() {
 fn run_hands_each_new_connection_to_the_thread_with_the_fewest() {
     // One Redis connection per thread: `CLIENT ID` names the thread that served a request.
     let redis = Redis::start();
-    let mut config = Config::new(&redis.url(), TOKEN);
-    config.threads = 3;
-    config.pool_size = 3;
-    config.allow = vec!["CLIENT".into()];
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/", listener.local_addr().unwrap());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = std::thread::spawn(move || {
-        redge_gateway::run(listener, &config, async {
-            let _ = stopped.await;
-        })
-    });
+    let (base, stop, server) = run_in_background(&redis, "CLIENT");
+    let url = format!("{base}/");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -111,6 +111,7 @@ test('bad arguments reject with InvalidArgumentError naming what is wrong', asyn
     [{}, /give limit and periodMs/],
     [{ limit: 5 }, /periodMs/],
     [{ limit: 5, periodMs: 1000, algorithm: 'leaky' }, /unknown algorithm "leaky"/],
+    [{ limit: 10_001, periodMs: 60_000, algorithm: 'slidingLog' }, /sliding_log.*at most 10000/],
     [{ policies: [{ name: 'A', limit: 1, periodMs: 1 }] }, /must be 1 to 64 of a-z/],
     [{ policies: [{ name: 'a', limit: 1, periodMs: 1 }], limit: 2 }, /not both/],
     [{ limit: 5, periodMs: 1000, failure: 'maybe' }, /failure must be/],

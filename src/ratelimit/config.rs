@@ -182,6 +182,10 @@ mod tests {
                 "too large",
             ),
             (
+                r#"[{"name":"a","limit":10001,"period_s":60,"algorithm":"sliding_log"}]"#,
+                "at most 10000",
+            ),
+            (
                 r#"[{"name":"a","limit":1,"period_s":1,"extra":1}]"#,
                 "extra",
             ),

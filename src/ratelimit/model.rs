@@ -13,8 +13,8 @@ use super::{fixed_window, gcra, sliding_log, sliding_window, token_bucket};
 /// `t` is the latest time the key was written at; every algorithm computes with `max(now, t)`, so a clock
 /// that goes backwards (another isolate, a skewed machine) can never recover budget. `a`, `b`, `c` mean
 /// what the algorithm says (GCRA: `a` = used budget, scaled; token bucket: `a` = tokens, scaled; windows:
-/// `a` = window start, `b` = count in it, `c` = count in the previous window; sliding log: `a` = the sum
-/// of the entries' costs).
+/// `a` = window start, `b` = count in it, `c` = count in the previous window; the sliding log uses only
+/// `t` and its entries).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct State {
     /// The latest time this state was written at (ms).

@@ -9,8 +9,8 @@
 //! `retry_after` is exact: the moment the oldest entries have left the window far enough for `n` to
 //! fit. `reset` is the moment the newest entry leaves it. A refund gives back the most recent charges.
 //!
-//! State: `t` = the latest time written, `a` = the sum of the logged costs, `log` = the entries. The key
-//! lives until its newest entry leaves the window.
+//! State: `t` = the latest time written, `log` = the entries (`a`, `b`, `c` unused). The key lives until
+//! its newest entry leaves the window.
 
 use super::model::{State, Step, Verdict, Write, units};
 use super::quota::Quota;
@@ -43,7 +43,7 @@ pub fn decide(state: Option<&State>, now: u64, quota: &Quota, cost: i64) -> Step
         None => Write::Delete,
         Some(&(newest, _)) => {
             let ttl = newest + period - now;
-            let mut state = State::new(now, used(&log), 0, 0);
+            let mut state = State::new(now, 0, 0, 0);
             state.log = log;
             Write::Set(state, ttl)
         }

@@ -237,6 +237,26 @@ fn overrides_refunds_and_resets() {
             .with_override("nope", "x", Quota::per_second(1))
             .is_err()
     );
+    // An override is checked against its policy's algorithm: a sliding log's limit is capped.
+    let log = RateLimiter::with_clock(
+        vec![Policy::new(
+            "log",
+            Algorithm::SlidingLog,
+            Quota::new(10, 60_000),
+        )],
+        clock.clone(),
+    )
+    .unwrap();
+    let e = log
+        .with_override("log", "partner", Quota::new(10_001, 60_000))
+        .unwrap_err();
+    assert!(e.to_string().contains("at most 10000"), "{e}");
+    let big = vec![Policy::new(
+        "log",
+        Algorithm::SlidingLog,
+        Quota::new(10_001, 60_000),
+    )];
+    assert!(RateLimiter::with_clock(big, clock.clone()).is_err());
 }
 
 impl RateLimiter<FakeClock> {

@@ -7,12 +7,12 @@
 
 use std::rc::Rc;
 
-use crate::app::reply::Reply;
 use serde_json::{Map, Value, json};
 
 use crate::app::config::LookupSettings;
 use crate::app::context::{Cx, Handler, Shared, Tr, Wait, json_response};
 use crate::app::problem::Problem;
+use crate::app::reply::Reply;
 use crate::cache::{Cache, CacheOptions, CacheState, Key, Lookup, LookupError, Pending};
 use crate::client::{Batch, Json};
 

@@ -10,13 +10,13 @@
 //! (the cookie is kept), never an anonymous dashboard. Without a cookie the dashboard is anonymous and
 //! the cache's short deadline bounds the round trip; with one, the session's longer deadline does.
 
-use crate::app::reply::Reply;
 use serde_json::{Value, json};
 
 use super::cache::{item_fields, item_wait, parse_id, prepare_item, resolve_item};
 use super::session::failed;
 use crate::app::context::{Cx, Handler, Shared, Tr, Wait, json_response};
 use crate::app::problem::Problem;
+use crate::app::reply::Reply;
 use crate::cache::Pending;
 use crate::client::{Batch, Json};
 

@@ -3,11 +3,11 @@
 //! The PING goes through the request's shared batch like any route's read, so this route is also the
 //! smallest demonstration of the one-round-trip pipeline: `Server-Timing` says `1 round trip`.
 
-use crate::app::reply::Reply;
 use serde_json::json;
 
-use crate::app::context::{Cx, Handler, Shared, Tr};
+use crate::app::context::{Cx, Handler, Shared, Tr, json_response};
 use crate::app::problem::Problem;
+use crate::app::reply::Reply;
 use crate::client::{Batch, Handle, commands};
 
 /// The health route.
@@ -27,7 +27,7 @@ impl Handler for Health {
                     "status": "ok",
                     "redis": { "ok": true, "latency_ms": cx.meter.redis_ms() },
                 });
-                Reply::json(200, &body).map_err(|e| Problem::new(500, e.to_string()))
+                json_response(200, &body)
             }
             Err(e) => {
                 let message = e.to_string();

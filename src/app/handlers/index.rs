@@ -1,10 +1,10 @@
 //! `GET /api`: the route table as JSON, so a visitor (or a script) can discover the API.
 
-use crate::app::reply::Reply;
 use serde_json::json;
 
-use crate::app::context::{Cx, Handler, Shared, Tr};
+use crate::app::context::{Cx, Handler, Shared, Tr, json_response};
 use crate::app::problem::Problem;
+use crate::app::reply::Reply;
 use crate::app::routes::ROUTES;
 use crate::client::Batch;
 
@@ -25,6 +25,6 @@ impl Handler for Index {
                 |r| json!({ "method": r.method.as_str(), "path": r.pattern, "group": r.group.as_str(), "summary": r.summary }),
             )
             .collect();
-        Reply::json(200, &json!({ "routes": routes })).map_err(|e| Problem::new(500, e.to_string()))
+        json_response(200, &json!({ "routes": routes }))
     }
 }

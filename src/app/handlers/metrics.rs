@@ -6,12 +6,11 @@
 //! middleware); the cache keeps its own totals per key group, copied into the snapshot at scrape time
 //! ([`cache_counters`]), with the breaker's state and the rate limiter's block cache size.
 
-use crate::app::reply::Reply;
-
 use crate::app::context::{Cx, Handler, Shared, Tr};
 use crate::app::handlers::cache;
 use crate::app::metrics::{CONTENT_TYPE, Kind, Registry, scrape_allowed};
 use crate::app::problem::Problem;
+use crate::app::reply::Reply;
 use crate::app::state;
 use crate::cache::BreakerState;
 use crate::client::Batch;

@@ -8,11 +8,11 @@
 //! the limiter's own deadline (`RATELIMIT_TIMEOUT_MS`); past it, or when Redis fails, the configured
 //! failure policy answers and the decision's `reason` says so.
 
-use crate::app::reply::Reply;
 use serde_json::{Value, json};
 
 use crate::app::context::{Cx, Handler, Shared, Tr, count_decision, json_response};
 use crate::app::problem::Problem;
+use crate::app::reply::Reply;
 use crate::app::state;
 use crate::client::Batch;
 use crate::ratelimit::{Decision, RateLimiter, config::cost_from_body, headers};

@@ -11,13 +11,13 @@
 //!
 //! Store down: a 503 problem, and the cookie is left alone; the session is still valid when Redis is back.
 
-use crate::app::reply::Reply;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::Error;
 use crate::app::context::{Cx, Handler, Shared, Tr, json_response};
 use crate::app::problem::Problem;
+use crate::app::reply::Reply;
 use crate::client::Batch;
 use crate::session::{
     Loaded, Pending, Revoke, Revoked, SessionConfig, SessionStore, Update, origin,

@@ -1,4 +1,4 @@
--- Sliding log, the exact sliding window. State {t, sum, 0, 0, entries}: every accepted request still in
+-- Sliding log, the exact sliding window. State {t, 0, 0, 0, entries}: every accepted request still in
 -- the window (now - period, now] as {time, cost}, oldest first; at most `limit` in any `period` ms.
 ALGORITHMS.l = function(state, now, limit, period, burst, cost)
   local t = now
@@ -27,7 +27,7 @@ ALGORITHMS.l = function(state, now, limit, period, burst, cost)
     if #log > 0 then
       reset = log[#log][1] + period - now
     end
-    return verdict(allowed, limit - math.min(total, limit), reset, retry, write, { now, total, 0, 0, log }, reset)
+    return verdict(allowed, limit - math.min(total, limit), reset, retry, write, { now, 0, 0, 0, log }, reset)
   end
   if cost < 0 then
     -- A refund gives back the most recent charges.

@@ -26,15 +26,13 @@ if ARGV[10] ~= '' then
   local old, why, detail = authenticate(ARGV[10], ARGV[11])
   if old then
     if mode == 'rotate' or old.user == record.u then
-      local all = old.all
-      for i = 1, #all, 2 do
-        local name = all[i]
+      for name, value in pairs(old.f) do
         local carry = name == 'd' or name == 'n' or string.sub(name, 1, 1) == '#'
         if mode == 'rotate' and (name == 'u' or name == 'c' or name == 'a') then
           carry = true
         end
         if carry then
-          record[name] = all[i + 1]
+          record[name] = value
         end
       end
     end
