@@ -165,6 +165,7 @@ pub fn run(
     tracing::info!(addr = %local, threads, "redge-gateway listening");
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let (done, mut finished) = tokio::sync::mpsc::unbounded_channel::<std::io::Result<()>>();
+    let tick = timer_tick(config.deadline().min(config.body_timeout()));
     let mut handles = Vec::with_capacity(threads);
     let mut outlets = Vec::with_capacity(threads);
     for index in 0..threads {
@@ -182,6 +183,7 @@ pub fn run(
                     .build()
                     .and_then(|runtime| {
                         runtime.block_on(async move {
+                            let _armed = tokio::spawn(keep_timer_armed(tick));
                             let listener = listener.tap_io(|tcp| {
                                 let _ = tcp.tcp().set_nodelay(true);
                             });
@@ -222,6 +224,30 @@ pub fn run(
         }
     }
     result
+}
+
+/// How often [`keep_timer_armed`] wakes: no later than the shortest per-request timer, at most once
+/// a second, and no more often than every 10 ms.
+fn timer_tick(shortest_timer: std::time::Duration) -> std::time::Duration {
+    shortest_timer.clamp(
+        std::time::Duration::from_millis(10),
+        std::time::Duration::from_secs(1),
+    )
+}
+
+/// Keeps one timer of this thread's runtime due at least every `tick`.
+///
+/// Every request arms a deadline timer. A runtime that went idle with no timer at all (between two
+/// requests of a lone keep-alive connection) treats the first new timer as the earliest ever and
+/// wakes its own event loop to re-plan, which costs an eventfd write and an extra `epoll_wait` on
+/// every request (seen with strace at concurrency 1). With this timer due sooner than any request's
+/// deadline, a new deadline never moves the next wake-up earlier, so registering it is free.
+async fn keep_timer_armed(tick: std::time::Duration) {
+    let mut interval = tokio::time::interval(tick);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+    }
 }
 
 /// Accepts connections and hands each to a server thread, until none is left to take them.
@@ -267,4 +293,18 @@ pub async fn shutdown_signal() {
     let term = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
     tracing::info!("shutting down: finishing requests in flight");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::timer_tick;
+    use std::time::Duration;
+
+    #[test]
+    fn the_tick_is_due_before_the_shortest_request_timer_within_bounds() {
+        let ms = Duration::from_millis;
+        assert_eq!(timer_tick(ms(5_000)), ms(1_000), "at most once a second");
+        assert_eq!(timer_tick(ms(250)), ms(250), "no later than the deadline");
+        assert_eq!(timer_tick(ms(1)), ms(10), "never a busy loop");
+    }
 }
