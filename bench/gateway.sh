@@ -11,7 +11,8 @@
 # gateway's JSON form (`POST /` with `["GET","key"]`) against the same webdis numbers. The runs of one
 # concurrency are interleaved, and with ROUNDS > 1 each cell is run that many times (interleaved again) and
 # its median run is reported, so that a burst of load from elsewhere on the machine skews one run, not a
-# whole column.
+# whole column. Each run also records the server's CPU time per request (from /proc) and the share of the
+# machine's CPU the hypervisor stole meanwhile; runs with heavy steal are left out of a cell's medians.
 #
 # Environment: DURATION (wrk seconds per run, default 10), CONCURRENCY (default "1 16 64"),
 #              ROUNDS (runs per cell, median reported, default 1),
@@ -80,6 +81,7 @@ wait_port "$redis_port"
 RUST_LOG=warn REDGE_GATEWAY_TOKENS="$token" REDGE_REDIS_URL="redis://127.0.0.1:$redis_port" \
   "$gateway_bin" "${gateway_args[@]/PORT/$gateway_port}" >"$work/gateway.log" 2>&1 &
 pids+=($!)
+gateway_pid=$!
 wait_port "$gateway_port"
 
 cat >"$work/webdis.json" <<JSON
@@ -99,6 +101,7 @@ cat >"$work/webdis.json" <<JSON
 JSON
 webdis "$work/webdis.json" >/dev/null 2>&1 &
 pids+=($!)
+webdis_pid=$!
 wait_port "$webdis_port"
 
 redis-cli -p "$redis_port" SET "$key" "$value" >/dev/null
@@ -108,14 +111,45 @@ curl -sf -H "Authorization: Bearer $token" "http://127.0.0.1:$gateway_port/get/$
 curl -sf "http://127.0.0.1:$webdis_port/GET/$key" | grep -q "$value"
 
 results="$work/results.jsonl"
+# CPU time (user + system, all threads, in clock ticks) that a process has used so far, and the machine's
+# stolen and total ticks (time the hypervisor gave to other guests): read around each run, they give the
+# server's CPU cost per request, which noise from elsewhere on the machine moves far less than req/s.
+process_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo null; }
+machine_ticks() { awk '/^cpu /{t=0; for (i = 2; i <= NF; i++) t += $i; print $9, t; exit}' /proc/stat 2>/dev/null || echo "null null"; }
+clock_ticks="$(getconf CLK_TCK 2>/dev/null || echo 100)"
 run_wrk() { # server form op conc round method path body token url
   local server="$1" form="$2" op="$3" conc="$4" round="$5"
   local threads=$(( conc < 2 ? 1 : 2 ))
-  local line
+  local pid="$gateway_pid"
+  [[ "$server" == webdis ]] && pid="$webdis_pid"
+  local line before after machine_before machine_after
+  before="$(process_ticks "$pid")"
+  machine_before="$(machine_ticks)"
   line="$(BENCH_METHOD="$6" BENCH_PATH="$7" BENCH_BODY="$8" BENCH_TOKEN="$9" \
     wrk -t "$threads" -c "$conc" -d "${duration}s" -s "$root/bench/gateway.lua" "${10}" | grep '^BENCH_JSON ')"
-  echo "{\"server\":\"$server\",\"form\":\"$form\",\"op\":\"$op\",\"concurrency\":$conc,\"round\":$round,\"wrk\":${line#BENCH_JSON }}" >>"$results"
+  after="$(process_ticks "$pid")"
+  machine_after="$(machine_ticks)"
+  echo "{\"server\":\"$server\",\"form\":\"$form\",\"op\":\"$op\",\"concurrency\":$conc,\"round\":$round,\"cpu_ticks\":[$before,$after],\"machine_ticks\":[${machine_before/ /,},${machine_after/ /,}],\"wrk\":${line#BENCH_JSON }}" >>"$results"
   echo "  $server $form $op c=$conc round $round done" >&2
+}
+
+run_redis_benchmark() { # conc round
+  local before after
+  before="$(machine_ticks)"
+  redis-benchmark -p "$redis_port" -t get,set -c "$1" -n "$requests" -d "${#value}" --csv 2>/dev/null >"$work/rb.csv"
+  after="$(machine_ticks)"
+  python3 -c '
+import csv, json, sys
+c, rnd = int(sys.argv[1]), int(sys.argv[2])
+m = [None if x == "null" else int(x) for x in sys.argv[3:7]]
+for row in csv.DictReader(open(sys.argv[7])):
+    r = {"server": "redis-benchmark", "op": row["test"], "concurrency": c, "round": rnd,
+         "rps": float(row["rps"]), "p50_ms": float(row["p50_latency_ms"]), "p99_ms": float(row["p99_latency_ms"])}
+    if None not in m and m[3] > m[1]:
+        r["steal_pct"] = 100 * (m[2] - m[0]) / (m[3] - m[1])
+    print(json.dumps(r))
+' "$1" "$2" $before $after "$work/rb.csv" >>"$results"
+  echo "  redis-benchmark c=$1 round $2 done" >&2
 }
 
 for c in $concurrency; do
@@ -128,23 +162,15 @@ for c in $concurrency; do
     run_wrk redge-gateway path SET "$c" "$round" GET "/set/$key/$value" "" "$token" "$gw"
     run_wrk webdis path SET "$c" "$round" GET "/SET/$key/$value" "" "" "$wd"
     run_wrk redge-gateway json SET "$c" "$round" POST / "[\"SET\",\"$key\",\"$value\"]" "$token" "$gw"
+    run_redis_benchmark "$c" "$round"
   done
-  redis-benchmark -p "$redis_port" -t get,set -c "$c" -n "$requests" -d "${#value}" --csv 2>/dev/null |
-    python3 -c '
-import csv, json, sys
-c = int(sys.argv[1])
-for row in csv.DictReader(sys.stdin):
-    print(json.dumps({"server": "redis-benchmark", "op": row["test"], "concurrency": c,
-                      "rps": float(row["rps"]), "p50_ms": float(row["p50_latency_ms"]),
-                      "p99_ms": float(row["p99_latency_ms"])}))
-' "$c" >>"$results"
-  echo "  redis-benchmark c=$c done" >&2
 done
 
 gateway_version="$("$gateway_bin" --version)"
-python3 - "$results" "$root/bench/results" "$duration" "$rounds" "${POOL_SIZE:-default}" "$gateway_version" <<'PY'
+python3 - "$results" "$root/bench/results" "$duration" "$rounds" "${POOL_SIZE:-default}" "$gateway_version" "$clock_ticks" <<'PY'
 import json, os, platform, statistics, sys, datetime
-path, out_dir, duration, rounds, pool_size, version = sys.argv[1:7]
+path, out_dir, duration, rounds, pool_size, version, clock_ticks = sys.argv[1:8]
+clock_ticks = int(clock_ticks)
 rows = []
 for line in open(path):
     r = json.loads(line)
@@ -154,6 +180,12 @@ for line in open(path):
         r["p50_ms"] = w["p50_us"] / 1000
         r["p99_ms"] = w["p99_us"] / 1000
         r["errors"] = w["socket_errors"] + w["non_2xx"]
+        ticks = r.pop("cpu_ticks", [None, None])
+        if None not in ticks and w["requests"]:
+            r["cpu_us_per_request"] = (ticks[1] - ticks[0]) / clock_ticks * 1e6 / w["requests"]
+        m = r.pop("machine_ticks", [None] * 4)
+        if None not in m and m[3] > m[1]:
+            r["steal_pct"] = 100 * (m[2] - m[0]) / (m[3] - m[1])
     rows.append(r)
 os.makedirs(out_dir, exist_ok=True)
 meta = {
@@ -165,13 +197,17 @@ meta = {
 with open(os.path.join(out_dir, "gateway.json"), "w") as f:
     json.dump({"meta": meta, "results": rows}, f, indent=2)
     f.write("\n")
-def median_run(server, op, c, form=None):
+# Runs during which the hypervisor took more than this share of the machine's CPU are left out of a cell's
+# medians, as long as at least QUIET_MIN runs of that cell remain; otherwise every run counts.
+QUIET_STEAL_PCT, QUIET_MIN = 5.0, 2
+def runs_of(server, op, c, form=None):
     runs = [r for r in rows if r["server"] == server and r["op"] == op and r["concurrency"] == c
             and (form is None or r.get("form") == form)]
-    if not runs:
-        return None
-    runs.sort(key=lambda r: r["rps"])
-    return runs[(len(runs) - 1) // 2]
+    quiet = [r for r in runs if r.get("steal_pct", 0.0) <= QUIET_STEAL_PCT]
+    return quiet if len(quiet) >= QUIET_MIN else runs
+def median_run(server, op, c, form=None):
+    runs = sorted(runs_of(server, op, c, form), key=lambda r: r["rps"])
+    return runs[(len(runs) - 1) // 2] if runs else None
 lines = [
     f"# redge-gateway benchmark ({meta['date']}, {meta['cpus']} CPUs, wrk {duration} s per run, "
     f"median of {rounds} interleaved run(s) per cell, gateway pool size {pool_size})",
@@ -179,11 +215,21 @@ lines = [
     "Requests/s and latency. `path` rows compare the same request shape: gateway `GET /get/key` (bearer",
     "token) against webdis `GET /GET/key` (SET: `/set/key/value` against `/SET/key/value`). `json` rows are",
     "the gateway's `POST /` with a JSON command, against the same webdis runs. redis-benchmark talks RESP",
-    "directly to the same redis-server (the ceiling). wrk, both servers and Redis share the machine's CPUs.",
+    "directly to the same redis-server (the ceiling), once per round. wrk, both servers and Redis share",
+    "the machine's CPUs.",
     "",
-    "| op | form | concurrency | redge-gateway req/s | p50 ms | p99 ms | webdis req/s | p50 ms | p99 ms | redis-benchmark req/s | gateway / webdis | gateway / redis-benchmark |",
-    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    "CPU µs/req is the server process's own CPU time (user + system, all threads) during a run divided by",
+    "the requests served, median over the rounds: the cost of a request, which load from elsewhere on the",
+    "machine moves far less than it moves req/s. webdis's columns are its path-form runs in every row.",
+    f"Runs during which the hypervisor stole more than {QUIET_STEAL_PCT:.0f}% of the machine's CPU are left out",
+    f"of a cell when at least {QUIET_MIN} others remain; `runs` counts the gateway's and webdis's runs that count.",
+    "",
+    "| op | form | concurrency | redge-gateway req/s | p50 ms | p99 ms | CPU µs/req | webdis req/s | p50 ms | p99 ms | CPU µs/req | runs | redis-benchmark req/s | gateway / webdis | gateway / redis-benchmark |",
+    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
 ]
+def median_cpu(server, op, c, form=None):
+    costs = [r["cpu_us_per_request"] for r in runs_of(server, op, c, form) if "cpu_us_per_request" in r]
+    return f"{statistics.median(costs):.1f}" if costs else "n/a"
 concs = sorted({r["concurrency"] for r in rows})
 for op in ["GET", "SET"]:
     for form in ["path", "json"]:
@@ -195,10 +241,17 @@ for op in ["GET", "SET"]:
                 continue
             lines.append(
                 f"| {op} | {form} | {c} | {g['rps']:.0f} | {g['p50_ms']:.2f} | {g['p99_ms']:.2f} "
-                f"| {w['rps']:.0f} | {w['p50_ms']:.2f} | {w['p99_ms']:.2f} | {b['rps']:.0f} "
+                f"| {median_cpu('redge-gateway', op, c, form)} "
+                f"| {w['rps']:.0f} | {w['p50_ms']:.2f} | {w['p99_ms']:.2f} | {median_cpu('webdis', op, c)} "
+                f"| {len(runs_of('redge-gateway', op, c, form))}/{len(runs_of('webdis', op, c))} "
+                f"| {b['rps']:.0f} "
                 f"| {g['rps'] / w['rps']:.2f} | {g['rps'] / b['rps']:.0%} |")
 lines += ["", f"Load average (1, 5, 15 min) when the report was written: "
           + ", ".join(f"{x:.2f}" for x in meta["load_average"]) + "."]
+steal = [r["steal_pct"] for r in rows if "steal_pct" in r]
+if steal:
+    lines += ["", f"CPU time stolen by the hypervisor during the runs: median {statistics.median(steal):.1f}%, "
+              f"worst run {max(steal):.1f}% (above a few percent, req/s at low concurrency is noise)."]
 errors = [r for r in rows if r.get("errors")]
 if errors:
     lines += ["", "Runs with errors (socket errors or non-2xx answers): " +
