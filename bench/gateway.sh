@@ -140,15 +140,12 @@ run_redis_benchmark() { # conc round
   after="$(machine_ticks)"
   python3 -c '
 import csv, json, sys
-c, rnd = int(sys.argv[1]), int(sys.argv[2])
-m = [None if x == "null" else int(x) for x in sys.argv[3:7]]
-for row in csv.DictReader(open(sys.argv[7])):
-    r = {"server": "redis-benchmark", "op": row["test"], "concurrency": c, "round": rnd,
-         "rps": float(row["rps"]), "p50_ms": float(row["p50_latency_ms"]), "p99_ms": float(row["p99_latency_ms"])}
-    if None not in m and m[3] > m[1]:
-        r["steal_pct"] = 100 * (m[2] - m[0]) / (m[3] - m[1])
-    print(json.dumps(r))
-' "$1" "$2" $before $after "$work/rb.csv" >>"$results"
+c, rnd, ticks = int(sys.argv[1]), int(sys.argv[2]), json.loads(sys.argv[3])
+for row in csv.DictReader(open(sys.argv[4])):
+    print(json.dumps({"server": "redis-benchmark", "op": row["test"], "concurrency": c, "round": rnd,
+                      "machine_ticks": ticks, "rps": float(row["rps"]), "p50_ms": float(row["p50_latency_ms"]),
+                      "p99_ms": float(row["p99_latency_ms"])}))
+' "$1" "$2" "[${before/ /,},${after/ /,}]" "$work/rb.csv" >>"$results"
   echo "  redis-benchmark c=$1 round $2 done" >&2
 }
 
@@ -183,9 +180,9 @@ for line in open(path):
         ticks = r.pop("cpu_ticks", [None, None])
         if None not in ticks and w["requests"]:
             r["cpu_us_per_request"] = (ticks[1] - ticks[0]) / clock_ticks * 1e6 / w["requests"]
-        m = r.pop("machine_ticks", [None] * 4)
-        if None not in m and m[3] > m[1]:
-            r["steal_pct"] = 100 * (m[2] - m[0]) / (m[3] - m[1])
+    m = r.pop("machine_ticks", [None] * 4)
+    if None not in m and m[3] > m[1]:
+        r["steal_pct"] = 100 * (m[2] - m[0]) / (m[3] - m[1])
     rows.append(r)
 os.makedirs(out_dir, exist_ok=True)
 meta = {
