@@ -186,6 +186,11 @@ fn arbitrary_protocol_headers_give_a_reply_or_a_json_400() {
         .unwrap();
 }
 
+/// `.` and `..`: the segments URL clients normalise away.
+fn is_dot_segment(bytes: &[u8]) -> bool {
+    bytes == b"." || bytes == b".."
+}
+
 /// Percent-encodes every byte, in upper or lower case hex.
 fn encode(bytes: &[u8], lower: bool) -> String {
     bytes
@@ -212,6 +217,12 @@ fn arbitrary_bytes_round_trip_through_the_path_form_and_the_client_decoder() {
     );
     runner()
         .run(&case, |(key, value, form, lower)| {
+            // A segment that decodes to `.` or `..` (`%2E` included) is a dot segment: every URL
+            // parser (WHATWG and RFC 3986 alike) removes it before the request leaves, so no client
+            // can send it. The gateway keeps such segments literally; `dot_segments_sent_as_they_are_are_arguments`
+            // proves that with raw requests.
+            prop_assume!(!is_dot_segment(&key));
+            prop_assume!(form != 0 || !is_dot_segment(&value));
             let key_path = encode(&key, lower);
             let base = &stack.gw.url;
             // The value as a segment, as the raw body, or as a bare query key.
