@@ -183,7 +183,8 @@ pub fn run(
                     .build()
                     .and_then(|runtime| {
                         runtime.block_on(async move {
-                            let _armed = tokio::spawn(keep_timer_armed(tick));
+                            // Detached: it runs until this thread's runtime is dropped.
+                            tokio::spawn(keep_timer_armed(tick));
                             let listener = listener.tap_io(|tcp| {
                                 let _ = tcp.tcp().set_nodelay(true);
                             });

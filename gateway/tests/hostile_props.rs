@@ -219,8 +219,8 @@ fn arbitrary_bytes_round_trip_through_the_path_form_and_the_client_decoder() {
         .run(&case, |(key, value, form, lower)| {
             // A segment that decodes to `.` or `..` (`%2E` included) is a dot segment: every URL
             // parser (WHATWG and RFC 3986 alike) removes it before the request leaves, so no client
-            // can send it. The gateway keeps such segments literally; `dot_segments_sent_as_they_are_are_arguments`
-            // proves that with raw requests.
+            // can send it. The gateway keeps such segments literally, as the raw-request test
+            // `dot_segments_sent_as_they_are_are_arguments` shows.
             prop_assume!(!is_dot_segment(&key));
             prop_assume!(form != 0 || !is_dot_segment(&value));
             let key_path = encode(&key, lower);

@@ -203,26 +203,26 @@ async fn healthz_needs_no_token_and_shows_no_secret() {
 async fn dot_segments_sent_as_they_are_are_arguments() {
     let redis = Redis::start();
     let gw = gateway(&redis).await;
-    let token = common::TOKEN;
+    let raw_get = |path: &str| {
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
+            common::TOKEN
+        );
+        common::raw(&gw.url, request.into_bytes())
+    };
     for (path, key, value) in [
         ("/set/./..", ".", ".."),
         ("/set/%2E/%2e%2E", ".", ".."),
         ("/set/../.", "..", "."),
-        ("/set/a/./b", "a", "."),
     ] {
-        let request = format!(
-            "GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
-        );
-        let answer = common::raw(&gw.url, request.into_bytes()).await;
-        if path == "/set/a/./b" {
-            // Three arguments after SET: Redis reads the third as an option and refuses it.
-            assert!(answer.starts_with("HTTP/1.1 400"), "{path}: {answer}");
-            assert!(answer.contains("syntax error"), "{path}: {answer}");
-            continue;
-        }
+        let answer = raw_get(path).await;
         assert!(answer.starts_with("HTTP/1.1 200"), "{path}: {answer}");
         assert!(answer.ends_with(r#"{"result":"OK"}"#), "{path}: {answer}");
         let get = command(&gw, json!(["GET", key])).await;
         assert_eq!(get.json, json!({ "result": b64(value) }), "{path}");
     }
+    // A `.` between two arguments stays a third one: Redis reads it as an option and refuses it.
+    let answer = raw_get("/set/a/./b").await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("syntax error"), "{answer}");
 }
