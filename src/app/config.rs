@@ -18,7 +18,8 @@
 //! | `RATELIMIT_TIMEOUT_MS` | no | deadline of a rate-limit check, 1..=30000, default 200 |
 //! | `RATELIMIT_PREFIX` | no | prefix of the rate-limit keys, default `redge:rl` |
 //! | `RATELIMIT_LEGACY_HEADERS` | no | `true` adds `X-RateLimit-Limit/Remaining/Reset` |
-//! | `RATELIMIT_ROUTES` | no | JSON object from route group (`ops`, `session`, `lookup`, `ratelimit`, `dashboard`) to the policy its routes spend from per client IP (`null`: none); default `{"session":"api","lookup":"api","dashboard":"api"}`, with the default `api` policy added when `RATELIMIT_POLICIES` has none; see [`route_limits`](super::route_limits) |
+//! | `RATELIMIT_ROUTES` | no | JSON object from route group (`ops`, `session`, `lookup`, `ratelimit`, `dashboard`) to the policy its routes spend from per client (`null`: none); default: every group spends from `api`, added when `RATELIMIT_POLICIES` has none; see [`route_limits`](super::route_limits) |
+//! | `TRUSTED_CLIENT_IP_HEADER` | no | the header with the client's address for the route limits: unset (`CF-Connecting-IP` on requests through Cloudflare only), a proxy's header such as `x-forwarded-for`, or `none`; see [`client_ip`](super::client_ip) |
 //! | `SESSION_IDLE_S`, `SESSION_ABSOLUTE_S` | no | session idle timeout and absolute lifetime in seconds (1800 and 43200) |
 //!
 //! [`Config::from_vars`] is pure: it takes a lookup function, so every rule is tested natively. Every
@@ -26,8 +27,10 @@
 
 use std::fmt;
 
+use super::client_ip::{TRUSTED_HEADER_VAR, Trust};
 use super::route_limits::{DEFAULT_ROUTE_POLICY, RouteLimits};
 use crate::cache::Policy;
+use crate::client::url::check_http_url;
 use crate::client::{
     Client, DEFAULT_TIMEOUT_MS, HttpRequest, HttpResponse, TOKEN_VAR, Transport, URL_VAR,
 };
@@ -48,12 +51,16 @@ pub const SESSION_ORIGINS_VAR: &str = "SESSION_ALLOWED_ORIGINS";
 pub const SESSION_IDLE_VAR: &str = "SESSION_IDLE_S";
 /// Name of the variable with the session absolute lifetime.
 pub const SESSION_ABSOLUTE_VAR: &str = "SESSION_ABSOLUTE_S";
+/// Name of the variable with a real upstream for lookups.
+pub const ORIGIN_URL_VAR: &str = "ORIGIN_URL";
+/// The variables that hold URLs: a problem with one of them is logged with the URL redacted.
+pub const URL_VARS: [&str; 2] = [URL_VAR, ORIGIN_URL_VAR];
 
 /// The longest Redis deadline accepted: a Worker request should not hang on Redis for longer.
 const MAX_TIMEOUT_MS: u32 = 30_000;
 
-/// The validated configuration.
-#[derive(Debug, Clone, PartialEq)]
+/// The validated configuration. Its `Debug` shows no token.
+#[derive(Clone, PartialEq)]
 pub struct Config {
     /// Base URL of the HTTP Redis service.
     pub redis_url: String,
@@ -73,6 +80,22 @@ pub struct Config {
     pub ratelimit: RateLimitSettings,
 }
 
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let redacted = |set: bool| if set { "<redacted>" } else { "<unset>" };
+        f.debug_struct("Config")
+            .field("redis_url", &self.redis_url)
+            .field("redis_token", &redacted(!self.redis_token.is_empty()))
+            .field("redis_timeout_ms", &self.redis_timeout_ms)
+            .field("cors_origins", &self.cors_origins)
+            .field("metrics_token", &redacted(self.metrics_token.is_some()))
+            .field("session", &self.session)
+            .field("lookup", &self.lookup)
+            .field("ratelimit", &self.ratelimit)
+            .finish()
+    }
+}
+
 /// Rate-limit settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RateLimitSettings {
@@ -88,6 +111,8 @@ pub struct RateLimitSettings {
     pub legacy_headers: bool,
     /// The policy that guards each route group.
     pub routes: RouteLimits,
+    /// Which header carries the client's address (the key of the route limits).
+    pub client_ip: Trust,
 }
 
 /// How `GET /api/lookup/{id}` behaves.
@@ -364,15 +389,11 @@ fn lookup_settings(
         "a number from 0 to 1",
         problems,
     );
-    let origin_url = read("ORIGIN_URL").map(|u| u.trim().trim_end_matches('/').to_owned());
-    if let Some(url) = &origin_url
-        && !(url.starts_with("http://") || url.starts_with("https://"))
-    {
-        problems.push((
-            "ORIGIN_URL",
-            format!("ORIGIN_URL must be an http(s) URL, got {:?}", shorten(url)),
-        ));
-    }
+    let origin_url = read(ORIGIN_URL_VAR).and_then(|url| {
+        check_http_url(ORIGIN_URL_VAR, &url)
+            .map_err(|why| problems.push((ORIGIN_URL_VAR, why)))
+            .ok()
+    });
     let policy = Policy::new("lookup")
         .ttl_ms(number(
             read,
@@ -487,6 +508,12 @@ fn ratelimit_settings(
         problems.push((ROUTES, e));
         RouteLimits::default()
     });
+    let client_ip = read(TRUSTED_HEADER_VAR).map_or_else(Trust::default, |text| {
+        Trust::parse(&text).unwrap_or_else(|e| {
+            problems.push((TRUSTED_HEADER_VAR, e));
+            Trust::default()
+        })
+    });
     RateLimitSettings {
         policies,
         failure,
@@ -494,6 +521,7 @@ fn ratelimit_settings(
         prefix,
         legacy_headers,
         routes,
+        client_ip,
     }
 }
 
@@ -793,6 +821,7 @@ mod tests {
             ("RATELIMIT_TIMEOUT_MS", "0"),
             ("RATELIMIT_LEGACY_HEADERS", "yes please"),
             ("RATELIMIT_ROUTES", r#"{"lookup": "missing"}"#),
+            (TRUSTED_HEADER_VAR, "x forwarded for"),
         ]);
         let err = Config::from_vars(vars(&pairs)).unwrap_err();
         let names: Vec<&str> = err.problems.iter().map(|(n, _)| *n).collect();
@@ -803,7 +832,8 @@ mod tests {
                 "RATELIMIT_FAILURE",
                 "RATELIMIT_TIMEOUT_MS",
                 "RATELIMIT_LEGACY_HEADERS",
-                "RATELIMIT_ROUTES"
+                "RATELIMIT_ROUTES",
+                TRUSTED_HEADER_VAR
             ]
         );
     }
@@ -865,5 +895,51 @@ mod tests {
         ] {
             assert!(parse_origin(bad).is_err(), "{bad} accepted");
         }
+    }
+
+    #[test]
+    fn a_credential_in_a_url_variable_is_named_but_never_repeated() {
+        const PASSWORD: &str = "AZx9-pa55word";
+        let cases = [
+            (
+                URL_VAR,
+                format!("redis://default:{PASSWORD}@eu1.example.io:6379"),
+            ),
+            (
+                URL_VAR,
+                format!("https://default:{PASSWORD}@eu1.example.io"),
+            ),
+            (
+                ORIGIN_URL_VAR,
+                format!("https://api:{PASSWORD}@origin.example/items"),
+            ),
+            (
+                ORIGIN_URL_VAR,
+                format!("rediss://:{PASSWORD}@origin.example:6380"),
+            ),
+        ];
+        for (var, url) in cases {
+            let mut pairs = GOOD.to_vec();
+            pairs.retain(|(name, _)| *name != var);
+            pairs.push((var, url.as_str()));
+            let err = Config::from_vars(vars(&pairs)).unwrap_err();
+            assert_eq!(err.problems.len(), 1, "{err}");
+            assert_eq!(err.problems[0].0, var);
+            let text = err.to_string();
+            assert!(text.contains(var), "{text}");
+            assert!(!text.contains(PASSWORD), "{text}");
+            assert!(!format!("{err:?}").contains(PASSWORD), "{err:?}");
+        }
+    }
+
+    #[test]
+    fn debug_shows_no_token() {
+        let mut pairs = GOOD.to_vec();
+        pairs.push((METRICS_TOKEN_VAR, "metrics-SECRET"));
+        let config = Config::from_vars(vars(&pairs)).unwrap();
+        let shown = format!("{config:?}");
+        assert!(shown.contains("eu1.example.io"), "{shown}");
+        assert!(!shown.contains("secret-token"), "{shown}");
+        assert!(!shown.contains("metrics-SECRET"), "{shown}");
     }
 }

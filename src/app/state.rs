@@ -5,8 +5,9 @@
 use std::cell::{Cell, OnceCell, RefCell};
 use std::rc::Rc;
 
-use super::config::{Config, ConfigError};
+use super::config::{Config, ConfigError, URL_VARS};
 use super::metrics::Registry;
+use crate::client::url::redact;
 use crate::clock::{Clock, SystemClock};
 use crate::ratelimit::RateLimiter;
 
@@ -15,6 +16,7 @@ thread_local! {
     static METRICS: RefCell<Registry> = RefCell::new(Registry::new());
     static SYNC_TOKEN: RefCell<Option<String>> = const { RefCell::new(None) };
     static STARTED_MS: Cell<u64> = const { Cell::new(0) };
+    static WARNED_UNKNOWN_CLIENT: Cell<bool> = const { Cell::new(false) };
     static LIMITER: OnceCell<Result<&'static RateLimiter, String>> = const { OnceCell::new() };
 }
 
@@ -48,9 +50,58 @@ pub(crate) fn config(env: &worker::Env) -> Result<Rc<Config>, ConfigError> {
         }
     });
     CONFIG.with(|cell| {
-        cell.get_or_init(|| Config::from_env(env).map(Rc::new))
-            .clone()
+        cell.get_or_init(|| {
+            let config = Config::from_env(env).map(Rc::new);
+            if let Err(e) = &config {
+                log_config_problems(env, e);
+            }
+            config
+        })
+        .clone()
     })
+}
+
+/// One structured log line (`wrangler tail`, Workers Logs) for a configuration that does not validate:
+/// each problem with its variable and, for the URL variables, the value redacted to scheme, host and
+/// port. Tokens and the rest of a URL never reach the log.
+fn log_config_problems(env: &worker::Env, error: &ConfigError) {
+    let problems: Vec<serde_json::Value> = error
+        .problems
+        .iter()
+        .map(|(variable, message)| {
+            let mut entry = serde_json::json!({ "variable": variable, "message": message });
+            if URL_VARS.contains(variable) {
+                let value = env
+                    .var(variable)
+                    .map(|v| v.to_string())
+                    .or_else(|_| env.secret(variable).map(|v| v.to_string()))
+                    .ok();
+                if let Some(value) = value {
+                    entry["redacted_value"] = redact(&value).into();
+                }
+            }
+            entry
+        })
+        .collect();
+    let line =
+        serde_json::json!({ "level": "error", "event": "configuration", "problems": problems });
+    worker::console_error!("{line}");
+}
+
+/// Logs, once per isolate, that a request came with no trusted client address: such requests share one
+/// rate-limit budget until `TRUSTED_CLIENT_IP_HEADER` names the header a proxy sets.
+pub(crate) fn warn_unknown_client_once() {
+    if WARNED_UNKNOWN_CLIENT.with(|w| w.replace(true)) {
+        return;
+    }
+    let line = serde_json::json!({
+        "level": "warn",
+        "event": "unknown_client_address",
+        "message": "a request carried no trusted client address, so the route limits key it as \
+                    `unknown`, a budget all such requests share; on Cloudflare this does not happen; \
+                    behind another proxy set TRUSTED_CLIENT_IP_HEADER to the header it sets",
+    });
+    worker::console_warn!("{line}");
 }
 
 /// Runs `f` with the isolate's metrics registry.

@@ -47,6 +47,7 @@ mod reply;
 mod scan;
 pub mod script;
 mod transport;
+pub(crate) mod url;
 
 use std::cell::{Cell, RefCell};
 
@@ -147,7 +148,6 @@ pub struct Stats {
 }
 
 /// A client for one HTTP Redis service.
-#[derive(Debug)]
 pub struct Client<T: Transport> {
     url: String,
     auth: String,
@@ -155,6 +155,18 @@ pub struct Client<T: Transport> {
     transport: T,
     sync_token: RefCell<Option<String>>,
     stats: Cell<Stats>,
+}
+
+/// Shows the URL and options, never the token.
+impl<T: Transport> std::fmt::Debug for Client<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("url", &self.url)
+            .field("token", &"<redacted>")
+            .field("options", &self.options)
+            .field("stats", &self.stats.get())
+            .finish_non_exhaustive()
+    }
 }
 
 #[cfg(target_arch = "wasm32")]
@@ -385,19 +397,7 @@ pub(crate) fn convert<R: FromReply>(command: &str, reply: Reply) -> Result<R> {
 }
 
 fn validate_url(url: &str) -> Result<String> {
-    let trimmed = url.trim().trim_end_matches('/');
-    let rest = trimmed
-        .strip_prefix("https://")
-        .or_else(|| trimmed.strip_prefix("http://"));
-    match rest {
-        Some(host) if !host.is_empty() && !host.contains(char::is_whitespace) => {
-            Ok(trimmed.to_owned())
-        }
-        _ => Err(Error::Config(format!(
-            "{URL_VAR} must be an absolute http:// or https:// URL such as https://example.upstash.io, got {:?}",
-            url.chars().take(80).collect::<String>()
-        ))),
-    }
+    url::check_http_url(URL_VAR, url).map_err(Error::Config)
 }
 
 fn validate_token(token: &str) -> Result<&str> {
@@ -431,6 +431,17 @@ mod tests {
             let err = validate_url(bad).unwrap_err();
             assert!(err.to_string().contains(URL_VAR), "{bad}: {err}");
         }
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    #[test]
+    fn debug_never_shows_the_token() {
+        let transport = FakeTransport::new(|_, _| transport::ok(Vec::new()));
+        let client =
+            Client::with_transport("https://eu1.example.io", "tok-SECRET-123", transport).unwrap();
+        let shown = format!("{client:?}");
+        assert!(shown.contains("eu1.example.io"), "{shown}");
+        assert!(!shown.contains("tok-SECRET-123"), "{shown}");
     }
 
     #[test]
