@@ -24,8 +24,11 @@
 //! # The middleware
 //!
 //! - Rate limiting: the route group's policy (`RATELIMIT_ROUTES`, see
-//!   [`route_limits`](super::route_limits)), spent by the client's IP (`CF-Connecting-IP`), one unit per
-//!   request. The decision is in [`Shared::decision`].
+//!   [`route_limits`](super::route_limits)), spent by the client's key (its IP address, or its IPv6
+//!   /64, from the header `TRUSTED_CLIENT_IP_HEADER` names: see [`client_ip`](super::client_ip)), the
+//!   route's cost per
+//!   request (its Redis work; a route with none is not checked). The decision is in
+//!   [`Shared::decision`]; the rate-limit demo routes report their own policy's headers instead.
 //! - Session loading, on the groups whose [`Group::loads_session`](super::routes::Group::loads_session)
 //!   says so, only when a cookie is sent: the result is in [`Shared::session`] and a refreshed session's
 //!   cookie is sent again. A route that needs the session decides what a failure means (the dashboard
@@ -52,6 +55,7 @@ use std::rc::Rc;
 use serde::de::DeserializeOwned;
 use worker::{Context, Env, Headers};
 
+use super::client_ip::ClientKey;
 use super::config::Config;
 use super::handlers::session::Visit;
 use super::problem::Problem;
@@ -102,6 +106,8 @@ pub(crate) struct Cx {
     pub ctx: Rc<Context>,
     pub(crate) params: Vec<(&'static str, String)>,
     pub(crate) body: Vec<u8>,
+    /// The client's rate-limit key (see [`client_ip`](super::client_ip)).
+    pub(crate) client: ClientKey,
     pub(crate) extras: Rc<Extras>,
 }
 
@@ -182,6 +188,13 @@ pub(crate) trait Handler {
         Wait::Full
     }
 
+    /// Whether this request needs Redis at all (the route limit charges only those). The default says
+    /// yes; a route whose answer can be known without Redis (a rate-limit check its limiter already
+    /// knows is refused) says so.
+    fn has_redis_work(_cx: &Cx, _pending: &Self::Pending) -> bool {
+        true
+    }
+
     /// Reads the handles (the batch was sent) and builds the response.
     ///
     /// # Errors
@@ -256,29 +269,25 @@ pub(crate) fn count_decision(decision: &Decision) {
     });
 }
 
-/// Who the middleware limits: the client's IP as the platform reports it (`CF-Connecting-IP`; never a
-/// value the client picks), else `anonymous`.
-fn client_ip(cx: &Cx) -> String {
-    cx.header("cf-connecting-ip")
-        .map(|ip| ip.trim().chars().take(64).collect())
-        .filter(|ip: &String| !ip.is_empty())
-        .unwrap_or_else(|| "anonymous".to_owned())
-}
-
 impl Middleware {
-    /// Adds every middleware read to the shared batch, and says how long they may wait.
+    /// Adds every middleware read to the shared batch, and says how long they may wait. `charge: false`
+    /// skips the route limit (the route has no Redis work this time).
     ///
     /// # Errors
     /// 500 when the rate limiter cannot be built from the configuration.
-    pub fn prepare(cx: &Cx, batch: &Batch<'_, Tr>) -> Result<(Middleware, Option<Wait>), Problem> {
+    pub fn prepare(
+        cx: &Cx,
+        batch: &Batch<'_, Tr>,
+        charge: bool,
+    ) -> Result<(Middleware, Option<Wait>), Problem> {
         let mut wait = None;
-        let ratelimit = match cx.config.ratelimit.routes.policy_for(cx.route.group) {
+        let policy = cx.config.ratelimit.routes.policy_for(cx.route.group);
+        let ratelimit = match policy.filter(|_| charge && cx.route.cost > 0) {
             None => None,
             Some(policy) => {
                 let limiter = state::limiter(&cx.config).map_err(|m| Problem::new(500, m))?;
-                let ip = client_ip(cx);
                 let pending = limiter
-                    .prepare(batch, &[(policy, ip.as_str())], 1)
+                    .prepare(batch, &[(policy, cx.client.as_str())], cx.route.cost)
                     .map_err(|e| Problem::new(500, format!("the route's rate limit: {e}")))?;
                 if pending.needs_round_trip() {
                     wait = Some(Wait::Within(limiter.timeout_ms()));
@@ -303,8 +312,11 @@ impl Middleware {
         let decision = self.ratelimit.map(ratelimit::Pending::finish);
         if let Some(decision) = &decision {
             count_decision(decision);
-            for (name, value) in headers::headers(decision, cx.config.ratelimit.legacy_headers) {
-                cx.add_header(name, &value);
+            if !cx.route.group.reports_own_limit() || !decision.allowed {
+                for (name, value) in headers::headers(decision, cx.config.ratelimit.legacy_headers)
+                {
+                    cx.add_header(name, &value);
+                }
             }
             if !decision.allowed {
                 return Err(Problem::new(
@@ -348,11 +360,18 @@ pub(crate) fn json_response(status: u16, body: &serde_json::Value) -> Result<Rep
 /// Runs route `H` with the middleware, in one round trip (see the [module docs](self)).
 pub(crate) async fn run<H: Handler>(cx: &Cx) -> Result<Reply, Problem> {
     let batch = cx.redis.batch();
-    let (middleware, middleware_wait) = Middleware::prepare(cx, &batch)?;
-    let before = batch.len();
+    // The route first: whether it has Redis work decides whether the route limit charges it. The
+    // order inside the batch does not matter (reads only, answered together).
     let pending = H::prepare(cx, &batch);
+    let route_added = !batch.is_empty();
+    let charge = match &pending {
+        Ok(pending) => H::has_redis_work(cx, pending),
+        // A bad request is still rate limited.
+        Err(_) => true,
+    };
+    let (middleware, middleware_wait) = Middleware::prepare(cx, &batch, charge)?;
     let route_wait = match &pending {
-        Ok(pending) if batch.len() > before => Some(H::wait(cx, pending)),
+        Ok(pending) if route_added => Some(H::wait(cx, pending)),
         // The route added no read (or will answer 400): only the middleware's deadline counts.
         _ => None,
     };

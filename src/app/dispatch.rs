@@ -6,12 +6,13 @@
 
 use std::rc::Rc;
 
-use js_sys::{ArrayBuffer, Uint8Array};
+use js_sys::Uint8Array;
 use serde_json::json;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use worker::{Context, Env, Headers};
 
+use super::client_ip::{ClientKey, client_key};
 use super::context::{Cx, Extras, run};
 use super::cors::{self, Cors, Preflight};
 use super::handlers::{cache, dashboard, health, index, metrics, ratelimit, session};
@@ -124,6 +125,14 @@ async fn respond(
     } else {
         Vec::new()
     };
+    let client = client_key(
+        &config.ratelimit.client_ip,
+        |name| req.header(name),
+        from_cloudflare(&req.raw),
+    );
+    if client == ClientKey::Unknown {
+        state::warn_unknown_client_once();
+    }
     let transport = Metered::new(FetchTransport, Rc::clone(meter));
     let options = Options {
         timeout_ms: config.redis_timeout_ms,
@@ -145,6 +154,7 @@ async fn respond(
         ctx: Rc::new(ctx),
         params,
         body,
+        client,
         extras: Rc::clone(extras),
     };
     let result = match route.id {
@@ -170,6 +180,16 @@ async fn respond(
     };
     state::set_sync_token(cx.redis.sync_token());
     result
+}
+
+/// Whether the request came through Cloudflare's edge (or `wrangler dev`, which plays it): it carries a
+/// `cf` object with a `colo`. Read with two property lookups, not a conversion of the whole object.
+fn from_cloudflare(raw: &web_sys::Request) -> bool {
+    js_sys::Reflect::get(raw, &"cf".into())
+        .ok()
+        .filter(|cf| cf.is_object())
+        .and_then(|cf| js_sys::Reflect::get(&cf, &"colo".into()).ok())
+        .is_some_and(|colo| colo.as_string().is_some_and(|c| !c.is_empty()))
 }
 
 /// `OPTIONS`: a CORS preflight, or a plain request for the methods of a path.
@@ -210,7 +230,9 @@ fn options(req: &Incoming, path: &str, facts: &mut Facts) -> Result<Reply, Probl
     }
 }
 
-/// The body, refused over [`MAX_BODY_BYTES`] (by `Content-Length` first, so a big body is not read).
+/// The body, refused over [`MAX_BODY_BYTES`]: at once when `Content-Length` says so, otherwise while
+/// reading (a chunked upload without a length is read chunk by chunk and cancelled as soon as it passes
+/// the cap, so nothing larger than the cap plus one chunk is ever held).
 async fn read_body(req: &Incoming) -> Result<Vec<u8>, Problem> {
     let too_large = || {
         Problem::new(
@@ -230,21 +252,48 @@ async fn read_body(req: &Incoming) -> Result<Vec<u8>, Problem> {
             .map_or_else(|| format!("{e:?}"), |e| String::from(e.message()));
         Problem::bad_request(format!("the request body could not be read: {why}"))
     };
-    let promise = req.raw.array_buffer().map_err(unreadable)?;
-    let buffer = JsFuture::from(promise).await.map_err(unreadable)?;
-    let Some(buffer) = buffer.dyn_ref::<ArrayBuffer>() else {
-        return Err(Problem::bad_request(
-            "the request body could not be read: not bytes",
-        ));
-    };
-    if buffer.byte_length() as usize > MAX_BODY_BYTES {
-        return Err(too_large());
+    let not_bytes = || Problem::bad_request("the request body could not be read: not bytes");
+    // `request.body` and its reader through property lookups: no web-sys stream bindings needed.
+    let stream = js_sys::Reflect::get(&req.raw, &"body".into()).map_err(unreadable)?;
+    if stream.is_null() || stream.is_undefined() {
+        return Ok(Vec::new());
     }
-    let body = Uint8Array::new(buffer).to_vec();
-    if body.len() > MAX_BODY_BYTES {
-        return Err(too_large());
+    let reader = call_method(&stream, "getReader").map_err(unreadable)?;
+    let mut body = Vec::new();
+    loop {
+        let promise = call_method(&reader, "read").map_err(unreadable)?;
+        let chunk = JsFuture::from(js_sys::Promise::from(promise))
+            .await
+            .map_err(unreadable)?;
+        let done = js_sys::Reflect::get(&chunk, &"done".into()).map_err(unreadable)?;
+        if done.is_truthy() {
+            return Ok(body);
+        }
+        let value = js_sys::Reflect::get(&chunk, &"value".into()).map_err(unreadable)?;
+        let Some(bytes) = value.dyn_ref::<Uint8Array>() else {
+            return Err(not_bytes());
+        };
+        if body.len() + bytes.length() as usize > MAX_BODY_BYTES {
+            // Stop the upload: the rest is never read.
+            let _ = call_method(&reader, "cancel");
+            return Err(too_large());
+        }
+        let start = body.len();
+        body.resize(start + bytes.length() as usize, 0);
+        bytes.copy_to(&mut body[start..]);
     }
-    Ok(body)
+}
+
+/// Calls `target.name()` (a JavaScript method without arguments).
+fn call_method(
+    target: &wasm_bindgen::JsValue,
+    name: &str,
+) -> Result<wasm_bindgen::JsValue, wasm_bindgen::JsValue> {
+    let method = js_sys::Reflect::get(target, &name.into())?;
+    let method = method
+        .dyn_into::<js_sys::Function>()
+        .map_err(|_| wasm_bindgen::JsValue::from_str(&format!("{name} is not a method")))?;
+    method.call0(target)
 }
 
 /// Headers every response carries, then the isolate's metrics.

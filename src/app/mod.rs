@@ -2,12 +2,14 @@
 //!
 //! - [`routes`]: every path in one table, and the pure matcher (404 and 405 as problems).
 //! - [`route_limits`]: which rate-limit policy guards each route group (`RATELIMIT_ROUTES`).
+//! - [`client_ip`]: which header to believe for the client's address, and its rate-limit key.
 //! - [`config`]: vars and secrets, validated once per isolate with one error listing every problem.
 //! - [`context`]: the per-request context and the one-round-trip pipeline (shared batch) that
 //!   middleware and routes add their Redis reads to; how a capability plugs in.
 //! - [`cors`]: allowed origins, preflight, credentials only for allowed origins, `Vary: Origin`.
 //! - [`timing`]: the metered transport and the `Server-Timing` header (Redis round trips and time).
 //! - [`metrics`]: the per-isolate registry and the Prometheus text format (`GET /api/metrics`).
+//! - [`tags`]: the lookup demo's tags, the only ones that can be invalidated.
 //! - [`problem`]: every error as RFC 9457 problem details.
 //! - [`reply`]: responses built in Rust and handed to the runtime in one piece.
 //!
@@ -17,6 +19,7 @@
 // Natively only the pure modules' tests use them.
 #![cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 
+pub mod client_ip;
 pub mod config;
 pub mod cors;
 pub mod metrics;
@@ -24,6 +27,7 @@ pub mod problem;
 pub mod reply;
 pub mod route_limits;
 pub mod routes;
+pub mod tags;
 pub mod timing;
 
 #[cfg(target_arch = "wasm32")]

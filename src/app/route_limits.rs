@@ -1,17 +1,20 @@
 //! Which rate-limit policy guards each route group (`RATELIMIT_ROUTES`).
 //!
 //! Every API request passes through the rate-limit middleware; the route's [`Group`] picks the policy it
-//! spends from, keyed by the client's IP (`CF-Connecting-IP`), or none. The text is a JSON object from
-//! group name to policy name (`null` or absent: not limited):
+//! spends from, keyed by the client (its address: see [`client_ip`](super::client_ip)), or none. A
+//! request spends its route's [`cost`](super::routes::Route::cost): its Redis work, so a flood of
+//! expensive calls runs out sooner than one of cheap reads; a route with no Redis work (the route list,
+//! the metrics) is never checked, since the check would be its only Redis call. The text is a JSON
+//! object from group name to policy name (`null` or absent: not limited):
 //!
 //! ```json
-//! {"session": "api", "lookup": "api", "dashboard": "api", "ratelimit": null, "ops": null}
+//! {"session": "api", "lookup": "api", "dashboard": "api", "ratelimit": "api", "ops": null}
 //! ```
 //!
-//! Unset, the session, lookup and dashboard groups spend from the policy `api` (added with its default
-//! quota when the configured policies have none); the operational routes
-//! (health, metrics: monitoring must not be refused) and the rate-limit demo routes (each already spends
-//! from the policy it names) are not limited. A policy named here must be one of `RATELIMIT_POLICIES`.
+//! Unset, every group spends from the policy `api` (added with its default quota when the configured
+//! policies have none): every route that costs a Redis command is limited per client. The rate-limit
+//! demo routes spend from `api` as well as from the policy they name, so rotating `?id=` does not
+//! escape the per-client budget. A policy named here must be one of `RATELIMIT_POLICIES`.
 
 use std::collections::BTreeMap;
 
@@ -21,8 +24,8 @@ use crate::ratelimit::Policy;
 /// The policy every default-limited group spends from.
 pub const DEFAULT_ROUTE_POLICY: &str = "api";
 
-/// The groups limited when `RATELIMIT_ROUTES` is unset.
-const DEFAULT_LIMITED: [Group; 3] = [Group::Session, Group::Lookup, Group::Dashboard];
+/// The groups limited when `RATELIMIT_ROUTES` is unset: all of them.
+const DEFAULT_LIMITED: [Group; 5] = Group::ALL;
 
 /// The policy of each route group, validated against the configured policies.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -31,14 +34,14 @@ pub struct RouteLimits {
 }
 
 impl RouteLimits {
-    /// The default mapping: session, lookup and dashboard routes spend from [`DEFAULT_ROUTE_POLICY`].
+    /// The default mapping: every group spends from [`DEFAULT_ROUTE_POLICY`].
     ///
     /// # Errors
     /// When `policies` has no [`DEFAULT_ROUTE_POLICY`], a message saying how to fix it.
     pub fn default_for(policies: &[Policy]) -> Result<RouteLimits, String> {
         if !policies.iter().any(|p| p.name == DEFAULT_ROUTE_POLICY) {
             return Err(format!(
-                "RATELIMIT_ROUTES is unset, so session, lookup and dashboard routes spend from the policy \
+                "RATELIMIT_ROUTES is unset, so every route group spends from the policy \
                  {DEFAULT_ROUTE_POLICY:?}, which RATELIMIT_POLICIES does not define: add a policy named \
                  {DEFAULT_ROUTE_POLICY:?}, or set RATELIMIT_ROUTES (`{{}}` limits no route group)"
             ));
@@ -117,13 +120,26 @@ mod tests {
     }
 
     #[test]
-    fn the_default_limits_session_lookup_and_dashboard_with_api() {
+    fn the_default_limits_every_group_with_api() {
         let limits = RouteLimits::default_for(&policies(&["api", "burst"])).unwrap();
-        for group in [Group::Session, Group::Lookup, Group::Dashboard] {
+        for group in Group::ALL {
             assert_eq!(limits.policy_for(group), Some("api"), "{group:?}");
         }
-        assert_eq!(limits.policy_for(Group::Ops), None);
-        assert_eq!(limits.policy_for(Group::RateLimit), None);
+    }
+
+    #[test]
+    fn every_route_with_redis_work_costs_something_and_writers_cost_more() {
+        use super::super::routes::{ROUTES, RouteId};
+        for route in ROUTES {
+            let redis_free = matches!(
+                route.id,
+                RouteId::Index | RouteId::Metrics | RouteId::CacheMetrics | RouteId::RateLimitList
+            );
+            assert_eq!(route.cost == 0, redis_free, "{}", route.pattern);
+        }
+        let cost = |id| ROUTES.iter().find(|r| r.id == id).unwrap().cost;
+        assert!(cost(RouteId::SessionSignIn) > cost(RouteId::SessionCurrent));
+        assert!(cost(RouteId::SessionSignOutAll) > cost(RouteId::SessionSignOut));
     }
 
     #[test]

@@ -142,6 +142,12 @@ impl Group {
         matches!(self, Group::Lookup | Group::RateLimit | Group::Dashboard)
     }
 
+    /// Whether the group's routes send `RateLimit` headers of their own (the rate-limit demo reports
+    /// the policy it spends from): the middleware's decision then refuses with 429 but adds no headers.
+    pub fn reports_own_limit(self) -> bool {
+        self == Group::RateLimit
+    }
+
     /// The group's name, as used in configuration and metrics.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -165,6 +171,11 @@ pub struct Route {
     pub id: RouteId,
     /// The route's group.
     pub group: Group,
+    /// What one request spends from its group's rate-limit policy: its Redis work (1 for a route that
+    /// runs a command or one script, 2 for one that writes several records, such as signing in).
+    /// 0 for a route that needs no Redis at all: it is not limited, since the check would be its only
+    /// Redis call.
+    pub cost: u32,
     /// One line for `GET /api`.
     pub summary: &'static str,
 }
@@ -177,6 +188,7 @@ pub const ROUTES: &[Route] = &[
         pattern: "/api",
         id: RouteId::Index,
         group: Group::Ops,
+        cost: 0,
         summary: "this list of routes",
     },
     Route {
@@ -184,6 +196,7 @@ pub const ROUTES: &[Route] = &[
         pattern: "/api/health",
         id: RouteId::Health,
         group: Group::Ops,
+        cost: 1,
         summary: "is Redis reachable, and how long does a PING take",
     },
     Route {
@@ -191,6 +204,7 @@ pub const ROUTES: &[Route] = &[
         pattern: "/api/metrics",
         id: RouteId::Metrics,
         group: Group::Ops,
+        cost: 0,
         summary: "this isolate's counters in the Prometheus text format",
     },
     Route {
@@ -198,6 +212,7 @@ pub const ROUTES: &[Route] = &[
         pattern: "/api/session",
         id: RouteId::SessionSignIn,
         group: Group::Session,
+        cost: 2,
         summary: "sign in by user name (demo: no password); sets the session cookie",
     },
     Route {
@@ -205,6 +220,7 @@ pub const ROUTES: &[Route] = &[
         pattern: "/api/session",
         id: RouteId::SessionCurrent,
         group: Group::Session,
+        cost: 1,
         summary: "the current session (refreshed when due)",
     },
     Route {
@@ -212,6 +228,7 @@ pub const ROUTES: &[Route] = &[
         pattern: "/api/session",
         id: RouteId::SessionUpdate,
         group: Group::Session,
+        cost: 1,
         summary: "replace the session's data; `version` for compare-and-set",
     },
     Route {
@@ -219,6 +236,7 @@ pub const ROUTES: &[Route] = &[
         pattern: "/api/session",
         id: RouteId::SessionSignOut,
         group: Group::Session,
+        cost: 1,
         summary: "sign out of this session",
     },
     Route {
@@ -226,6 +244,7 @@ pub const ROUTES: &[Route] = &[
         pattern: "/api/sessions",
         id: RouteId::SessionList,
         group: Group::Session,
+        cost: 1,
         summary: "my live sessions",
     },
     Route {
@@ -233,6 +252,7 @@ pub const ROUTES: &[Route] = &[
         pattern: "/api/sessions/{id}",
         id: RouteId::SessionRevoke,
         group: Group::Session,
+        cost: 1,
         summary: "revoke one of my sessions by id",
     },
     Route {
@@ -240,6 +260,7 @@ pub const ROUTES: &[Route] = &[
         pattern: "/api/sessions",
         id: RouteId::SessionSignOutAll,
         group: Group::Session,
+        cost: 2,
         summary: "sign out everywhere",
     },
     Route {
@@ -247,6 +268,7 @@ pub const ROUTES: &[Route] = &[
         pattern: "/api/lookup/{id}",
         id: RouteId::Lookup,
         group: Group::Lookup,
+        cost: 1,
         summary: "an item through the cache in front of a slow origin: hit, miss, stale or negative",
     },
     Route {
@@ -254,6 +276,7 @@ pub const ROUTES: &[Route] = &[
         pattern: "/api/lookup/{id}",
         id: RouteId::LookupInvalidate,
         group: Group::Lookup,
+        cost: 1,
         summary: "invalidate one cached item",
     },
     Route {
@@ -261,6 +284,7 @@ pub const ROUTES: &[Route] = &[
         pattern: "/api/lookup/tags/{tag}",
         id: RouteId::LookupInvalidateTag,
         group: Group::Lookup,
+        cost: 1,
         summary: "invalidate every cached item with a tag (`demo`, `group-0` .. `group-9`)",
     },
     Route {
@@ -268,6 +292,7 @@ pub const ROUTES: &[Route] = &[
         pattern: "/api/cache/metrics",
         id: RouteId::CacheMetrics,
         group: Group::Ops,
+        cost: 0,
         summary: "this isolate's cache counters per key group, as JSON",
     },
     Route {
@@ -275,6 +300,7 @@ pub const ROUTES: &[Route] = &[
         pattern: "/api/ratelimit",
         id: RouteId::RateLimitList,
         group: Group::RateLimit,
+        cost: 0,
         summary: "the configured rate-limit policies",
     },
     Route {
@@ -282,6 +308,7 @@ pub const ROUTES: &[Route] = &[
         pattern: "/api/ratelimit/{policy}",
         id: RouteId::RateLimitSpend,
         group: Group::RateLimit,
+        cost: 1,
         summary: "spend from a policy's budget (`{\"cost\": n}`, default 1); 429 when refused",
     },
     Route {
@@ -289,6 +316,7 @@ pub const ROUTES: &[Route] = &[
         pattern: "/api/ratelimit/{policy}",
         id: RouteId::RateLimitPeek,
         group: Group::RateLimit,
+        cost: 1,
         summary: "the budget left, without charging",
     },
     Route {
@@ -296,6 +324,7 @@ pub const ROUTES: &[Route] = &[
         pattern: "/api/ratelimit/{policy}",
         id: RouteId::RateLimitReset,
         group: Group::RateLimit,
+        cost: 1,
         summary: "reset this identifier's budget",
     },
     Route {
@@ -303,6 +332,7 @@ pub const ROUTES: &[Route] = &[
         pattern: "/api/dashboard",
         id: RouteId::Dashboard,
         group: Group::Dashboard,
+        cost: 1,
         summary: "a rate-limit decision, your session and a cached item (`?item=`), in one Redis round trip",
     },
 ];
@@ -512,6 +542,7 @@ mod tests {
             pattern: "/api/items/{id}",
             id: RouteId::Health,
             group: Group::Ops,
+            cost: 1,
             summary: "",
         },
         Route {
@@ -519,6 +550,7 @@ mod tests {
             pattern: "/api/items/{id}",
             id: RouteId::Metrics,
             group: Group::Ops,
+            cost: 1,
             summary: "",
         },
         Route {
@@ -526,6 +558,7 @@ mod tests {
             pattern: "/api/items/special",
             id: RouteId::Index,
             group: Group::Ops,
+            cost: 1,
             summary: "",
         },
     ];

@@ -72,9 +72,41 @@ pub fn is_loopback_http(url: &str) -> bool {
     matches!(host, "localhost" | "127.0.0.1" | "[::1]")
 }
 
+/// Headers a reverse proxy adds to what it forwards. A request that carries one did not come straight
+/// from a browser on this machine, whatever its URL says.
+pub const FORWARDING_HEADERS: [&str; 5] = [
+    "forwarded",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+    "x-real-ip",
+];
+
+/// Whether a request may use the development cookie mode: plain HTTP to a loopback host
+/// ([`is_loopback_http`]) and no [`FORWARDING_HEADERS`], since a reverse proxy in front of a
+/// self-hosted runtime can make every request look like loopback HTTP. `has_header` answers for a
+/// lower-case header name.
+pub fn is_local_development(url: &str, has_header: impl Fn(&str) -> bool) -> bool {
+    is_loopback_http(url) && !FORWARDING_HEADERS.iter().any(|name| has_header(name))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_proxied_loopback_request_is_not_local_development() {
+        let url = "http://127.0.0.1:8787/api/session";
+        assert!(is_local_development(url, |_| false));
+        for header in FORWARDING_HEADERS {
+            assert!(
+                !is_local_development(url, |name| name == header),
+                "{header}"
+            );
+        }
+        assert!(!is_local_development("https://127.0.0.1/api", |_| false));
+        assert!(!is_local_development("http://app.example/api", |_| false));
+    }
 
     #[test]
     fn origins_are_normalised() {

@@ -13,6 +13,7 @@ use crate::app::config::LookupSettings;
 use crate::app::context::{Cx, Handler, Shared, Tr, Wait, json_response};
 use crate::app::problem::Problem;
 use crate::app::reply::Reply;
+use crate::app::tags;
 use crate::cache::{Cache, CacheOptions, CacheState, Key, Lookup, LookupError, Pending};
 use crate::client::{Batch, Json};
 
@@ -44,7 +45,7 @@ pub(crate) fn parse_id(raw: &str) -> Result<u64, Problem> {
 }
 
 fn key(id: u64) -> Key {
-    Key::new(format!("item:{id}")).tags(["demo".to_owned(), format!("group-{}", id % 10)])
+    Key::new(format!("item:{id}")).tags(tags::tags_of(id))
 }
 
 fn cache(cx: &Cx) -> Cache<Tr> {
@@ -168,7 +169,8 @@ impl Handler for Invalidate {
     }
 }
 
-/// `DELETE /api/lookup/tags/{tag}`: forget every item with this tag.
+/// `DELETE /api/lookup/tags/{tag}`: forget every item with this tag (one the items carry: see
+/// [`tags`]).
 pub(crate) struct InvalidateTag;
 
 impl Handler for InvalidateTag {
@@ -176,8 +178,11 @@ impl Handler for InvalidateTag {
 
     fn prepare(cx: &Cx, _: &Batch<'_, Tr>) -> Result<String, Problem> {
         let tag = cx.param("tag").unwrap_or_default();
-        if tag.is_empty() || tag.contains('/') {
-            return Err(Problem::bad_request("the tag is empty or contains '/'"));
+        if !tags::is_known(tag) {
+            return Err(Problem::bad_request(format!(
+                "no item carries this tag; the tags are {}",
+                tags::KNOWN
+            )));
         }
         Ok(tag.to_owned())
     }

@@ -1,21 +1,23 @@
-//! Rate-limit routes (identifier: `?id=`, else `CF-Connecting-IP`, else `anonymous`):
+//! Rate-limit routes (identifier: `?id=`, else the client's key: its address, else `unknown`):
 //! - `GET /api/ratelimit`: the configured policies;
 //! - `POST /api/ratelimit/{policy}` (optional `{"cost": n}`): spend; 200, or 429 problem with `Retry-After`;
 //! - `GET /api/ratelimit/{policy}`: peek without charging;
 //! - `DELETE /api/ratelimit/{policy}`: reset this identifier, 204.
 //!
-//! Each costs one round trip (none when the identifier is blocked in the isolate's block cache), within
-//! the limiter's own deadline (`RATELIMIT_TIMEOUT_MS`); past it, or when Redis fails, the configured
-//! failure policy answers and the decision's `reason` says so.
+//! Each costs one round trip, shared with the route limit's check of the client (none at all when the
+//! identifier is blocked in the isolate's block cache: the route limit charges only requests with Redis
+//! work), within the limiter's own deadline (`RATELIMIT_TIMEOUT_MS`); past it, or when Redis fails, the
+//! configured failure policy answers and the decision's `reason` says so.
 
 use serde_json::{Value, json};
 
-use crate::app::context::{Cx, Handler, Shared, Tr, count_decision, json_response};
+use crate::app::context::{Cx, Handler, Shared, Tr, Wait, count_decision, json_response};
 use crate::app::problem::Problem;
 use crate::app::reply::Reply;
 use crate::app::state;
 use crate::client::Batch;
-use crate::ratelimit::{Decision, RateLimiter, config::cost_from_body, headers};
+use crate::clock::SystemClock;
+use crate::ratelimit::{self, Decision, RateLimiter, config::cost_from_body, headers};
 
 /// Identifiers longer than this are refused (they are hashed into keys, but a client sending kilobytes
 /// of identifier is a mistake worth reporting).
@@ -25,7 +27,8 @@ fn limiter(cx: &Cx) -> Result<&'static RateLimiter, Problem> {
     state::limiter(&cx.config).map_err(|m| Problem::new(500, m))
 }
 
-/// Who is being limited: `?id=`, else the client's IP as Cloudflare reports it, else `anonymous`.
+/// Who is being limited: `?id=`, else the client's key (its address, or `unknown`: see
+/// [`client_ip`](crate::app::client_ip)).
 ///
 /// The identifier is the caller's choice here (this is a demo of the limiter), so it is kept apart from
 /// the identifiers of the route middleware (`demo:` in front): spending or resetting through these
@@ -33,8 +36,7 @@ fn limiter(cx: &Cx) -> Result<&'static RateLimiter, Problem> {
 pub(crate) fn identifier(cx: &Cx) -> Result<String, Problem> {
     let id = cx
         .query("id")
-        .or_else(|| cx.header("cf-connecting-ip"))
-        .unwrap_or_else(|| "anonymous".to_owned());
+        .unwrap_or_else(|| cx.client.as_str().to_owned());
     if id.len() > MAX_IDENTIFIER_BYTES {
         return Err(Problem::bad_request(format!(
             "the identifier is {} bytes; at most {MAX_IDENTIFIER_BYTES}",
@@ -99,10 +101,10 @@ pub(crate) type Spend = Decide<false>;
 pub(crate) type Peek = Decide<true>;
 
 impl<const PEEK: bool> Handler for Decide<PEEK> {
-    /// The policy, the identifier and the cost.
-    type Pending = (String, String, u32);
+    /// The check, in the request's batch (nothing added when the block cache already knows).
+    type Pending = ratelimit::Pending<'static, SystemClock>;
 
-    fn prepare(cx: &Cx, _: &Batch<'_, Tr>) -> Result<Self::Pending, Problem> {
+    fn prepare(cx: &Cx, batch: &Batch<'_, Tr>) -> Result<Self::Pending, Problem> {
         let limiter = limiter(cx)?;
         let policy = policy(cx, limiter)?;
         let id = identifier(cx)?;
@@ -111,19 +113,21 @@ impl<const PEEK: bool> Handler for Decide<PEEK> {
         } else {
             cost_from_body(&String::from_utf8_lossy(&cx.body)).map_err(Problem::bad_request)?
         };
-        Ok((policy, id, cost))
+        limiter
+            .prepare(batch, &[(policy.as_str(), id.as_str())], cost)
+            .map_err(|e| Problem::bad_request(e.to_string()))
     }
 
-    async fn respond(
-        cx: &Cx,
-        (policy, id, cost): Self::Pending,
-        _: Shared,
-    ) -> Result<Reply, Problem> {
-        let limiter = limiter(cx)?;
-        let decision = limiter
-            .check(&*cx.redis, &[(policy.as_str(), id.as_str())], cost)
-            .await
-            .map_err(|e| Problem::bad_request(e.to_string()))?;
+    fn wait(cx: &Cx, _: &Self::Pending) -> Wait {
+        limiter(cx).map_or(Wait::Full, |l| Wait::Within(l.timeout_ms()))
+    }
+
+    fn has_redis_work(_: &Cx, pending: &Self::Pending) -> bool {
+        pending.needs_round_trip()
+    }
+
+    async fn respond(cx: &Cx, pending: Self::Pending, _: Shared) -> Result<Reply, Problem> {
+        let decision = pending.finish();
         count_decision(&decision);
         for (name, value) in headers::headers(&decision, cx.config.ratelimit.legacy_headers) {
             if !(PEEK && name == headers::RETRY_AFTER) {

@@ -50,7 +50,8 @@ impl Visit {
     pub(crate) fn read(cx: &Cx) -> Visit {
         let settings = &cx.config.session;
         let mut store = settings.store.clone();
-        store.cookie.insecure_dev = settings.insecure_cookie && origin::is_loopback_http(&cx.url);
+        store.cookie.insecure_dev = settings.insecure_cookie
+            && origin::is_local_development(&cx.url, |name| cx.header(name).is_some());
         let cookie = cx.header("cookie").unwrap_or_default();
         let token = store.cookie.read(&cookie).map(str::to_owned);
         Visit { store, token }
