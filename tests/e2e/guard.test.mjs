@@ -1,0 +1,228 @@
+// Hostile clients and operator mistakes, against the Worker in real workerd: spoofed and missing client
+// addresses, IPv6 rotation, floods of tag invalidations and of rate-limit identifiers, a chunked
+// oversized body, a proxy in front of a loopback Worker, credentials pasted into URL variables, and the
+// page's own headers. Two extra Workers run here with their own configuration: one behind a "proxy"
+// (TRUSTED_CLIENT_IP_HEADER=x-forwarded-for, a tiny `api` budget), one misconfigured.
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, test } from 'node:test';
+import { startWorker } from '../../scripts/lib/stack.mjs';
+import { workerUrl } from './env.mjs';
+
+const gatewayUrl = process.env.REDGE_E2E_GATEWAY;
+const gatewayToken = process.env.REDGE_E2E_TOKEN;
+
+/** One command through the gateway, for looking at what the Worker wrote. */
+async function redisCommand(...args) {
+  const response = await fetch(gatewayUrl, { method: 'POST', headers: { authorization: `Bearer ${gatewayToken}` }, body: JSON.stringify(args) });
+  const body = await response.json();
+  if (!response.ok) throw new Error(`${args[0]}: ${JSON.stringify(body)}`);
+  return body.result;
+}
+
+// The Worker behind a proxy: the client's address is the last entry of X-Forwarded-For, and the `api`
+// budget is 4 per minute, so a test reaches it in a few requests. A fresh key prefix per run.
+const API_LIMIT = 4;
+let proxied;
+before(async () => {
+  proxied = await startWorker({
+    gatewayUrl,
+    token: gatewayToken,
+    vars: {
+      TRUSTED_CLIENT_IP_HEADER: 'x-forwarded-for',
+      RATELIMIT_PREFIX: `e2e-guard-${randomUUID()}`,
+      RATELIMIT_POLICIES: JSON.stringify([
+        { name: 'api', algorithm: 'fixed_window', limit: API_LIMIT, period_s: 60 },
+        { name: 'burst', algorithm: 'gcra', limit: 5, period_s: 10, burst: 5 },
+      ]),
+    },
+  });
+});
+after(async () => {
+  await proxied?.stop();
+});
+
+/** `GET /api/health` on the proxied Worker as the client `forwardedFor` (no header when null). */
+async function health(forwardedFor) {
+  const headers = forwardedFor === null ? {} : { 'x-forwarded-for': forwardedFor };
+  const response = await fetch(`${proxied.url}/api/health`, { headers });
+  await response.arrayBuffer();
+  return response;
+}
+
+async function statuses(requests) {
+  const out = [];
+  for (const request of requests) out.push((await request()).status);
+  return out;
+}
+
+test('the trusted proxy header decides: addresses a client prepends do not make it someone else', async () => {
+  const spoofed = ['198.51.100.1', '198.51.100.2', '10.0.0.1', '192.0.2.44', '198.51.100.9'];
+  const got = await statuses(spoofed.map((fake) => () => health(`${fake}, 203.0.113.7`)));
+  assert.deepEqual(got, [200, 200, 200, 200, 429], 'one client whatever it prepends');
+  const response = await health('203.0.113.7');
+  assert.equal(response.status, 429);
+  assert.match(response.headers.get('ratelimit-policy'), /^"api";q=4;w=60$/);
+  assert.equal((await health('203.0.113.8')).status, 200, 'another client has its own budget');
+});
+
+test('an IPv6 client rotating through its /64 is one client; the next /64 is another', async () => {
+  const rotated = [1, 2, 3, 4, 5].map((n) => () => health(`2001:db8:77:1::${n.toString(16)}:${n}`));
+  assert.deepEqual(await statuses(rotated), [200, 200, 200, 200, 429]);
+  assert.equal((await health('2001:db8:77:1:ffff:ffff:ffff:ffff')).status, 429);
+  assert.equal((await health('2001:db8:77:2::1')).status, 200);
+});
+
+test('a request with no trusted address is keyed `unknown`: one budget all such requests share', async () => {
+  const got = await statuses([null, 'not-an-address', null, '', null].map((value) => () => health(value)));
+  assert.deepEqual(got, [200, 200, 200, 200, 429]);
+});
+
+test('rotating ?id= on the rate-limit routes does not escape the client\'s route budget', async () => {
+  const client = '203.0.113.50';
+  const spend = async (i) => {
+    const response = await fetch(`${proxied.url}/api/ratelimit/burst?id=rotate-${randomUUID()}-${i}`, { method: 'POST', headers: { 'x-forwarded-for': client } });
+    return { status: response.status, body: await response.json() };
+  };
+  const answers = [];
+  for (let i = 0; i < API_LIMIT + 1; i++) answers.push(await spend(i));
+  assert.deepEqual(answers.map((a) => a.status), [200, 200, 200, 200, 429]);
+  assert.equal(answers[API_LIMIT].body.decision.policy, 'api', 'refused by the route limit, not by `burst`');
+  // Routes without Redis work are not charged, so they still answer.
+  const index = await fetch(`${proxied.url}/api`, { headers: { 'x-forwarded-for': client } });
+  assert.equal(index.status, 200);
+  assert.equal(index.headers.get('ratelimit-policy'), null);
+  await index.arrayBuffer();
+});
+
+test('signing in costs two units of the route budget', async () => {
+  const client = '203.0.113.60';
+  const origin = new URL(proxied.url).origin;
+  const signIn = async () => {
+    const response = await fetch(`${proxied.url}/api/session`, {
+      method: 'POST',
+      headers: { 'x-forwarded-for': client, origin, 'content-type': 'application/json' },
+      body: JSON.stringify({ user: `guard-${randomUUID()}` }),
+    });
+    await response.arrayBuffer();
+    return response;
+  };
+  assert.deepEqual(await statuses([signIn, signIn, signIn]), [201, 201, 429]);
+});
+
+test('behind a proxy a loopback Worker never sends the development cookie', async () => {
+  // This Worker has SESSION_COOKIE_INSECURE=true (as `npm start` runs it) and is reached over
+  // http://127.0.0.1, but the request carries a proxy's header: the cookie stays __Host- and Secure.
+  const origin = new URL(proxied.url).origin;
+  const response = await fetch(`${proxied.url}/api/session`, {
+    method: 'POST',
+    headers: { 'x-forwarded-for': '203.0.113.70', origin, 'content-type': 'application/json' },
+    body: JSON.stringify({ user: 'behind-proxy' }),
+  });
+  assert.equal(response.status, 201);
+  const cookie = response.headers.get('set-cookie');
+  assert.match(cookie, /^__Host-redge_session=/);
+  assert.match(cookie, /;\s*Secure/i);
+  // Straight from loopback (no proxy header) the same Worker sends the development cookie.
+  const direct = await fetch(`${workerUrl}/api/session`, {
+    method: 'POST',
+    headers: { origin: new URL(workerUrl).origin, 'content-type': 'application/json' },
+    body: JSON.stringify({ user: 'direct' }),
+  });
+  assert.equal(direct.status, 201);
+  assert.match(direct.headers.get('set-cookie'), /^redge_session=/);
+});
+
+test('only the tags items carry can be invalidated: a tag flood creates no keys', async () => {
+  const tag = `flood-${randomUUID()}`;
+  for (let i = 0; i < 5; i++) {
+    const response = await fetch(`${workerUrl}/api/lookup/tags/${tag}-${i}`, { method: 'DELETE' });
+    assert.equal(response.status, 400);
+    const problem = await response.json();
+    assert.match(problem.detail, /group-0/);
+  }
+  const written = await redisCommand('KEYS', `*${tag}*`);
+  assert.deepEqual(written, [], 'no generation key for a refused tag');
+  const known = await fetch(`${workerUrl}/api/lookup/tags/group-3`, { method: 'DELETE' });
+  assert.equal(known.status, 204);
+});
+
+test('a chunked body without Content-Length is cut off at the cap and answered 413', async () => {
+  const chunk = new Uint8Array(16 * 1024).fill(0x20);
+  let sent = 0;
+  const body = new ReadableStream({
+    pull(controller) {
+      if (sent >= 64) return controller.close();
+      sent += 1;
+      controller.enqueue(chunk);
+    },
+  });
+  const response = await fetch(`${workerUrl}/api/ratelimit/burst?id=chunked-${randomUUID()}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body,
+    duplex: 'half',
+  });
+  assert.equal(response.status, 413);
+  const problem = await response.json();
+  assert.match(problem.detail, /over 65536 bytes/);
+});
+
+test('every route with Redis work is limited by default, the operational ones too', async () => {
+  const healthResponse = await fetch(`${workerUrl}/api/health`);
+  assert.match(healthResponse.headers.get('ratelimit-policy') ?? '', /^"api";/);
+  await healthResponse.arrayBuffer();
+  const index = await fetch(`${workerUrl}/api`);
+  assert.equal(index.headers.get('ratelimit-policy'), null, 'GET /api needs no Redis and is not charged');
+  await index.arrayBuffer();
+});
+
+test('the page is sent with a CSP that forbids framing, and the headers file is not served', async () => {
+  const page = await fetch(`${workerUrl}/`);
+  assert.equal(page.status, 200);
+  const csp = page.headers.get('content-security-policy') ?? '';
+  assert.match(csp, /frame-ancestors 'none'/);
+  assert.match(csp, /script-src 'self'/);
+  assert.match(csp, /connect-src 'self'/);
+  assert.equal(page.headers.get('x-frame-options'), 'DENY');
+  assert.equal(page.headers.get('x-content-type-options'), 'nosniff');
+  await page.arrayBuffer();
+  const file = await fetch(`${workerUrl}/_headers`);
+  const text = await file.text();
+  assert.ok(!text.includes('Content-Security-Policy'), `/_headers served: ${file.status}`);
+});
+
+test('a credential pasted into a URL variable is named, never shown, and logged redacted', async () => {
+  const password = `pw-${randomUUID()}`;
+  const originPassword = `opw-${randomUUID()}`;
+  let output = '';
+  const broken = await startWorker({
+    gatewayUrl: `redis://default:${password}@127.0.0.1:6379`,
+    token: gatewayToken,
+    vars: { ORIGIN_URL: `https://reader:${originPassword}@origin.example/items` },
+    output: (text) => {
+      output += text;
+    },
+  });
+  try {
+    for (const path of ['/api/health', '/api/lookup/1', '/api/dashboard']) {
+      const response = await fetch(`${broken.url}${path}`);
+      const text = await response.text();
+      assert.equal(response.status, 500, path);
+      assert.ok(text.includes('UPSTASH_REDIS_REST_URL') && text.includes('ORIGIN_URL'), text);
+      assert.match(text, /connection string/);
+      assert.ok(!text.includes(password) && !text.includes(originPassword), `${path} echoed a password: ${text}`);
+    }
+    const logged = await (async () => {
+      for (let i = 0; i < 50 && !output.includes('"configuration"'); i++) await new Promise((r) => setTimeout(r, 100));
+      return output;
+    })();
+    // wrangler itself lists the vars it was given when it starts; the Worker's own line is the one read.
+    const line = logged.split('\n').find((l) => l.includes('"event":"configuration"'));
+    assert.ok(line, `no configuration log line in:\n${logged.slice(-2000)}`);
+    assert.ok(line.includes('redis://***@127.0.0.1:6379'), `the log names the URL redacted: ${line}`);
+    assert.ok(!line.includes(password) && !line.includes(originPassword), `the log shows a password: ${line}`);
+  } finally {
+    await broken.stop();
+  }
+});
