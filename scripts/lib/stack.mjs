@@ -141,10 +141,9 @@ export async function startWorker({ gatewayUrl, token, vars = {}, log = () => {}
   const inspector = await freePort();
   const wrangler = join(root, 'node_modules', '.bin', 'wrangler');
   log(`starting wrangler dev in ${cwd === root ? 'the repository root (it builds the Worker first: a cold build takes a few minutes)' : cwd.slice(root.length + 1)}`);
-  // The demo Worker runs over plain http://127.0.0.1 here, where browsers drop `Secure` cookies: the
-  // development cookie is asked for on the command line, never in wrangler.toml, so no deployment has it.
-  const devVars = cwd === root ? { SESSION_COOKIE_INSECURE: 'true' } : {};
-  vars = { ...devVars, ...vars };
+  // Workers run over plain http://127.0.0.1 here, where browsers drop `Secure` cookies: the development
+  // cookie is asked for on the command line, never in a wrangler.toml, so no deployment has it.
+  vars = { SESSION_COOKIE_INSECURE: 'true', ...vars };
   const proc = start(
     wrangler,
     ['dev', '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(inspector), '--show-interactive-dev-session=false', '--var', `UPSTASH_REDIS_REST_URL:${gatewayUrl}`, '--var', `UPSTASH_REDIS_REST_TOKEN:${token}`, ...Object.entries(vars).flatMap(([name, value]) => ['--var', `${name}:${value}`])],
