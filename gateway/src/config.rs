@@ -86,11 +86,14 @@ pub struct Config {
     #[arg(long, env = "REDGE_GATEWAY_TRANSACTION_POOL", default_value_t = 16)]
     pub transaction_pool: usize,
 
-    /// Extra commands to refuse with 400, besides the built-in list; comma separated.
+    /// Extra commands to refuse with 400, besides the built-in list; comma separated. An entry is a
+    /// command name or a command and subcommand ("CONFIG GET").
     #[arg(long = "refuse", env = "REDGE_GATEWAY_REFUSE", value_delimiter = ',')]
     pub refuse: Vec<String>,
 
-    /// Commands to remove from the built-in refused list (for example DEBUG); comma separated.
+    /// Commands to remove from the built-in refused list (for example DEBUG); comma separated. A
+    /// command name also allows its refused subcommands (FUNCTION allows FUNCTION LOAD ...); "FUNCTION
+    /// LOAD" allows that subcommand only.
     #[arg(long = "allow", env = "REDGE_GATEWAY_ALLOW", value_delimiter = ',')]
     pub allow: Vec<String>,
 

@@ -508,3 +508,129 @@ async fn an_announced_oversized_body_gets_413_before_it_is_sent() {
     .await;
     still_serving(&gw).await;
 }
+
+#[tokio::test]
+async fn commands_that_reach_other_hosts_databases_or_libraries_are_refused_unless_allowed() {
+    let redis = Redis::start();
+    let port = redis.port;
+    let library = "#!lua name=lib\nredis.register_function('one', function() return 1 end)";
+    // (command, what Redis itself answers once the gateway lets it through)
+    let cases: Vec<(serde_json::Value, serde_json::Value)> = vec![
+        (
+            json!(["MIGRATE", "127.0.0.1", port, "absent", 0, 1000]),
+            json!({ "result": b64("NOKEY") }),
+        ),
+        (json!(["SWAPDB", 0, 1]), json!({ "result": "OK" })),
+        (json!(["MOVE", "absent", 1]), json!({ "result": 0 })),
+        (json!(["PFSELFTEST"]), json!({ "result": "OK" })),
+        (
+            json!(["FUNCTION", "LOAD", library]),
+            json!({ "result": b64("lib") }),
+        ),
+        (
+            json!(["FUNCTION", "DELETE", "lib"]),
+            json!({ "result": "OK" }),
+        ),
+        (json!(["FUNCTION", "FLUSH"]), json!({ "result": "OK" })),
+    ];
+
+    let gw = gateway(&redis).await;
+    for (args, _) in &cases {
+        let answer = command(&gw, args.clone()).await;
+        let name = match args[0].as_str().unwrap() {
+            "FUNCTION" => format!("FUNCTION {}", args[1].as_str().unwrap()),
+            other => other.to_owned(),
+        };
+        assert_eq!(
+            (answer.status, answer.json),
+            (
+                400,
+                json!({ "error": format!("ERR {name} is not supported over the HTTP protocol") })
+            ),
+            "{args}"
+        );
+    }
+    for name in ["RESTORE", "RESTORE-ASKING", "PFDEBUG", "REPLCONF"] {
+        let answer = command(&gw, json!([name, "k", 0, "x"])).await;
+        assert_eq!(answer.status, 400, "{name}");
+        assert!(
+            answer.json["error"]
+                .as_str()
+                .unwrap()
+                .ends_with("is not supported over the HTTP protocol"),
+            "{name}: {}",
+            answer.json
+        );
+    }
+    // In a batch, the refused command refuses the whole batch before anything runs.
+    let pipeline = common::batch(
+        &gw,
+        "pipeline",
+        json!([["SET", "before", 1], ["SWAPDB", 0, 1]]),
+    )
+    .await;
+    assert_eq!(pipeline.status, 400);
+    assert_eq!(
+        command(&gw, json!(["EXISTS", "before"])).await.json,
+        json!({ "result": 0 })
+    );
+    // Reading the function libraries stays allowed.
+    let list = command(&gw, json!(["FUNCTION", "LIST"])).await;
+    assert_eq!((list.status, list.json), (200, json!({ "result": [] })));
+    drop(gw);
+
+    // `--allow` takes them off the list, a command with all of its refused subcommands.
+    let mut config = Config::new(&redis.url(), TOKEN);
+    config.allow = [
+        "MIGRATE",
+        "SWAPDB",
+        "MOVE",
+        "PFSELFTEST",
+        "function",
+        "RESTORE",
+    ]
+    .map(String::from)
+    .to_vec();
+    let gw = gateway_with(config).await;
+    for (args, expected) in cases {
+        let answer = command(&gw, args.clone()).await;
+        assert_eq!((answer.status, answer.json), (200, expected), "{args}");
+    }
+    // RESTORE loads what DUMP produced (raw bytes: through the path form's body).
+    command(&gw, json!(["SET", "original", "value"])).await;
+    let payload = {
+        use base64::Engine as _;
+        let text = send(
+            "GET",
+            &format!("{}/dump/original", gw.url),
+            &[("Upstash-Encoding", "base64")],
+            "",
+        )
+        .await
+        .json()["result"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .unwrap()
+    };
+    let restore = send("POST", &format!("{}/restore/copy/0", gw.url), &[], payload).await;
+    assert_eq!(
+        (restore.status, restore.json()),
+        (200, json!({ "result": "OK" }))
+    );
+    assert_eq!(
+        command(&gw, json!(["GET", "copy"])).await.json,
+        json!({ "result": b64("value") })
+    );
+    // Still refused: not allowed by name.
+    let asking = command(&gw, json!(["RESTORE-ASKING", "k", 0, "x"])).await;
+    assert_eq!(asking.status, 400);
+    assert!(
+        asking.json["error"]
+            .as_str()
+            .unwrap()
+            .contains("not supported")
+    );
+}
