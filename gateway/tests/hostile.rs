@@ -634,3 +634,102 @@ async fn commands_that_reach_other_hosts_databases_or_libraries_are_refused_unle
             .contains("not supported")
     );
 }
+
+/// Reads one HTTP/1.1 response (headers and a Content-Length body) from `stream`.
+fn read_response(stream: &mut std::net::TcpStream) -> std::io::Result<(String, String)> {
+    use std::io::Read as _;
+    let mut data = Vec::new();
+    let mut byte = [0u8; 1];
+    while !data.ends_with(b"\r\n\r\n") {
+        if stream.read(&mut byte)? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        data.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&data).into_owned();
+    let length: usize = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length:")
+                .map(|v| v.trim().parse().unwrap())
+        })
+        .unwrap_or(0);
+    let mut body = vec![0u8; length];
+    stream.read_exact(&mut body)?;
+    Ok((head, String::from_utf8_lossy(&body).into_owned()))
+}
+
+#[tokio::test]
+async fn an_oversized_body_sent_whole_before_reading_receives_its_413() {
+    let redis = Redis::start();
+    let mut config = Config::new(&redis.url(), TOKEN);
+    config.max_body_bytes = 1024 * 1024;
+    let gw = gateway_with(config).await;
+    let addr = gw.url.trim_start_matches("http://").to_owned();
+    // As Node's fetch does: the whole body is written before the response is read. 3 MiB is more
+    // than the socket buffers hold, so the writes only finish if the gateway reads them.
+    let outcome = tokio::task::spawn_blocking(move || {
+        use std::io::Write as _;
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        for (length, chunked) in [(3 * 1024 * 1024, false), (2 * 1024 * 1024, true)] {
+            let body = vec![b' '; length];
+            let head = if chunked {
+                format!(
+                    "POST / HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n\
+                     Transfer-Encoding: chunked\r\n\r\n{length:x}\r\n"
+                )
+            } else {
+                format!(
+                    "POST / HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n\
+                     Content-Length: {length}\r\n\r\n"
+                )
+            };
+            stream.write_all(head.as_bytes())?;
+            stream.write_all(&body)?;
+            if chunked {
+                stream.write_all(b"\r\n0\r\n\r\n")?;
+            }
+            let (head, body) = read_response(&mut stream)?;
+            assert!(head.starts_with("HTTP/1.1 413 "), "{head}");
+            assert_eq!(body, r#"{"error":"ERR max request size exceeded"}"#);
+        }
+        // The body was read to its end, so the connection carries the next request.
+        let ping = r#"["PING"]"#;
+        let request = format!(
+            "POST / HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: {}\r\n\r\n{ping}",
+            ping.len()
+        );
+        stream.write_all(request.as_bytes())?;
+        read_response(&mut stream)
+    })
+    .await
+    .unwrap();
+    let (head, body) = outcome.expect("the whole body was accepted and the 413 read");
+    assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
+    assert_eq!(body, r#"{"result":"PONG"}"#);
+
+    // A body announced beyond what is worth reading, or one that waits for `100 Continue`, gets its
+    // 413 at once instead.
+    for expect in ["", "Expect: 100-continue\r\n"] {
+        let request = format!(
+            "POST / HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n{expect}\
+             Content-Length: {}\r\n\r\n[",
+            if expect.is_empty() {
+                5 * 1024 * 1024
+            } else {
+                2 * 1024 * 1024
+            }
+        );
+        let answer = raw(&gw.url, request.into_bytes()).await;
+        assert_eq!(
+            status_of(&answer),
+            "HTTP/1.1 413 Payload Too Large",
+            "{answer}"
+        );
+    }
+    still_serving(&gw).await;
+}
