@@ -7,6 +7,7 @@ mod backend;
 mod commands;
 mod config;
 mod error;
+mod exclusive;
 mod format;
 mod observe;
 mod policy;

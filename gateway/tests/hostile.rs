@@ -186,8 +186,8 @@ async fn deep_nesting_is_a_400_in_requests_and_a_clean_503_in_replies() {
     }
 
     // A script can return a reply nested deeper than the Redis client library parses (99 levels):
-    // that request fails with a JSON 503, nothing is mistaken for another reply, and the connection
-    // is re-established for the next request.
+    // that request fails with a JSON 503, nothing is mistaken for another reply, and the next request
+    // is served (tests/hostile_scripts.rs: no other request fails with it).
     let script = "local t = {1} for i = 1, tonumber(ARGV[1]) do t = {t} end return t";
     let shallow = command(&gw, json!(["EVAL", script, 0, 90])).await;
     assert_eq!(shallow.status, 200);
