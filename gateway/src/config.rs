@@ -61,6 +61,27 @@ pub struct Config {
     #[arg(long, env = "REDGE_GATEWAY_BODY_TIMEOUT_MS", default_value_t = 30_000)]
     pub body_timeout_ms: u64,
 
+    /// Time a client has to send a request's head (request line and headers), in milliseconds: from
+    /// the moment its connection is accepted, or from the first byte of a later request on it. Past
+    /// it the connection is closed, so silent or dribbling connections cannot pile up.
+    #[arg(
+        long,
+        env = "REDGE_GATEWAY_HEADER_TIMEOUT_MS",
+        default_value_t = 10_000
+    )]
+    pub header_timeout_ms: u64,
+
+    /// Time a keep-alive connection may wait between requests (for the first byte of the next one, or
+    /// for the client to read the last response), in milliseconds; past it the connection is closed.
+    #[arg(long, env = "REDGE_GATEWAY_IDLE_TIMEOUT_MS", default_value_t = 60_000)]
+    pub idle_timeout_ms: u64,
+
+    /// Client connections open at once (default: half the process's limit on open files, 512 when
+    /// unknown). Past it a new connection is closed at once, unread, instead of waiting: a flood of
+    /// connections cannot use up the file descriptors that Redis connections and other clients need.
+    #[arg(long, env = "REDGE_GATEWAY_MAX_CONNECTIONS", default_value_t = default_max_connections())]
+    pub max_connections: usize,
+
     /// Requests handled at once; past it a request gets 503 at once instead of queueing.
     #[arg(long, env = "REDGE_GATEWAY_MAX_CONCURRENCY", default_value_t = 1024)]
     pub max_concurrency: usize,
@@ -114,6 +135,13 @@ pub fn default_pool_size() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
 }
 
+/// The default of `--max-connections`: half the soft limit on open files, leaving the other half for
+/// Redis connections (two per SSE stream counting its client, one per script or transaction in
+/// flight) and the process's own files; 512 when the limit is unknown (half the usual 1024).
+pub fn default_max_connections() -> usize {
+    crate::connection::open_file_limit().map_or(512, |n| (n / 2).max(1))
+}
+
 /// The default of `--threads`: one per CPU.
 pub fn default_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get().min(256))
@@ -141,6 +169,9 @@ impl Config {
             max_body_bytes: 10 * 1024 * 1024,
             deadline_ms: 5_000,
             body_timeout_ms: 30_000,
+            header_timeout_ms: 10_000,
+            idle_timeout_ms: 60_000,
+            max_connections: default_max_connections(),
             max_concurrency: 1024,
             max_streams: 256,
             pool_size: default_pool_size(),
@@ -161,6 +192,14 @@ impl Config {
     /// The time allowed for reading a request body.
     pub fn body_timeout(&self) -> Duration {
         Duration::from_millis(self.body_timeout_ms.max(1))
+    }
+
+    /// The timeouts of client connections.
+    pub fn connection_timeouts(&self) -> crate::connection::Timeouts {
+        crate::connection::Timeouts {
+            header: Duration::from_millis(self.header_timeout_ms.max(1)),
+            idle: Duration::from_millis(self.idle_timeout_ms.max(1)),
+        }
     }
 
     /// The SSE heartbeat interval.

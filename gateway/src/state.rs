@@ -28,6 +28,8 @@ pub struct Inner {
     pub(crate) max_body_bytes: usize,
     pub(crate) body_timeout: Duration,
     pub(crate) heartbeat: Duration,
+    pub(crate) timeouts: crate::connection::Timeouts,
+    pub(crate) max_connections: usize,
     /// One permit per request being handled.
     pub(crate) requests: Arc<Semaphore>,
     /// One permit per open SSE stream.
@@ -73,8 +75,10 @@ impl AppState {
         if tokens.is_empty() {
             return Err("at least one non-empty --token (REDGE_GATEWAY_TOKENS) is required".into());
         }
-        if config.max_concurrency == 0 || config.max_streams == 0 {
-            return Err("--max-concurrency and --max-streams must be at least 1".into());
+        if config.max_concurrency == 0 || config.max_streams == 0 || config.max_connections == 0 {
+            return Err(
+                "--max-concurrency, --max-streams and --max-connections must be at least 1".into(),
+            );
         }
         if !(1..=MAX_POOL_SIZE).contains(&config.pool_size) {
             return Err(format!(
@@ -116,6 +120,8 @@ impl AppState {
             max_body_bytes: config.max_body_bytes,
             body_timeout: config.body_timeout(),
             heartbeat: config.heartbeat(),
+            timeouts: config.connection_timeouts(),
+            max_connections: config.max_connections,
             requests: Arc::new(Semaphore::new(config.max_concurrency)),
             streams: Arc::new(Semaphore::new(config.max_streams)),
             shutdown: watch::Sender::new(false),
