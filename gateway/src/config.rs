@@ -118,6 +118,11 @@ pub struct Config {
     #[arg(long = "allow", env = "REDGE_GATEWAY_ALLOW", value_delimiter = ',')]
     pub allow: Vec<String>,
 
+    /// Bytes of events one SSE stream may hold for a client that does not read them fast enough; past
+    /// it the stream and its connection are closed, and the memory is returned.
+    #[arg(long, env = "REDGE_GATEWAY_STREAM_BUFFER_BYTES", default_value_t = 1024 * 1024)]
+    pub stream_buffer_bytes: usize,
+
     /// Interval of the `: keepalive` comment on SSE streams, in milliseconds.
     #[arg(long, env = "REDGE_GATEWAY_HEARTBEAT_MS", default_value_t = 15_000)]
     pub heartbeat_ms: u64,
@@ -179,6 +184,7 @@ impl Config {
             transaction_pool: 16,
             refuse: Vec::new(),
             allow: Vec::new(),
+            stream_buffer_bytes: 1024 * 1024,
             heartbeat_ms: 15_000,
             log_format: LogFormat::Text,
         }

@@ -33,6 +33,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use axum::serve::{IncomingStream, Listener};
 use futures_util::task::AtomicWaker;
+use http_body_util::BodyExt as _;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
@@ -58,6 +59,12 @@ pub struct Activity {
 }
 
 impl Activity {
+    /// Closes the connection: its next read or write fails, and its task is woken to do one.
+    pub fn abort(&self) {
+        self.aborted.store(true, Ordering::Release);
+        self.waker.wake();
+    }
+
     fn begin(&self) {
         self.busy.fetch_add(1, Ordering::Relaxed);
     }
@@ -94,7 +101,13 @@ pub async fn track(request: Request, next: Next) -> Response {
     activity.begin();
     let busy = Busy(activity);
     let response = next.run(request).await;
-    response.map(|body| Body::new(Tracked { body, _busy: busy }))
+    // The closure owns `busy`, so the request counts as busy until the body is dropped.
+    response.map(|body| {
+        Body::new(body.map_err(move |e| {
+            let _ = &busy;
+            e
+        }))
+    })
 }
 
 /// Counts one request as busy until dropped.
@@ -103,32 +116,6 @@ struct Busy(Arc<Activity>);
 impl Drop for Busy {
     fn drop(&mut self) {
         self.0.end();
-    }
-}
-
-/// A response body that keeps its request counted as busy.
-struct Tracked {
-    body: Body,
-    _busy: Busy,
-}
-
-impl axum::body::HttpBody for Tracked {
-    type Data = axum::body::Bytes;
-    type Error = axum::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
-        Pin::new(&mut self.body).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        self.body.size_hint()
     }
 }
 
