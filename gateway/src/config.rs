@@ -52,7 +52,7 @@ pub struct Config {
     pub max_body_bytes: usize,
 
     /// Deadline of one Redis call (a command, a pipeline, a transaction) in milliseconds; past it the
-    /// request gets 503.
+    /// request gets 503, and a script still running is stopped with SCRIPT KILL or FUNCTION KILL.
     #[arg(long, env = "REDGE_GATEWAY_DEADLINE_MS", default_value_t = 5_000)]
     pub deadline_ms: u64,
 
@@ -103,7 +103,8 @@ pub struct Config {
     #[arg(long, env = "REDGE_GATEWAY_THREADS", default_value_t = default_threads())]
     pub threads: usize,
 
-    /// Idle connections kept for /multi-exec transactions (each transaction uses one exclusively).
+    /// Idle connections kept for requests that use one exclusively: /multi-exec transactions and
+    /// scripts (EVAL, EVALSHA, FCALL and their _RO variants).
     #[arg(long, env = "REDGE_GATEWAY_TRANSACTION_POOL", default_value_t = 16)]
     pub transaction_pool: usize,
 

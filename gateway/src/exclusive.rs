@@ -184,7 +184,7 @@ impl Backend {
         };
         let grace = tokio::time::Instant::now() + self.deadline;
         loop {
-            if self.send_kill(kill).await == Killed::Unkillable {
+            if self.send_kill(kill, grace).await == Killed::Unkillable {
                 tracing::warn!("a script past its deadline has written and cannot be stopped");
                 return Err(Failure::Timeout);
             }
@@ -200,13 +200,14 @@ impl Backend {
         }
     }
 
-    /// Sends the kill commands on the connection kept for them.
-    async fn send_kill(&self, kill: Kill) -> Killed {
+    /// Sends the kill commands on the connection kept for them, waiting for each answer at most
+    /// [`CONNECT_TIMEOUT`] (the first kill opens that connection) and never past `grace`.
+    async fn send_kill(&self, kill: Kill, grace: tokio::time::Instant) -> Killed {
         let mut outcome = Killed::Sent;
         for command in kill.commands() {
             let mut killer = self.killer.clone();
-            let reply =
-                tokio::time::timeout(KILL_RETRY, killer.send_packed_command(&command)).await;
+            let until = (tokio::time::Instant::now() + CONNECT_TIMEOUT).min(grace);
+            let reply = tokio::time::timeout_at(until, killer.send_packed_command(&command)).await;
             let unkillable = match &reply {
                 Ok(Ok(Value::ServerError(e))) => e.code() == "UNKILLABLE",
                 Ok(Err(e)) => e.code() == Some("UNKILLABLE"),

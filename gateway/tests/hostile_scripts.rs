@@ -184,3 +184,42 @@ async fn a_reply_nested_too_deep_fails_only_its_own_request() {
         json!({ "result": [common::b64("1"), common::b64("1")] })
     );
 }
+
+#[tokio::test]
+async fn an_endless_read_only_function_is_stopped_with_function_kill() {
+    let redis = Redis::start();
+    let mut conn = direct(&redis).await;
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("busy-reply-threshold")
+        .arg(100)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    // Loaded directly: FUNCTION LOAD is refused over HTTP by default.
+    let library = "#!lua name=spin\nredis.register_function{function_name='spin', \
+                   callback=function() while true do end end, flags={'no-writes'}}";
+    let _: String = redis::cmd("FUNCTION")
+        .arg("LOAD")
+        .arg(library)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let mut config = Config::new(&redis.url(), TOKEN);
+    config.read_only_tokens = vec![READ_ONLY.into()];
+    config.deadline_ms = 300;
+    let gw = gateway_with(config).await;
+
+    let started = tokio::time::Instant::now();
+    let body = json!(["FCALL_RO", "spin", 0]).to_string();
+    let answer = post(&format!("{}/", gw.url), Some(READ_ONLY), false, body).await;
+    assert_eq!(answer.status, 400, "{}", answer.json);
+    assert!(
+        answer.json["error"].as_str().unwrap().contains("killed"),
+        "{}",
+        answer.json
+    );
+    assert!(started.elapsed() < Duration::from_millis(1200));
+    let after = command(&gw, json!(["SET", "after", 1])).await;
+    assert_eq!(after.status, 200, "{}", after.json);
+}
