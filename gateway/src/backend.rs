@@ -3,13 +3,13 @@
 //! Ordinary commands and pipelines share a small pool of multiplexed connections (`--pool-size`, each a
 //! [`ConnectionManager`]): on one connection requests are written back to back on one socket and answered
 //! in order, and each connection reconnects by itself after Redis restarts. Several connections spread
-//! the work of writing and parsing across the runtime's threads, and a slow command (a big `SCAN` page, a
-//! long script) holds up only the requests queued behind it on its own connection: each request takes
-//! the connection with the fewest requests in flight, starting the search at a rotating position so that
-//! an idle pool is used round-robin. A transaction must not share its
-//! socket while `MULTI` is open in the protocol sense, so each `/multi-exec` takes a connection of its own
-//! from a small idle pool, and gives it back only after a clean `EXEC`; a connection whose transaction
-//! timed out or failed mid-way is dropped, never reused. Each SSE stream opens its own pub/sub connection.
+//! the work of writing and parsing across the runtime's threads, and a slow command (a big `SCAN` page)
+//! holds up only the requests queued behind it on its own connection: each request takes the
+//! connection with the fewest requests in flight, starting the search at a rotating position so that
+//! an idle pool is used round-robin. Transactions and scripts never use these shared connections: each
+//! takes one of its own (`exclusive.rs`), because a transaction must not share its socket while `MULTI`
+//! is open, and a script can run for ever or answer with a reply that breaks the connection it came
+//! on. Each SSE stream opens its own pub/sub connection.
 //!
 //! The server runs one single-threaded runtime per thread (`--threads`, see [`crate::run`]), and the
 //! shared connections are split into one pool per thread ([`set_shard`]): a request only ever uses
@@ -21,32 +21,27 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use redis::aio::{
-    ConnectionLike, ConnectionManager, ConnectionManagerConfig, MultiplexedConnection,
-};
-use redis::{AsyncConnectionConfig, Client, Cmd, Pipeline, Value};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use redis::{Client, Cmd, Pipeline, Value};
 
 use crate::error::GatewayError;
+use crate::exclusive::Kill;
 
 /// A refused connection fails at once; a silent host after this long.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Connections to one Redis.
 pub struct Backend {
-    client: Client,
+    pub(crate) client: Client,
     /// One pool of shared connections per server thread.
     shards: Box<[Pool]>,
-    idle: Mutex<Vec<MultiplexedConnection>>,
-    max_idle: usize,
-    deadline: Duration,
-}
-
-/// The outcome of a transaction that reached `EXEC`.
-pub enum Transaction {
-    /// Committed: one value per command (runtime errors are `Value::ServerError` entries).
-    Committed(Vec<Value>),
-    /// Discarded because a command was refused while queueing; the text is Redis's `EXECABORT` error.
-    Discarded(String),
+    /// Idle connections for requests that need one to themselves (see `exclusive.rs`).
+    pub(crate) idle: Mutex<Vec<MultiplexedConnection>>,
+    pub(crate) max_idle: usize,
+    /// Used for nothing but `SCRIPT KILL` and `FUNCTION KILL`, so that a kill never waits behind
+    /// the script it is meant to stop.
+    pub(crate) killer: ConnectionManager,
+    pub(crate) deadline: Duration,
 }
 
 impl Backend {
@@ -78,17 +73,32 @@ impl Backend {
         let pools = (0..shards)
             .map(|_| Pool::new(&client, &config, per_shard))
             .collect::<redis::RedisResult<Vec<_>>>()?;
+        let killer = ConnectionManager::new_lazy_with_config(client.clone(), config.clone())?;
         Ok(Backend {
             client,
             shards: pools.into_boxed_slice(),
+            killer,
             idle: Mutex::new(Vec::new()),
             max_idle,
             deadline,
         })
     }
 
-    /// Runs one command on a shared connection.
+    /// Runs one command on a shared connection; a script on a connection of its own (see
+    /// `exclusive.rs`).
     pub async fn single(&self, args: &[Vec<u8>]) -> Result<Value, GatewayError> {
+        if let Some(kill) = Kill::of(args) {
+            let mut pipe = Pipeline::with_capacity(1);
+            pipe.add_command(build(args));
+            return self
+                .isolated(&pipe, kill)
+                .await
+                .and_then(|mut values| match values.pop() {
+                    Some(Value::ServerError(e)) => Err(GatewayError::Redis(server_error_text(&e))),
+                    Some(value) => Ok(value),
+                    None => Err(GatewayError::Unavailable("no reply".into())),
+                });
+        }
         let command = &build(args);
         let reply = self
             .within_pool(
@@ -102,11 +112,15 @@ impl Backend {
         }
     }
 
-    /// Runs commands in order on one shared connection, not atomically; one value per command.
+    /// Runs commands in order on one shared connection, not atomically; one value per command. A
+    /// pipeline that runs a script goes to a connection of its own, as a lone script does.
     pub async fn pipeline(&self, commands: &[Vec<Vec<u8>>]) -> Result<Vec<Value>, GatewayError> {
         let mut pipe = Pipeline::with_capacity(commands.len());
         for args in commands {
             pipe.add_command(build(args));
+        }
+        if let Some(kill) = Kill::of_any(commands) {
+            return self.isolated(&pipe, kill).await;
         }
         let pipe = &pipe;
         self.within_pool(
@@ -187,96 +201,13 @@ impl Backend {
         &self.shards[SHARD.with(Cell::get) % self.shards.len()]
     }
 
-    /// Runs `MULTI`, the commands and `EXEC` on a connection used by nobody else meanwhile.
-    ///
-    /// An idle connection from the pool may have died while it waited (Redis restarted): the redis
-    /// crate then fails at once with a dropped-connection error, before anything reaches Redis. That
-    /// case empties the pool (its other connections died with it) and runs the transaction once more
-    /// on a new connection. A connection that drops mid-transaction is indistinguishable from that
-    /// case, so Redis dying between executing `EXEC` and answering it could apply a transaction twice;
-    /// a fresh connection is never retried.
-    pub async fn transaction(
-        &self,
-        commands: &[Vec<Vec<u8>>],
-    ) -> Result<Transaction, GatewayError> {
-        let mut pipe = Pipeline::with_capacity(commands.len() + 2);
-        pipe.add_command(redis::cmd("MULTI"));
-        for args in commands {
-            pipe.add_command(build(args));
-        }
-        pipe.add_command(redis::cmd("EXEC"));
-        let (mut conn, pooled) = self.dedicated().await?;
-        let mut outcome = self.run_transaction(&mut conn, &pipe).await;
-        if pooled && matches!(&outcome, Err(e) if e.is_connection_dropped()) {
-            self.idle.lock().unwrap_or_else(|e| e.into_inner()).clear();
-            conn = self.connect().await?;
-            outcome = self.run_transaction(&mut conn, &pipe).await;
-        }
-        let mut replies = match outcome {
-            Ok(replies) => replies,
-            Err(e) if e.is_timeout() => return Err(GatewayError::timeout(self.deadline)),
-            Err(e) => return Err(GatewayError::from_redis(&e)),
-        };
-        let outcome = match replies.pop() {
-            Some(Value::Array(values)) => Transaction::Committed(values),
-            Some(Value::ServerError(e)) => Transaction::Discarded(server_error_text(&e)),
-            other => {
-                return Err(GatewayError::Unavailable(format!(
-                    "unexpected EXEC reply {other:?}"
-                )));
-            }
-        };
-        // EXEC completed, so the connection is out of MULTI and safe to hand to the next transaction.
-        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        if idle.len() < self.max_idle {
-            idle.push(conn);
-        }
-        Ok(outcome)
-    }
-
-    /// Sends a `MULTI ... EXEC` pipeline within the deadline.
-    async fn run_transaction(
-        &self,
-        conn: &mut MultiplexedConnection,
-        pipe: &Pipeline,
-    ) -> redis::RedisResult<Vec<Value>> {
-        let count = pipe.len();
-        match tokio::time::timeout(self.deadline, conn.req_packed_commands(pipe, 0, count)).await {
-            Ok(result) => result,
-            Err(_) => Err(redis::RedisError::from(std::io::Error::from(
-                std::io::ErrorKind::TimedOut,
-            ))),
-        }
-    }
-
     /// A new pub/sub connection, for one SSE stream.
     pub async fn pubsub(&self) -> Result<redis::aio::PubSub, GatewayError> {
         self.within(self.client.get_async_pubsub()).await
     }
 
-    /// A connection nobody else holds: an idle one (`true`), or a new one (`false`).
-    async fn dedicated(&self) -> Result<(MultiplexedConnection, bool), GatewayError> {
-        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
-        if let Some(conn) = idle {
-            return Ok((conn, true));
-        }
-        Ok((self.connect().await?, false))
-    }
-
-    /// A new connection for transactions.
-    async fn connect(&self) -> Result<MultiplexedConnection, GatewayError> {
-        let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(CONNECT_TIMEOUT))
-            .set_response_timeout(Some(self.deadline));
-        self.within(
-            self.client
-                .get_multiplexed_async_connection_with_config(&config),
-        )
-        .await
-    }
-
     /// Awaits a Redis call within the per-command deadline.
-    async fn within<T>(
+    pub(crate) async fn within<T>(
         &self,
         call: impl Future<Output = redis::RedisResult<T>>,
     ) -> Result<T, GatewayError> {
@@ -412,7 +343,7 @@ impl Pool {
 }
 
 /// Awaits `call`, and tells whether it finished on its first poll (without ever waiting).
-async fn first_poll<T>(call: impl Future<Output = T>) -> (T, bool) {
+pub(crate) async fn first_poll<T>(call: impl Future<Output = T>) -> (T, bool) {
     let mut call = std::pin::pin!(call);
     let mut first = true;
     std::future::poll_fn(|cx| {
@@ -428,7 +359,7 @@ fn only_reads(args: &[Vec<u8>]) -> bool {
     crate::commands::is_read_only(&name)
 }
 
-fn build(args: &[Vec<u8>]) -> Cmd {
+pub(crate) fn build(args: &[Vec<u8>]) -> Cmd {
     let mut command = Cmd::new();
     for arg in args {
         command.arg(arg.as_slice());

@@ -148,7 +148,6 @@ pub const WRITES: &[&str] = &[
     "LREM",
     "LSET",
     "LTRIM",
-    "MOVE",
     "MSET",
     "MSETNX",
     "PERSIST",
@@ -160,7 +159,6 @@ pub const WRITES: &[&str] = &[
     "PUBLISH",
     "RENAME",
     "RENAMENX",
-    "RESTORE",
     "RPOP",
     "RPOPLPUSH",
     "RPUSH",
@@ -180,7 +178,6 @@ pub const WRITES: &[&str] = &[
     "SPUBLISH",
     "SREM",
     "SUNIONSTORE",
-    "SWAPDB",
     "UNLINK",
     "XACK",
     "XADD",
@@ -207,6 +204,12 @@ pub const WRITES: &[&str] = &[
 ];
 
 /// Commands that cannot work over stateless HTTP, or that an operator would not expose.
+///
+/// Besides blocking and connection-state commands and server administration: `MIGRATE` makes Redis
+/// connect to any host and port and send credentials there, `RESTORE` (and `RESTORE-ASKING`) loads a
+/// serialized value Redis checks only partly, `SWAPDB` and `MOVE` reach other databases than the
+/// one the gateway was configured for, and `PFDEBUG`, `PFSELFTEST` and `REPLCONF` are debugging and
+/// replication internals.
 pub const DEFAULT_REFUSED: &[&str] = &[
     "ACL",
     "AUTH",
@@ -228,15 +231,22 @@ pub const DEFAULT_REFUSED: &[&str] = &[
     "EXEC",
     "FAILOVER",
     "HELLO",
+    "MIGRATE",
     "MODULE",
     "MONITOR",
+    "MOVE",
     "MULTI",
+    "PFDEBUG",
+    "PFSELFTEST",
     "PSUBSCRIBE",
     "PSYNC",
     "PUNSUBSCRIBE",
     "QUIT",
+    "REPLCONF",
     "REPLICAOF",
     "RESET",
+    "RESTORE",
+    "RESTORE-ASKING",
     "SAVE",
     "SELECT",
     "SHUTDOWN",
@@ -244,12 +254,24 @@ pub const DEFAULT_REFUSED: &[&str] = &[
     "SSUBSCRIBE",
     "SUBSCRIBE",
     "SUNSUBSCRIBE",
+    "SWAPDB",
     "SYNC",
     "UNSUBSCRIBE",
     "UNWATCH",
     "WAIT",
     "WAITAOF",
     "WATCH",
+];
+
+/// Subcommands refused by default while their command is not: `(COMMAND, SUBCOMMAND)`, sorted, upper
+/// case. `FUNCTION LOAD`, `DELETE`, `FLUSH` and `RESTORE` change the server's function libraries, which
+/// persist and replicate (unlike `SCRIPT LOAD`'s cache) and are shared by every client of the server;
+/// `FUNCTION LIST`, `STATS`, `DUMP` and `KILL` only read or stop a running function and stay allowed.
+pub const DEFAULT_REFUSED_SUBCOMMANDS: &[(&str, &str)] = &[
+    ("FUNCTION", "DELETE"),
+    ("FUNCTION", "FLUSH"),
+    ("FUNCTION", "LOAD"),
+    ("FUNCTION", "RESTORE"),
 ];
 
 /// Whether a (upper-case) command name only reads.
@@ -283,6 +305,12 @@ mod tests {
         }
         for name in WRITES {
             assert!(!DEFAULT_REFUSED.contains(name), "{name}");
+        }
+        let subcommands = DEFAULT_REFUSED_SUBCOMMANDS;
+        assert!(subcommands.windows(2).all(|w| w[0] < w[1]));
+        for (name, sub) in subcommands {
+            assert!(WRITES.contains(name) && !DEFAULT_REFUSED.contains(name));
+            assert_eq!(*sub, sub.to_ascii_uppercase());
         }
     }
 

@@ -52,7 +52,7 @@ pub struct Config {
     pub max_body_bytes: usize,
 
     /// Deadline of one Redis call (a command, a pipeline, a transaction) in milliseconds; past it the
-    /// request gets 503.
+    /// request gets 503, and a script still running is stopped with SCRIPT KILL or FUNCTION KILL.
     #[arg(long, env = "REDGE_GATEWAY_DEADLINE_MS", default_value_t = 5_000)]
     pub deadline_ms: u64,
 
@@ -60,6 +60,27 @@ pub struct Config {
     /// and frees its slot (see --max-concurrency), so stalled or vanished clients cannot hold slots.
     #[arg(long, env = "REDGE_GATEWAY_BODY_TIMEOUT_MS", default_value_t = 30_000)]
     pub body_timeout_ms: u64,
+
+    /// Time a client has to send a request's head (request line and headers), in milliseconds: from
+    /// the moment its connection is accepted, or from the first byte of a later request on it. Past
+    /// it the connection is closed, so silent or dribbling connections cannot pile up.
+    #[arg(
+        long,
+        env = "REDGE_GATEWAY_HEADER_TIMEOUT_MS",
+        default_value_t = 10_000
+    )]
+    pub header_timeout_ms: u64,
+
+    /// Time a keep-alive connection may wait between requests (for the first byte of the next one, or
+    /// for the client to read the last response), in milliseconds; past it the connection is closed.
+    #[arg(long, env = "REDGE_GATEWAY_IDLE_TIMEOUT_MS", default_value_t = 60_000)]
+    pub idle_timeout_ms: u64,
+
+    /// Client connections open at once (default: half the process's limit on open files, 512 when
+    /// unknown). Past it a new connection is closed at once, unread, instead of waiting: a flood of
+    /// connections cannot use up the file descriptors that Redis connections and other clients need.
+    #[arg(long, env = "REDGE_GATEWAY_MAX_CONNECTIONS", default_value_t = default_max_connections())]
+    pub max_connections: usize,
 
     /// Requests handled at once; past it a request gets 503 at once instead of queueing.
     #[arg(long, env = "REDGE_GATEWAY_MAX_CONCURRENCY", default_value_t = 1024)]
@@ -82,17 +103,26 @@ pub struct Config {
     #[arg(long, env = "REDGE_GATEWAY_THREADS", default_value_t = default_threads())]
     pub threads: usize,
 
-    /// Idle connections kept for /multi-exec transactions (each transaction uses one exclusively).
+    /// Idle connections kept for requests that use one exclusively: /multi-exec transactions and
+    /// scripts (EVAL, EVALSHA, FCALL and their _RO variants).
     #[arg(long, env = "REDGE_GATEWAY_TRANSACTION_POOL", default_value_t = 16)]
     pub transaction_pool: usize,
 
-    /// Extra commands to refuse with 400, besides the built-in list; comma separated.
+    /// Extra commands to refuse with 400, besides the built-in list; comma separated. An entry is a
+    /// command name or a command and subcommand ("CONFIG GET").
     #[arg(long = "refuse", env = "REDGE_GATEWAY_REFUSE", value_delimiter = ',')]
     pub refuse: Vec<String>,
 
-    /// Commands to remove from the built-in refused list (for example DEBUG); comma separated.
+    /// Commands to remove from the built-in refused list (for example DEBUG); comma separated. A
+    /// command name also allows its refused subcommands (FUNCTION allows FUNCTION LOAD ...); "FUNCTION
+    /// LOAD" allows that subcommand only.
     #[arg(long = "allow", env = "REDGE_GATEWAY_ALLOW", value_delimiter = ',')]
     pub allow: Vec<String>,
+
+    /// Bytes of events one SSE stream may hold for a client that does not read them fast enough; past
+    /// it the stream and its connection are closed, and the memory is returned.
+    #[arg(long, env = "REDGE_GATEWAY_STREAM_BUFFER_BYTES", default_value_t = 1024 * 1024)]
+    pub stream_buffer_bytes: usize,
 
     /// Interval of the `: keepalive` comment on SSE streams, in milliseconds.
     #[arg(long, env = "REDGE_GATEWAY_HEARTBEAT_MS", default_value_t = 15_000)]
@@ -109,6 +139,13 @@ pub struct Config {
 /// 2).
 pub fn default_pool_size() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
+}
+
+/// The default of `--max-connections`: half the soft limit on open files, leaving the other half for
+/// Redis connections (two per SSE stream counting its client, one per script or transaction in
+/// flight) and the process's own files; 512 when the limit is unknown (half the usual 1024).
+pub fn default_max_connections() -> usize {
+    crate::connection::open_file_limit().map_or(512, |n| (n / 2).max(1))
 }
 
 /// The default of `--threads`: one per CPU.
@@ -138,6 +175,9 @@ impl Config {
             max_body_bytes: 10 * 1024 * 1024,
             deadline_ms: 5_000,
             body_timeout_ms: 30_000,
+            header_timeout_ms: 10_000,
+            idle_timeout_ms: 60_000,
+            max_connections: default_max_connections(),
             max_concurrency: 1024,
             max_streams: 256,
             pool_size: default_pool_size(),
@@ -145,6 +185,7 @@ impl Config {
             transaction_pool: 16,
             refuse: Vec::new(),
             allow: Vec::new(),
+            stream_buffer_bytes: 1024 * 1024,
             heartbeat_ms: 15_000,
             log_format: LogFormat::Text,
         }
@@ -158,6 +199,14 @@ impl Config {
     /// The time allowed for reading a request body.
     pub fn body_timeout(&self) -> Duration {
         Duration::from_millis(self.body_timeout_ms.max(1))
+    }
+
+    /// The timeouts of client connections.
+    pub fn connection_timeouts(&self) -> crate::connection::Timeouts {
+        crate::connection::Timeouts {
+            header: Duration::from_millis(self.header_timeout_ms.max(1)),
+            idle: Duration::from_millis(self.idle_timeout_ms.max(1)),
+        }
     }
 
     /// The SSE heartbeat interval.

@@ -6,7 +6,9 @@ mod auth;
 mod backend;
 mod commands;
 mod config;
+mod connection;
 mod error;
+mod exclusive;
 mod format;
 mod observe;
 mod policy;
@@ -30,6 +32,7 @@ pub use config::{Config, LogFormat};
 pub use error::GatewayError;
 pub use state::AppState;
 
+use connection::Guarded;
 use routes::method_not_allowed;
 
 /// The router.
@@ -90,6 +93,7 @@ pub fn app(state: AppState) -> Router {
         )
         .fallback(routes::not_found)
         .layer(from_fn_with_state(state.clone(), observe::frame))
+        .layer(axum::middleware::from_fn(connection::track))
         .with_state(state)
 }
 
@@ -110,25 +114,30 @@ pub async fn serve(
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
     });
+    let listener = Guarded::new(listener, state.timeouts, Some(state.max_connections));
     serve_quietly(listener, state, shutdown).await
 }
 
 /// [`serve`] on any listener, without the log line (each thread of [`run`] serves; [`run`] logs
 /// once).
 async fn serve_quietly<L>(
-    listener: L,
+    listener: Guarded<L>,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()>
 where
     L: axum::serve::Listener<Addr = std::net::SocketAddr>,
+    L::Io: Unpin,
 {
     let draining = state.clone();
     let shutdown = async move {
         shutdown.await;
         draining.begin_shutdown();
     };
-    axum::serve(listener, app(state))
+    // Each request carries its connection ([`connection::Conn`]), for the connection's timeouts and
+    // for handlers that must close it.
+    let service = app(state).into_make_service_with_connect_info::<connection::Conn>();
+    axum::serve(listener, service)
         .with_graceful_shutdown(shutdown)
         .await
 }
@@ -160,6 +169,7 @@ pub fn run(
     };
     // Validated by `from_config`: at least one.
     let threads = config.threads;
+    let max_connections = state.max_connections;
     listener.set_nonblocking(true)?;
     let local = listener.local_addr()?;
     tracing::info!(addr = %local, threads, "redge-gateway listening");
@@ -188,6 +198,8 @@ pub fn run(
                             let listener = listener.tap_io(|tcp| {
                                 let _ = tcp.tcp().set_nodelay(true);
                             });
+                            // Capped by the acceptor, over all threads.
+                            let listener = Guarded::new(listener, state.timeouts, None);
                             serve_quietly(listener, state, async move {
                                 let _ = stopped.wait_for(|stop| *stop).await;
                             })
@@ -207,7 +219,7 @@ pub fn run(
         tokio::select! {
             () = shutdown => None,
             first = finished.recv() => first,
-            stopped = accept_all(&listener, &outlets) => Some(stopped),
+            stopped = accept_all(&listener, &outlets, max_connections) => Some(stopped),
         }
     });
     drop(outlets);
@@ -251,13 +263,20 @@ async fn keep_timer_armed(tick: std::time::Duration) {
     }
 }
 
-/// Accepts connections and hands each to a server thread, until none is left to take them.
+/// Accepts connections and hands each to a server thread, until none is left to take them. Past
+/// `max_connections` open ones (over all threads), a new connection is closed at once.
 async fn accept_all(
     listener: &tokio::net::TcpListener,
     outlets: &[spread::Outlet],
+    max_connections: usize,
 ) -> std::io::Result<()> {
+    let refusals = connection::Refusals::default();
     loop {
         match listener.accept().await {
+            Ok((stream, _)) if spread::open(outlets) >= max_connections => {
+                refusals.note(max_connections);
+                drop(stream);
+            }
             Ok((stream, _)) => match stream.into_std() {
                 Ok(stream) => {
                     if !spread::hand_out(outlets, stream) {

@@ -1,8 +1,8 @@
 //! Which commands a request may run: the refused list (section 8 of the protocol) and read-only tokens.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
-use crate::commands::{DEFAULT_REFUSED, is_read_only};
+use crate::commands::{DEFAULT_REFUSED, DEFAULT_REFUSED_SUBCOMMANDS, is_read_only};
 use crate::error::GatewayError;
 
 /// What a token may do.
@@ -14,33 +14,75 @@ pub enum Access {
     ReadOnly,
 }
 
-/// The refused commands, fixed at start-up.
+/// The refused commands and subcommands, fixed at start-up.
 #[derive(Debug, Clone)]
 pub struct Policy {
     refused: HashSet<String>,
+    /// Command name to its refused subcommands (`FUNCTION` to `LOAD`, ...).
+    refused_subcommands: HashMap<String, HashSet<String>>,
+}
+
+/// An entry of `--refuse` or `--allow`: `NAME` or `NAME SUBCOMMAND`, upper case, single spaces.
+fn normalize(entry: &str) -> String {
+    entry
+        .split_ascii_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_ascii_uppercase()
 }
 
 impl Policy {
-    /// The default list plus `refuse`, minus `allow` (names in any case).
+    /// The default list plus `refuse`, minus `allow`. Entries are a command name (`DEBUG`) or a
+    /// command and a subcommand (`FUNCTION LOAD`), in any case. Allowing a command also allows its
+    /// subcommands on the built-in list (`--allow FUNCTION`); allowing one subcommand allows only
+    /// that one.
     pub fn new(refuse: &[String], allow: &[String]) -> Policy {
-        let allow: HashSet<String> = allow
-            .iter()
-            .map(|n| n.trim().to_ascii_uppercase())
-            .collect();
-        let refused = DEFAULT_REFUSED
-            .iter()
-            .map(|n| (*n).to_owned())
-            .chain(refuse.iter().map(|n| n.trim().to_ascii_uppercase()))
-            .filter(|n| !n.is_empty() && !allow.contains(n))
-            .collect();
-        Policy { refused }
+        let allow: HashSet<String> = allow.iter().map(|n| normalize(n)).collect();
+        // A built-in subcommand entry goes with its command's `--allow`; one given to `--refuse`
+        // stays unless allowed by its own name.
+        let defaults = DEFAULT_REFUSED.iter().map(|n| (*n).to_owned()).chain(
+            DEFAULT_REFUSED_SUBCOMMANDS
+                .iter()
+                .filter(|(name, _)| !allow.contains(*name))
+                .map(|(name, sub)| format!("{name} {sub}")),
+        );
+        let mut refused = HashSet::new();
+        let mut refused_subcommands: HashMap<String, HashSet<String>> = HashMap::new();
+        for entry in defaults.chain(refuse.iter().map(|n| normalize(n))) {
+            if entry.is_empty() || allow.contains(&entry) {
+                continue;
+            }
+            match entry.split_once(' ') {
+                Some((name, sub)) => {
+                    refused_subcommands
+                        .entry(name.to_owned())
+                        .or_default()
+                        .insert(sub.to_owned());
+                }
+                None => {
+                    refused.insert(entry);
+                }
+            }
+        }
+        Policy {
+            refused,
+            refused_subcommands,
+        }
     }
 
-    /// Refuses a command by name, `XREAD`/`XREADGROUP` when they would block, and writes from read-only
-    /// tokens. `name` is the upper-case command name, `args` the whole command.
+    /// Refuses a command by name or by subcommand, `XREAD`/`XREADGROUP` when they would block, and
+    /// writes from read-only tokens. `name` is the upper-case command name, `args` the whole command.
     pub fn check(&self, name: &str, args: &[Vec<u8>], access: Access) -> Result<(), GatewayError> {
         if self.refused.contains(name) {
             return Err(GatewayError::Refused(name.to_owned()));
+        }
+        if let Some(subcommands) = self.refused_subcommands.get(name)
+            && let Some(sub) = args.get(1)
+        {
+            let sub = String::from_utf8_lossy(sub).to_ascii_uppercase();
+            if subcommands.contains(&sub) {
+                return Err(GatewayError::Refused(format!("{name} {sub}")));
+            }
         }
         if (name == "XREAD" || name == "XREADGROUP")
             && args[1..].iter().any(|a| a.eq_ignore_ascii_case(b"BLOCK"))
@@ -108,6 +150,40 @@ mod tests {
         assert!(check(&policy, &["FLUSHALL"], Access::Full).is_err());
         assert!(check(&policy, &["DEBUG", "SLEEP", "0"], Access::Full).is_ok());
         assert!(check(&policy, &["SHUTDOWN"], Access::Full).is_err());
+    }
+
+    #[test]
+    fn subcommands_are_refused_alone_and_allowed_with_their_command() {
+        let defaults = Policy::new(&[], &[]);
+        let err = check(
+            &defaults,
+            &["function", "load", "#!lua name=x"],
+            Access::Full,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "ERR FUNCTION LOAD is not supported over the HTTP protocol"
+        );
+        assert!(check(&defaults, &["FUNCTION", "flush"], Access::Full).is_err());
+        assert!(check(&defaults, &["FUNCTION", "LIST"], Access::Full).is_ok());
+        assert!(check(&defaults, &["FUNCTION"], Access::Full).is_ok());
+        for name in ["MIGRATE", "RESTORE", "restore-asking", "SWAPDB", "MOVE"] {
+            assert!(
+                check(&defaults, &[name, "x"], Access::Full).is_err(),
+                "{name}"
+            );
+        }
+
+        let all = Policy::new(&[], &["function".into()]);
+        assert!(check(&all, &["FUNCTION", "LOAD", "x"], Access::Full).is_ok());
+        assert!(check(&all, &["FUNCTION", "RESTORE", "x"], Access::Full).is_ok());
+        let one = Policy::new(&[], &[" function  load ".into()]);
+        assert!(check(&one, &["FUNCTION", "LOAD", "x"], Access::Full).is_ok());
+        assert!(check(&one, &["FUNCTION", "DELETE", "x"], Access::Full).is_err());
+        let extra = Policy::new(&["config get".into()], &["CONFIG".into()]);
+        assert!(check(&extra, &["CONFIG", "get", "x"], Access::Full).is_err());
+        assert!(check(&extra, &["CONFIG", "RESETSTAT"], Access::Full).is_ok());
     }
 
     #[test]

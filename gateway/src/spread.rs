@@ -36,6 +36,14 @@ pub(crate) struct Outlet {
     open: Arc<AtomicUsize>,
 }
 
+/// Connections open over all threads.
+pub(crate) fn open(outlets: &[Outlet]) -> usize {
+    outlets
+        .iter()
+        .map(|outlet| outlet.open.load(Ordering::Relaxed))
+        .sum()
+}
+
 /// Builds the two sides for one thread.
 pub(crate) fn channel(local: SocketAddr) -> (Outlet, Handed) {
     let (sender, streams) = mpsc::unbounded_channel();

@@ -1,7 +1,7 @@
 //! Shared state: the Redis connections, the tokens, the policy, the limits.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::http::HeaderValue;
@@ -28,6 +28,11 @@ pub struct Inner {
     pub(crate) max_body_bytes: usize,
     pub(crate) body_timeout: Duration,
     pub(crate) heartbeat: Duration,
+    pub(crate) stream_buffer_bytes: usize,
+    /// Bytes of events queued for SSE clients, over every stream.
+    pub(crate) stream_bytes: Arc<AtomicUsize>,
+    pub(crate) timeouts: crate::connection::Timeouts,
+    pub(crate) max_connections: usize,
     /// One permit per request being handled.
     pub(crate) requests: Arc<Semaphore>,
     /// One permit per open SSE stream.
@@ -73,8 +78,10 @@ impl AppState {
         if tokens.is_empty() {
             return Err("at least one non-empty --token (REDGE_GATEWAY_TOKENS) is required".into());
         }
-        if config.max_concurrency == 0 || config.max_streams == 0 {
-            return Err("--max-concurrency and --max-streams must be at least 1".into());
+        if config.max_concurrency == 0 || config.max_streams == 0 || config.max_connections == 0 {
+            return Err(
+                "--max-concurrency, --max-streams and --max-connections must be at least 1".into(),
+            );
         }
         if !(1..=MAX_POOL_SIZE).contains(&config.pool_size) {
             return Err(format!(
@@ -116,12 +123,22 @@ impl AppState {
             max_body_bytes: config.max_body_bytes,
             body_timeout: config.body_timeout(),
             heartbeat: config.heartbeat(),
+            stream_buffer_bytes: config.stream_buffer_bytes.max(1),
+            stream_bytes: Arc::new(AtomicUsize::new(0)),
+            timeouts: config.connection_timeouts(),
+            max_connections: config.max_connections,
             requests: Arc::new(Semaphore::new(config.max_concurrency)),
             streams: Arc::new(Semaphore::new(config.max_streams)),
             shutdown: watch::Sender::new(false),
             sync_prefix: format!("{:016x}-", rand::random::<u64>()),
             sync_counter: AtomicU64::new(0),
         })))
+    }
+
+    /// Bytes of SSE events waiting for their clients to read them, over every open stream (each stream
+    /// holds at most `--stream-buffer-bytes`, or one event when a single event is larger).
+    pub fn buffered_stream_bytes(&self) -> usize {
+        self.stream_bytes.load(Ordering::Relaxed)
     }
 
     /// Tells long-lived streams to end.

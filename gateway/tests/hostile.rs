@@ -186,8 +186,8 @@ async fn deep_nesting_is_a_400_in_requests_and_a_clean_503_in_replies() {
     }
 
     // A script can return a reply nested deeper than the Redis client library parses (99 levels):
-    // that request fails with a JSON 503, nothing is mistaken for another reply, and the connection
-    // is re-established for the next request.
+    // that request fails with a JSON 503, nothing is mistaken for another reply, and the next request
+    // is served (tests/hostile_scripts.rs: no other request fails with it).
     let script = "local t = {1} for i = 1, tonumber(ARGV[1]) do t = {t} end return t";
     let shallow = command(&gw, json!(["EVAL", script, 0, 90])).await;
     assert_eq!(shallow.status, 200);
@@ -506,5 +506,230 @@ async fn an_announced_oversized_body_gets_413_before_it_is_sent() {
         "ERR max request size exceeded",
     )
     .await;
+    still_serving(&gw).await;
+}
+
+#[tokio::test]
+async fn commands_that_reach_other_hosts_databases_or_libraries_are_refused_unless_allowed() {
+    let redis = Redis::start();
+    let port = redis.port;
+    let library = "#!lua name=lib\nredis.register_function('one', function() return 1 end)";
+    // (command, what Redis itself answers once the gateway lets it through)
+    let cases: Vec<(serde_json::Value, serde_json::Value)> = vec![
+        (
+            json!(["MIGRATE", "127.0.0.1", port, "absent", 0, 1000]),
+            json!({ "result": b64("NOKEY") }),
+        ),
+        (json!(["SWAPDB", 0, 1]), json!({ "result": "OK" })),
+        (json!(["MOVE", "absent", 1]), json!({ "result": 0 })),
+        (json!(["PFSELFTEST"]), json!({ "result": "OK" })),
+        (
+            json!(["FUNCTION", "LOAD", library]),
+            json!({ "result": b64("lib") }),
+        ),
+        (
+            json!(["FUNCTION", "DELETE", "lib"]),
+            json!({ "result": "OK" }),
+        ),
+        (json!(["FUNCTION", "FLUSH"]), json!({ "result": "OK" })),
+    ];
+
+    let gw = gateway(&redis).await;
+    for (args, _) in &cases {
+        let answer = command(&gw, args.clone()).await;
+        let name = match args[0].as_str().unwrap() {
+            "FUNCTION" => format!("FUNCTION {}", args[1].as_str().unwrap()),
+            other => other.to_owned(),
+        };
+        assert_eq!(
+            (answer.status, answer.json),
+            (
+                400,
+                json!({ "error": format!("ERR {name} is not supported over the HTTP protocol") })
+            ),
+            "{args}"
+        );
+    }
+    for name in ["RESTORE", "RESTORE-ASKING", "PFDEBUG", "REPLCONF"] {
+        let answer = command(&gw, json!([name, "k", 0, "x"])).await;
+        assert_eq!(answer.status, 400, "{name}");
+        assert!(
+            answer.json["error"]
+                .as_str()
+                .unwrap()
+                .ends_with("is not supported over the HTTP protocol"),
+            "{name}: {}",
+            answer.json
+        );
+    }
+    // In a batch, the refused command refuses the whole batch before anything runs.
+    let pipeline = common::batch(
+        &gw,
+        "pipeline",
+        json!([["SET", "before", 1], ["SWAPDB", 0, 1]]),
+    )
+    .await;
+    assert_eq!(pipeline.status, 400);
+    assert_eq!(
+        command(&gw, json!(["EXISTS", "before"])).await.json,
+        json!({ "result": 0 })
+    );
+    // Reading the function libraries stays allowed.
+    let list = command(&gw, json!(["FUNCTION", "LIST"])).await;
+    assert_eq!((list.status, list.json), (200, json!({ "result": [] })));
+    drop(gw);
+
+    // `--allow` takes them off the list, a command with all of its refused subcommands.
+    let mut config = Config::new(&redis.url(), TOKEN);
+    config.allow = [
+        "MIGRATE",
+        "SWAPDB",
+        "MOVE",
+        "PFSELFTEST",
+        "function",
+        "RESTORE",
+    ]
+    .map(String::from)
+    .to_vec();
+    let gw = gateway_with(config).await;
+    for (args, expected) in cases {
+        let answer = command(&gw, args.clone()).await;
+        assert_eq!((answer.status, answer.json), (200, expected), "{args}");
+    }
+    // RESTORE loads what DUMP produced (raw bytes: through the path form's body).
+    command(&gw, json!(["SET", "original", "value"])).await;
+    let payload = {
+        use base64::Engine as _;
+        let text = send(
+            "GET",
+            &format!("{}/dump/original", gw.url),
+            &[("Upstash-Encoding", "base64")],
+            "",
+        )
+        .await
+        .json()["result"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .unwrap()
+    };
+    let restore = send("POST", &format!("{}/restore/copy/0", gw.url), &[], payload).await;
+    assert_eq!(
+        (restore.status, restore.json()),
+        (200, json!({ "result": "OK" }))
+    );
+    assert_eq!(
+        command(&gw, json!(["GET", "copy"])).await.json,
+        json!({ "result": b64("value") })
+    );
+    // Still refused: not allowed by name.
+    let asking = command(&gw, json!(["RESTORE-ASKING", "k", 0, "x"])).await;
+    assert_eq!(asking.status, 400);
+    assert!(
+        asking.json["error"]
+            .as_str()
+            .unwrap()
+            .contains("not supported")
+    );
+}
+
+/// Reads one HTTP/1.1 response (headers and a Content-Length body) from `stream`.
+fn read_response(stream: &mut std::net::TcpStream) -> std::io::Result<(String, String)> {
+    use std::io::Read as _;
+    let mut data = Vec::new();
+    let mut byte = [0u8; 1];
+    while !data.ends_with(b"\r\n\r\n") {
+        if stream.read(&mut byte)? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        data.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&data).into_owned();
+    let length: usize = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length:")
+                .map(|v| v.trim().parse().unwrap())
+        })
+        .unwrap_or(0);
+    let mut body = vec![0u8; length];
+    stream.read_exact(&mut body)?;
+    Ok((head, String::from_utf8_lossy(&body).into_owned()))
+}
+
+#[tokio::test]
+async fn an_oversized_body_sent_whole_before_reading_receives_its_413() {
+    let redis = Redis::start();
+    let mut config = Config::new(&redis.url(), TOKEN);
+    config.max_body_bytes = 1024 * 1024;
+    let gw = gateway_with(config).await;
+    let addr = gw.url.trim_start_matches("http://").to_owned();
+    // As Node's fetch does: the whole body is written before the response is read. 3 MiB is more
+    // than the socket buffers hold, so the writes only finish if the gateway reads them.
+    let outcome = tokio::task::spawn_blocking(move || {
+        use std::io::Write as _;
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        for (length, chunked) in [(3 * 1024 * 1024, false), (2 * 1024 * 1024, true)] {
+            let body = vec![b' '; length];
+            let head = if chunked {
+                format!(
+                    "POST / HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n\
+                     Transfer-Encoding: chunked\r\n\r\n{length:x}\r\n"
+                )
+            } else {
+                format!(
+                    "POST / HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n\
+                     Content-Length: {length}\r\n\r\n"
+                )
+            };
+            stream.write_all(head.as_bytes())?;
+            stream.write_all(&body)?;
+            if chunked {
+                stream.write_all(b"\r\n0\r\n\r\n")?;
+            }
+            let (head, body) = read_response(&mut stream)?;
+            assert!(head.starts_with("HTTP/1.1 413 "), "{head}");
+            assert_eq!(body, r#"{"error":"ERR max request size exceeded"}"#);
+        }
+        // The body was read to its end, so the connection carries the next request.
+        let ping = r#"["PING"]"#;
+        let request = format!(
+            "POST / HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: {}\r\n\r\n{ping}",
+            ping.len()
+        );
+        stream.write_all(request.as_bytes())?;
+        read_response(&mut stream)
+    })
+    .await
+    .unwrap();
+    let (head, body) = outcome.expect("the whole body was accepted and the 413 read");
+    assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
+    assert_eq!(body, r#"{"result":"PONG"}"#);
+
+    // A body announced beyond what is worth reading, or one that waits for `100 Continue`, gets its
+    // 413 at once instead.
+    for expect in ["", "Expect: 100-continue\r\n"] {
+        let request = format!(
+            "POST / HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n{expect}\
+             Content-Length: {}\r\n\r\n[",
+            if expect.is_empty() {
+                5 * 1024 * 1024
+            } else {
+                2 * 1024 * 1024
+            }
+        );
+        let answer = raw(&gw.url, request.into_bytes()).await;
+        assert_eq!(
+            status_of(&answer),
+            "HTTP/1.1 413 Payload Too Large",
+            "{answer}"
+        );
+    }
     still_serving(&gw).await;
 }

@@ -8,8 +8,8 @@ use axum::response::Response;
 
 use super::command::rejected;
 use super::pipeline::{entries, prepare};
-use crate::backend::Transaction;
 use crate::error::GatewayError;
+use crate::exclusive::Transaction;
 use crate::observe::{Logged, tag};
 use crate::policy::Access;
 use crate::state::AppState;

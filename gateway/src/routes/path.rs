@@ -24,7 +24,7 @@ pub async fn path_form(State(state): State<AppState>, request: Request) -> Respo
         let format = Format::from_headers(&parts.headers)?;
         let mut args = path_args(uri.path())?;
         if method == Method::POST || method == Method::PUT {
-            let bytes = read_body(body, &state).await?;
+            let bytes = read_body(body, &parts.headers, &state).await?;
             if !bytes.is_empty() {
                 args.push(Vec::from(bytes));
             }

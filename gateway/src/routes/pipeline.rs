@@ -36,7 +36,7 @@ pub async fn prepare(
     body: Body,
 ) -> Result<Batch, GatewayError> {
     let format = Format::from_headers(headers)?;
-    let bytes = read_body(body, state).await?;
+    let bytes = read_body(body, headers, state).await?;
     let mut commands = parse_batch(&bytes)?;
     let mut fixups = Vec::with_capacity(commands.len());
     for args in &mut commands {
