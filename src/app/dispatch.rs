@@ -27,6 +27,9 @@ use crate::clock::{Clock, SystemClock};
 /// The largest request body the API reads; every route's body is a small JSON object.
 const MAX_BODY_BYTES: usize = 64 * 1024;
 
+/// How much of an oversized body is read and dropped before its 413; past it the upload is cancelled.
+const MAX_DRAIN_BYTES: usize = 1024 * 1024;
+
 /// The request as the runtime hands it over, read once. The Worker takes the runtime's request object
 /// itself rather than `worker::Request`, whose conversion also reads `request.cf` (a large object
 /// turned into a Rust value on every request, and no route looks at it).
@@ -231,8 +234,9 @@ fn options(req: &Incoming, path: &str, facts: &mut Facts) -> Result<Reply, Probl
 }
 
 /// The body, refused over [`MAX_BODY_BYTES`]: at once when `Content-Length` says so, otherwise while
-/// reading (a chunked upload without a length is read chunk by chunk and cancelled as soon as it passes
-/// the cap, so nothing larger than the cap plus one chunk is ever held).
+/// reading. An upload without a length is read chunk by chunk and nothing past the cap is kept: the
+/// rest is dropped up to [`MAX_DRAIN_BYTES`], then the upload is cancelled and answered 413 while the
+/// client may still be sending.
 async fn read_body(req: &Incoming) -> Result<Vec<u8>, Problem> {
     let too_large = || {
         Problem::new(
@@ -274,14 +278,38 @@ async fn read_body(req: &Incoming) -> Result<Vec<u8>, Problem> {
             return Err(not_bytes());
         };
         if body.len() + bytes.length() as usize > MAX_BODY_BYTES {
-            // Stop the upload: the rest is never read.
-            let _ = call_method(&reader, "cancel");
+            // Nothing more is kept. The rest is read and dropped up to a bound, so that a body a little
+            // over the cap ends cleanly (`wrangler dev` holds up the next request on a connection whose
+            // body was left unread); past the bound the upload is cancelled.
+            drain(&reader, MAX_DRAIN_BYTES).await;
             return Err(too_large());
         }
         let start = body.len();
         body.resize(start + bytes.length() as usize, 0);
         bytes.copy_to(&mut body[start..]);
     }
+}
+
+/// Reads and drops what is left of a body, at most `limit` bytes; past that, or when a read fails (the
+/// client went away), cancels the stream.
+async fn drain(reader: &wasm_bindgen::JsValue, limit: usize) {
+    let mut dropped = 0usize;
+    while dropped <= limit {
+        let Ok(promise) = call_method(reader, "read") else {
+            break;
+        };
+        let Ok(chunk) = JsFuture::from(js_sys::Promise::from(promise)).await else {
+            break;
+        };
+        if js_sys::Reflect::get(&chunk, &"done".into()).is_ok_and(|d| d.is_truthy()) {
+            return;
+        }
+        dropped += js_sys::Reflect::get(&chunk, &"value".into())
+            .ok()
+            .and_then(|v| v.dyn_into::<Uint8Array>().ok())
+            .map_or(0, |b| b.length() as usize);
+    }
+    let _ = call_method(reader, "cancel");
 }
 
 /// Calls `target.name()` (a JavaScript method without arguments).

@@ -5,13 +5,37 @@
 // (TRUSTED_CLIENT_IP_HEADER=x-forwarded-for, a tiny `api` budget), one misconfigured.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { startWorker } from '../../scripts/lib/stack.mjs';
 import { workerUrl } from './env.mjs';
 
 const gatewayUrl = process.env.REDGE_E2E_GATEWAY;
 const gatewayToken = process.env.REDGE_E2E_TOKEN;
+
+/**
+ * A folder whose wrangler.toml runs the Worker that `npm test` already built (build/), with no build
+ * step: a second build would rewrite build/ under the running Worker and make it reload mid-test.
+ */
+function prebuilt() {
+  const root = new URL('../..', import.meta.url).pathname;
+  const date = readFileSync(join(root, 'wrangler.toml'), 'utf8').match(/^compatibility_date = "([^"]+)"/m)[1];
+  const dir = mkdtempSync(join(tmpdir(), 'redge-guard-'));
+  writeFileSync(join(dir, 'wrangler.toml'), [
+    'name = "redge-guard"',
+    `main = ${JSON.stringify(join(root, 'build', 'index.js'))}`,
+    `compatibility_date = "${date}"`,
+    '[assets]',
+    `directory = ${JSON.stringify(join(root, 'www'))}`,
+    'not_found_handling = "none"',
+    '',
+  ].join('\n'));
+  return dir;
+}
+const folders = [];
 
 /** One command through the gateway, for looking at what the Worker wrote. */
 async function redisCommand(...args) {
@@ -22,18 +46,21 @@ async function redisCommand(...args) {
 }
 
 // The Worker behind a proxy: the client's address is the last entry of X-Forwarded-For, and the `api`
-// budget is 4 per minute, so a test reaches it in a few requests. A fresh key prefix per run.
+// budget is 4 (GCRA: one more every 15 s, so none comes back while a test runs). A fresh key prefix
+// per run.
 const API_LIMIT = 4;
 let proxied;
 before(async () => {
+  folders.push(prebuilt());
   proxied = await startWorker({
+    cwd: folders.at(-1),
     gatewayUrl,
     token: gatewayToken,
     vars: {
       TRUSTED_CLIENT_IP_HEADER: 'x-forwarded-for',
       RATELIMIT_PREFIX: `e2e-guard-${randomUUID()}`,
       RATELIMIT_POLICIES: JSON.stringify([
-        { name: 'api', algorithm: 'fixed_window', limit: API_LIMIT, period_s: 60 },
+        { name: 'api', algorithm: 'gcra', limit: API_LIMIT, period_s: 60, burst: API_LIMIT },
         { name: 'burst', algorithm: 'gcra', limit: 5, period_s: 10, burst: 5 },
       ]),
     },
@@ -41,6 +68,7 @@ before(async () => {
 });
 after(async () => {
   await proxied?.stop();
+  for (const dir of folders) rmSync(dir, { recursive: true, force: true });
 });
 
 /** `GET /api/health` on the proxied Worker as the client `forwardedFor` (no header when null). */
@@ -63,7 +91,7 @@ test('the trusted proxy header decides: addresses a client prepends do not make 
   assert.deepEqual(got, [200, 200, 200, 200, 429], 'one client whatever it prepends');
   const response = await health('203.0.113.7');
   assert.equal(response.status, 429);
-  assert.match(response.headers.get('ratelimit-policy'), /^"api";q=4;w=60$/);
+  assert.match(response.headers.get('ratelimit-policy'), /^"api";q=4;/);
   assert.equal((await health('203.0.113.8')).status, 200, 'another client has its own budget');
 });
 
@@ -75,8 +103,14 @@ test('an IPv6 client rotating through its /64 is one client; the next /64 is ano
 });
 
 test('a request with no trusted address is keyed `unknown`: one budget all such requests share', async () => {
-  const got = await statuses([null, 'not-an-address', null, '', null].map((value) => () => health(value)));
-  assert.deepEqual(got, [200, 200, 200, 200, 429]);
+  // The readiness probe of startWorker already spent from it: count from what the first answer says.
+  const first = await health(null);
+  assert.equal(first.status, 200);
+  const remaining = Number(/r=(\d+)/.exec(first.headers.get('ratelimit'))[1]);
+  const kinds = ['not-an-address', '', null];
+  const got = [];
+  for (let i = 0; i <= remaining; i++) got.push((await health(kinds[i % kinds.length])).status);
+  assert.deepEqual(got, [...Array(remaining).fill(200), 429]);
 });
 
 test('rotating ?id= on the rate-limit routes does not escape the client\'s route budget', async () => {
@@ -148,8 +182,31 @@ test('only the tags items carry can be invalidated: a tag flood creates no keys'
   assert.equal(known.status, 204);
 });
 
-test('a chunked body without Content-Length is answered 413 as soon as it passes the cap, not when it ends', async () => {
-  // 80 KiB in chunks, then the upload stalls without its last chunk: a Worker that read the whole body
+test('a chunked body a little over the cap is answered 413 and leaves the connection clean', async () => {
+  const chunk = new Uint8Array(16 * 1024).fill(0x20);
+  let sent = 0;
+  const body = new ReadableStream({
+    pull(controller) {
+      if (sent >= 32) return controller.close();
+      sent += 1;
+      controller.enqueue(chunk);
+    },
+  });
+  const response = await fetch(`${workerUrl}/api/ratelimit/burst?id=chunked-${randomUUID()}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body,
+    duplex: 'half',
+  });
+  assert.equal(response.status, 413);
+  assert.match((await response.json()).detail, /over 65536 bytes/);
+  const next = await fetch(`${workerUrl}/api`, { signal: AbortSignal.timeout(5_000) });
+  assert.equal(next.status, 200, 'the next request is answered at once');
+  await next.arrayBuffer();
+});
+
+test('a chunked upload that goes on past the cap is answered 413 while it is still being sent', async () => {
+  // 2 MiB in chunks, then the upload stalls without its last chunk: a Worker that read the whole body
   // before checking its size would never answer.
   const { hostname, port } = new URL(workerUrl);
   const answer = await new Promise((resolve, reject) => {
@@ -163,7 +220,7 @@ test('a chunked body without Content-Length is answered 413 as soon as it passes
       socket.write(`POST /api/ratelimit/burst?id=chunked-${randomUUID()} HTTP/1.1\r\nHost: ${hostname}:${port}\r\n`
         + 'Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n');
       const chunk = ' '.repeat(8 * 1024);
-      for (let i = 0; i < 10; i++) socket.write(`${chunk.length.toString(16)}\r\n${chunk}\r\n`);
+      for (let i = 0; i < 256; i++) socket.write(`${chunk.length.toString(16)}\r\n${chunk}\r\n`);
     });
     socket.on('data', (data) => {
       received += data.toString('latin1');
@@ -180,6 +237,12 @@ test('a chunked body without Content-Length is answered 413 as soon as it passes
     });
   });
   assert.match(answer, /^HTTP\/1\.1 413 /, `no 413 while the upload was still open: ${JSON.stringify(answer.slice(0, 200))}`);
+  // wrangler dev's proxy holds up the first request after a cancelled upload until that request gives
+  // up (Cloudflare's edge has no such proxy): one request with a short timeout clears it for the rest.
+  await fetch(`${workerUrl}/api`, { signal: AbortSignal.timeout(2_000) }).then((r) => r.arrayBuffer(), () => {});
+  const next = await fetch(`${workerUrl}/api`, { signal: AbortSignal.timeout(5_000) });
+  assert.equal(next.status, 200);
+  await next.arrayBuffer();
 });
 
 test('every route with Redis work is limited by default, the operational ones too', async () => {
@@ -210,7 +273,9 @@ test('a credential pasted into a URL variable is named, never shown, and logged 
   const password = `pw-${randomUUID()}`;
   const originPassword = `opw-${randomUUID()}`;
   let output = '';
+  folders.push(prebuilt());
   const broken = await startWorker({
+    cwd: folders.at(-1),
     gatewayUrl: `redis://default:${password}@127.0.0.1:6379`,
     token: gatewayToken,
     vars: { ORIGIN_URL: `https://reader:${originPassword}@origin.example/items` },
