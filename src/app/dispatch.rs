@@ -80,7 +80,12 @@ pub(crate) async fn handle(raw: web_sys::Request, env: Env, ctx: Context) -> web
     let outcome = respond(req, env, ctx, &meter, &extras, &mut facts).await;
     let reply = match outcome {
         Ok(reply) => reply,
-        Err(problem) => problem.into_reply(),
+        Err(problem) => {
+            if problem.status >= 500 {
+                log_server_error(&facts, &problem);
+            }
+            problem.into_reply()
+        }
     };
     into_runtime(finish(reply, &meter, &extras, &facts, started))
 }
@@ -183,6 +188,22 @@ async fn respond(
     };
     state::set_sync_token(cx.redis.sync_token());
     result
+}
+
+/// One structured log line per 5xx (`wrangler tail`, Workers Logs): the route pattern, never the path
+/// (it may hold identifiers), and the problem's own text, which never holds a token, a cookie value or
+/// a URL's credentials.
+fn log_server_error(facts: &Facts, problem: &Problem) {
+    let line = json!({
+        "level": "error",
+        "event": "server_error",
+        "status": problem.status,
+        "method": facts.method.as_str(),
+        "route": facts.route,
+        "title": problem.title,
+        "detail": problem.detail,
+    });
+    worker::console_error!("{line}");
 }
 
 /// Whether the request came through Cloudflare's edge (or `wrangler dev`, which plays it): it carries a

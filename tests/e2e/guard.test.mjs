@@ -301,6 +301,10 @@ test('a credential pasted into a URL variable is named, never shown, and logged 
     assert.ok(line, `no configuration log line in:\n${logged.slice(-2000)}`);
     assert.ok(line.includes('redis://***@127.0.0.1:6379'), `the log names the URL redacted: ${line}`);
     assert.ok(!line.includes(password) && !line.includes(originPassword), `the log shows a password: ${line}`);
+    // And one line per 5xx.
+    const errors = logged.split('\n').filter((l) => l.includes('"event":"server_error"'));
+    assert.ok(errors.some((l) => l.includes('"status":500') && l.includes('"method":"GET"')), errors.join('\n'));
+    assert.ok(errors.every((l) => !l.includes(password) && !l.includes(originPassword)), 'a 5xx line shows a password');
   } finally {
     await broken.stop();
   }
