@@ -81,7 +81,7 @@ export async function ensureToolchain({ wasm = true, worker = true, redis = true
     }
     const tools = [
       ['wasm-bindgen-cli', 'wasm-bindgen'],
-      ['wasm-pack', 'wasm-pack'],
+      ...(wasm ? [['wasm-pack', 'wasm-pack']] : []),
       ...(worker ? [['worker-build', 'worker-build']] : []),
     ];
     for (const [crate, binary] of tools) {
