@@ -1,0 +1,44 @@
+// `npx wrangler deploy --dry-run` from a clean clone of the repository, as a user would run it first:
+// the build command must install or find what it needs, and the bundle must hold the Worker and nothing
+// meant for local development. The clone shares this checkout's npm packages and cargo build cache
+// (the tools are present, as the test's premise), so it checks the committed files, not a cold build.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { test } from 'node:test';
+import { run } from '../../scripts/lib/proc.mjs';
+import { buildEnv } from '../../scripts/lib/toolchain.mjs';
+
+const root = new URL('../..', import.meta.url).pathname.replace(/\/$/, '');
+
+test('wrangler deploy --dry-run from a clean clone builds a bundle with the Worker and no development setting', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'redge-deploy-'));
+  const clone = join(dir, 'redge');
+  try {
+    execFileSync('git', ['clone', '--quiet', '--no-hardlinks', root, clone]);
+    symlinkSync(join(root, 'node_modules'), join(clone, 'node_modules'), 'dir');
+    const outdir = join(dir, 'dist');
+    const env = buildEnv({ CARGO_TARGET_DIR: join(root, 'target'), CI: 'true' });
+    const wrangler = join(clone, 'node_modules', '.bin', 'wrangler');
+    const { code, output } = await run(wrangler, ['deploy', '--dry-run', '--outdir', outdir], { cwd: clone, env, echo: false });
+    assert.equal(code, 0, output.slice(-3000));
+    assert.match(output, /--dry-run: exiting now/);
+    assert.ok(!/SESSION_COOKIE_INSECURE/.test(output), `the deployed configuration carries a development var:\n${output.slice(-3000)}`);
+
+    const files = readdirSync(outdir);
+    const wasm = files.find((f) => f.endsWith('.wasm'));
+    assert.ok(files.includes('index.js'), files.join(', '));
+    assert.ok(wasm, `no wasm module in ${files.join(', ')}`);
+    const bytes = readFileSync(join(outdir, wasm));
+    assert.deepEqual([...bytes.subarray(0, 4)], [0x00, 0x61, 0x73, 0x6d], 'a wasm module');
+    const gzipped = gzipSync(bytes, { level: 9 }).length;
+    assert.ok(gzipped < 300 * 1024, `the wasm module is ${gzipped} bytes gzipped: over the 300 KiB budget`);
+    assert.ok(statSync(join(outdir, 'index.js')).size > 0);
+    assert.ok(existsSync(join(clone, 'build', 'index.js')), 'the build command ran in the clone');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
