@@ -5,37 +5,10 @@
 // (TRUSTED_CLIENT_IP_HEADER=x-forwarded-for, a tiny `api` budget), one misconfigured.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { startWorker } from '../../scripts/lib/stack.mjs';
 import { workerUrl } from './env.mjs';
-
-const gatewayUrl = process.env.REDGE_E2E_GATEWAY;
-const gatewayToken = process.env.REDGE_E2E_TOKEN;
-
-/**
- * A folder whose wrangler.toml runs the Worker that `npm test` already built (build/), with no build
- * step: a second build would rewrite build/ under the running Worker and make it reload mid-test.
- */
-function prebuilt() {
-  const root = new URL('../..', import.meta.url).pathname;
-  const date = readFileSync(join(root, 'wrangler.toml'), 'utf8').match(/^compatibility_date = "([^"]+)"/m)[1];
-  const dir = mkdtempSync(join(tmpdir(), 'redge-guard-'));
-  writeFileSync(join(dir, 'wrangler.toml'), [
-    'name = "redge-guard"',
-    `main = ${JSON.stringify(join(root, 'build', 'index.js'))}`,
-    `compatibility_date = "${date}"`,
-    '[assets]',
-    `directory = ${JSON.stringify(join(root, 'www'))}`,
-    'not_found_handling = "none"',
-    '',
-  ].join('\n'));
-  return dir;
-}
-const folders = [];
+import { gatewayToken, gatewayUrl, startExtraWorker } from './workers.mjs';
 
 /** One command through the gateway, for looking at what the Worker wrote. */
 async function redisCommand(...args) {
@@ -51,11 +24,7 @@ async function redisCommand(...args) {
 const API_LIMIT = 4;
 let proxied;
 before(async () => {
-  folders.push(prebuilt());
-  proxied = await startWorker({
-    cwd: folders.at(-1),
-    gatewayUrl,
-    token: gatewayToken,
+  proxied = await startExtraWorker({
     vars: {
       TRUSTED_CLIENT_IP_HEADER: 'x-forwarded-for',
       RATELIMIT_PREFIX: `e2e-guard-${randomUUID()}`,
@@ -68,7 +37,6 @@ before(async () => {
 });
 after(async () => {
   await proxied?.stop();
-  for (const dir of folders) rmSync(dir, { recursive: true, force: true });
 });
 
 /** `GET /api/health` on the proxied Worker as the client `forwardedFor` (no header when null). */
@@ -273,11 +241,8 @@ test('a credential pasted into a URL variable is named, never shown, and logged 
   const password = `pw-${randomUUID()}`;
   const originPassword = `opw-${randomUUID()}`;
   let output = '';
-  folders.push(prebuilt());
-  const broken = await startWorker({
-    cwd: folders.at(-1),
-    gatewayUrl: `redis://default:${password}@127.0.0.1:6379`,
-    token: gatewayToken,
+  const broken = await startExtraWorker({
+    gateway: `redis://default:${password}@127.0.0.1:6379`,
     vars: { ORIGIN_URL: `https://reader:${originPassword}@origin.example/items` },
     output: (text) => {
       output += text;
