@@ -50,6 +50,21 @@ pub struct GroupMetrics {
 }
 
 impl GroupMetrics {
+    /// Lookups answered from the cache: fresh (Redis or memory), stale and negative entries.
+    pub fn answered_from_cache(&self) -> u64 {
+        self.hits + self.memory_hits + self.stale + self.negative
+    }
+
+    /// The share of lookups answered from the cache (0 before the first lookup).
+    pub fn hit_ratio(&self) -> f64 {
+        let all = self.answered_from_cache() + self.misses + self.bypass;
+        if all == 0 {
+            0.0
+        } else {
+            self.answered_from_cache() as f64 / all as f64
+        }
+    }
+
     /// Records one lookup's latency.
     pub fn observe(&mut self, ms: u64) {
         self.lookups += 1;
@@ -97,6 +112,22 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_hit_ratio_counts_every_answer_from_the_cache() {
+        let mut m = GroupMetrics::default();
+        assert_eq!(m.hit_ratio(), 0.0);
+        (
+            m.hits,
+            m.memory_hits,
+            m.stale,
+            m.negative,
+            m.misses,
+            m.bypass,
+        ) = (5, 1, 1, 1, 1, 1);
+        assert_eq!(m.answered_from_cache(), 8);
+        assert!((m.hit_ratio() - 0.8).abs() < 1e-9);
+    }
 
     #[test]
     fn latency_lands_in_its_bucket() {

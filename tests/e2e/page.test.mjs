@@ -425,6 +425,7 @@ test('a visitor\'s journey: sign in, manage sessions, hit the rate limit, look a
   await badge.filter({ hasText: /^hit$/ }).waitFor();
   assert.match(await latency.textContent(), /^\d+ ms \(page \d+ ms\)$/);
   assert.equal(await originCalls.textContent(), `${missCalls[1]} in all (this lookup did not)`);
+  assert.match(await page.locator('#cache-hit-ratio').textContent(), /^\d{1,3}% of \d+ lookups \(this isolate\)$/);
   // The strip shows what each lookup cost: a miss reads and writes, a hit only reads.
   const lookups = page.locator('.strip-item', { hasText: `GET /api/lookup/${id} ` });
   assert.deepEqual(await lookups.evaluateAll((items) => items.map((i) => i.dataset.roundTrips)), ['1', '2']);

@@ -56,6 +56,12 @@ async function lookUp(event) {
   // The count is the isolate's, over every visitor; whether this lookup added to it is its own field.
   const own = typeof result.origin_called === 'boolean' ? ` (this lookup ${result.origin_called ? 'called the origin' : 'did not'})` : '';
   $('cache-origin-calls').textContent = `${result.origin_calls} in all${own}`;
+  // This isolate's ratio; the whole deployment's is redge_cache_hit_ratio in /api/metrics.
+  const hits = result.cache_hits;
+  if (hits && hits.lookups > 0) {
+    const percent = Math.round((100 * hits.answered_from_cache) / hits.lookups);
+    $('cache-hit-ratio').textContent = `${percent}% of ${hits.lookups} lookups (this isolate)`;
+  }
   say(answer.ok ? `Id ${id}: ${status}.` : `Id ${id} does not exist (${status}).`, answer.ok ? 'ok' : 'info');
   $('cache-log').prepend(el('li', { text: `${id} · ${status} · ${result.took_ms} ms · ${roundTrips(answer.timing.roundTrips)}` }));
   trim($('cache-log'), 10);

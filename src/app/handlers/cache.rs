@@ -142,6 +142,16 @@ pub(crate) fn item_fields(cx: &Cx, id: u64, lookup: &Lookup<Json<Value>>) -> Map
     fields.insert("cache_status".into(), json!(lookup.status.as_str()));
     fields.insert("took_ms".into(), json!(lookup.took_ms));
     fields.insert("origin_calls".into(), json!(state.origin_calls()));
+    let (answered, all) = state.metrics().values().fold((0, 0), |(a, n), m| {
+        (
+            a + m.answered_from_cache(),
+            n + m.answered_from_cache() + m.misses + m.bypass,
+        )
+    });
+    fields.insert(
+        "cache_hits".into(),
+        json!({ "answered_from_cache": answered, "lookups": all }),
+    );
     fields.insert("origin_called".into(), json!(lookup.origin_called));
     fields.insert("origin_failed".into(), json!(lookup.origin_failed));
     fields.insert("from_memory".into(), json!(lookup.from_memory));
