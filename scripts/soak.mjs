@@ -484,7 +484,7 @@ function summarise(s) {
 }
 
 async function isolateStart() {
-  const text = await (await fetch(`${workerState.url}/api/metrics`)).text();
+  const text = await (await fetch(`${workerState.url}/api/metrics?scope=isolate`)).text();
   return /^redge_isolate_start_time_seconds(?:\{[^}]*\})? (\S+)$/m.exec(text)?.[1] ?? null;
 }
 

@@ -7,6 +7,8 @@
 //! | `REDIS_TIMEOUT_MS` | no | deadline of one Redis call, retries included; 1..=30000, default 1000 |
 //! | `CORS_ALLOWED_ORIGINS` | no | comma-separated origins (`https://app.example.com`) that may call the API from a browser, with credentials |
 //! | `METRICS_TOKEN` | no | when set, `GET /api/metrics` requires `Authorization: Bearer <token>` |
+//! | `METRICS_FLUSH_MS` | no | how often an isolate adds what its counters gained to the deployment's totals in Redis, in the background: 0 (off: each isolate reports its own) or 1000..=3600000, default 10000 |
+//! | `METRICS_KEY` | no | the Redis hash with the deployment's totals, default `redge:metrics` |
 //! | `SESSION_COOKIE_INSECURE` | no | `true`: session cookies without `__Host-` and `Secure`, honoured only on plain-HTTP loopback requests (local development; never in production) |
 //! | `SESSION_ALLOWED_ORIGINS` | no | comma-separated origins, besides the Worker's own and `CORS_ALLOWED_ORIGINS`, allowed to change sessions |
 //! | `DEMO_ORIGIN_LATENCY_MS` | no | latency of the lookup demo's origin, 0..=60000, default 300 |
@@ -51,6 +53,14 @@ pub const SESSION_ORIGINS_VAR: &str = "SESSION_ALLOWED_ORIGINS";
 pub const SESSION_IDLE_VAR: &str = "SESSION_IDLE_S";
 /// Name of the variable with the session absolute lifetime.
 pub const SESSION_ABSOLUTE_VAR: &str = "SESSION_ABSOLUTE_S";
+/// Name of the variable with the metrics flush interval.
+pub const METRICS_FLUSH_VAR: &str = "METRICS_FLUSH_MS";
+/// Name of the variable with the metrics hash's key.
+pub const METRICS_KEY_VAR: &str = "METRICS_KEY";
+/// The default metrics flush interval: at most one background round trip per isolate per 10 s.
+pub const DEFAULT_METRICS_FLUSH_MS: u32 = 10_000;
+/// The default key of the deployment's metrics hash.
+pub const DEFAULT_METRICS_KEY: &str = "redge:metrics";
 /// Name of the variable with a real upstream for lookups.
 pub const ORIGIN_URL_VAR: &str = "ORIGIN_URL";
 /// The variables that hold URLs: a problem with one of them is logged with the URL redacted.
@@ -72,6 +82,8 @@ pub struct Config {
     pub cors_origins: Vec<String>,
     /// Token required by `GET /api/metrics`, if any.
     pub metrics_token: Option<String>,
+    /// How the isolates add their counters up in Redis.
+    pub metrics: MetricsSettings,
     /// Session store and cookie settings.
     pub session: SessionSettings,
     /// The lookup demo: its origin and cache policy.
@@ -89,11 +101,22 @@ impl fmt::Debug for Config {
             .field("redis_timeout_ms", &self.redis_timeout_ms)
             .field("cors_origins", &self.cors_origins)
             .field("metrics_token", &redacted(self.metrics_token.is_some()))
+            .field("metrics", &self.metrics)
             .field("session", &self.session)
             .field("lookup", &self.lookup)
             .field("ratelimit", &self.ratelimit)
             .finish()
     }
+}
+
+/// Metrics for the whole deployment: each isolate adds its counters to one Redis hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricsSettings {
+    /// How often an isolate sends what its counters gained, in the background (0: never; then
+    /// `GET /api/metrics` shows the isolate's own counters only).
+    pub flush_ms: u32,
+    /// The Redis hash that holds the totals.
+    pub key: String,
 }
 
 /// Rate-limit settings.
@@ -241,6 +264,18 @@ impl Config {
             ));
         }
 
+        let metrics = MetricsSettings {
+            flush_ms: number(
+                &read,
+                METRICS_FLUSH_VAR,
+                DEFAULT_METRICS_FLUSH_MS,
+                |ms| *ms == 0 || (1_000..=3_600_000).contains(ms),
+                "0 (off) or a whole number of milliseconds from 1000 to 3600000",
+                &mut problems,
+            ),
+            key: read(METRICS_KEY_VAR)
+                .map_or_else(|| DEFAULT_METRICS_KEY.to_owned(), |k| k.trim().to_owned()),
+        };
         let session = session_settings(&read, &cors_origins, &mut problems);
         let lookup = lookup_settings(&read, &mut problems);
         let ratelimit = ratelimit_settings(&read, &mut problems);
@@ -254,6 +289,7 @@ impl Config {
             redis_timeout_ms,
             cors_origins,
             metrics_token,
+            metrics,
             session,
             lookup,
             ratelimit,

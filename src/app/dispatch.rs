@@ -77,7 +77,9 @@ pub(crate) async fn handle(raw: web_sys::Request, env: Env, ctx: Context) -> web
         cors_origins: Vec::new(),
         preflight: false,
     };
-    let outcome = respond(req, env, ctx, &meter, &extras, &mut facts).await;
+    let ctx = Rc::new(ctx);
+    let config = state::config(&env).ok();
+    let outcome = respond(req, env, Rc::clone(&ctx), &meter, &extras, &mut facts).await;
     let reply = match outcome {
         Ok(reply) => reply,
         Err(problem) => {
@@ -87,13 +89,20 @@ pub(crate) async fn handle(raw: web_sys::Request, env: Env, ctx: Context) -> web
             problem.into_reply()
         }
     };
-    into_runtime(finish(reply, &meter, &extras, &facts, started))
+    let reply = finish(reply, &meter, &extras, &facts, started);
+    // This isolate's share of the deployment's metrics, in the background (see handlers/metrics.rs).
+    if let Some(config) = config
+        && state::metrics_flush_due(SystemClock.now_ms(), config.metrics.flush_ms)
+    {
+        ctx.wait_until(metrics::flush(config));
+    }
+    into_runtime(reply)
 }
 
 async fn respond(
     req: Incoming,
     env: Env,
-    ctx: Context,
+    ctx: Rc<Context>,
     meter: &Rc<Meter>,
     extras: &Rc<Extras>,
     facts: &mut Facts,
@@ -159,7 +168,7 @@ async fn respond(
         redis: Rc::new(redis),
         meter: Rc::clone(meter),
         env,
-        ctx: Rc::new(ctx),
+        ctx,
         params,
         body,
         client,

@@ -215,6 +215,177 @@ impl Registry {
     }
 }
 
+/// A registry's counters and histograms as flat fields of a Redis hash, so that every isolate can add
+/// its increments to one hash (`HINCRBYFLOAT`) and any isolate can render the deployment's totals from
+/// it ([`Registry::from_fields`]).
+///
+/// A family is described once (`["f",name]` → `{"help","type","buckets"}`, written with `HSET`); each
+/// sample is a field `["s",name,labels,part]` whose value adds up across isolates: `part` is `null` for a
+/// counter, a bucket's index, `"sum"` or `"count"` for a histogram (its buckets are cumulative already,
+/// so sums of them are too). Gauges describe one isolate and are left out.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Fields {
+    /// Family descriptors: `(field, JSON value)`.
+    pub families: Vec<(String, String)>,
+    /// Samples: `(field, value)`.
+    pub samples: Vec<(String, f64)>,
+}
+
+impl Registry {
+    /// The counters and histograms as [`Fields`].
+    pub fn fields(&self) -> Fields {
+        let mut out = Fields::default();
+        for (name, family) in &self.families {
+            if family.kind == Kind::Gauge {
+                continue;
+            }
+            let descriptor = serde_json::json!({
+                "help": family.help,
+                "type": family.kind.as_str(),
+                "buckets": family.buckets,
+            });
+            out.families.push((
+                serde_json::json!(["f", name]).to_string(),
+                descriptor.to_string(),
+            ));
+            for (labels, series) in &family.series {
+                let field = |part: serde_json::Value| {
+                    serde_json::json!(["s", name, labels, part]).to_string()
+                };
+                match series {
+                    Series::Value(v) => out.samples.push((field(serde_json::Value::Null), *v)),
+                    Series::Histogram { counts, sum, count } => {
+                        for (i, n) in counts.iter().enumerate() {
+                            out.samples.push((field(i.into()), *n as f64));
+                        }
+                        out.samples.push((field("sum".into()), *sum));
+                        out.samples.push((field("count".into()), *count as f64));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The registry that `pairs` (a hash's fields and values, as [`Registry::fields`] writes them,
+    /// added up) describe. A field or value that does not parse is skipped and counted as dropped.
+    pub fn from_fields(pairs: &[(String, String)]) -> Registry {
+        #[derive(serde::Deserialize)]
+        struct Descriptor {
+            help: String,
+            #[serde(rename = "type")]
+            kind: String,
+            buckets: Vec<f64>,
+        }
+        let mut registry = Registry::new();
+        let mut descriptors = BTreeMap::new();
+        for (field, value) in pairs {
+            if let Ok((tag, name)) = serde_json::from_str::<(String, String)>(field)
+                && tag == "f"
+                && let Ok(d) = serde_json::from_str::<Descriptor>(value)
+            {
+                descriptors.insert(name, d);
+            }
+        }
+        for (field, value) in pairs {
+            if field.starts_with("[\"f\"") {
+                continue;
+            }
+            type Sample = (String, String, Vec<(String, String)>, serde_json::Value);
+            let parsed = serde_json::from_str::<Sample>(field).ok().and_then(|s| {
+                let v = serde_json::from_str::<f64>(value.trim()).ok()?;
+                Some((s, v))
+            });
+            let Some(((_, name, labels, part), value)) = parsed.filter(|((t, ..), _)| t == "s")
+            else {
+                registry.dropped += 1;
+                continue;
+            };
+            let Some(d) = descriptors.get(&name) else {
+                registry.dropped += 1;
+                continue;
+            };
+            let labels: Vec<(&str, &str)> = labels
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            match (d.kind.as_str(), part) {
+                ("counter", serde_json::Value::Null) => {
+                    registry.add(&name, &d.help, &labels, value);
+                }
+                ("histogram", part) => {
+                    let Some(Series::Histogram { counts, sum, count }) =
+                        registry.series(&name, &d.help, Kind::Histogram, &d.buckets, &labels)
+                    else {
+                        continue;
+                    };
+                    match part {
+                        serde_json::Value::Number(i) => {
+                            if let Some(n) = i.as_u64().and_then(|i| counts.get_mut(i as usize)) {
+                                *n += value as u64;
+                            }
+                        }
+                        serde_json::Value::String(p) if p == "sum" => *sum += value,
+                        serde_json::Value::String(p) if p == "count" => *count += value as u64,
+                        _ => {}
+                    }
+                }
+                _ => registry.dropped += 1,
+            }
+        }
+        registry
+    }
+
+    /// Sets a gauge computed from the counters: the share of lookups answered from the cache (hits,
+    /// memory hits, stale and negative entries) among all lookups, per key group.
+    pub fn add_cache_hit_ratio(&mut self) {
+        let Some(family) = self.families.get("redge_cache_lookups_total") else {
+            return;
+        };
+        let mut by_group: BTreeMap<String, (f64, f64)> = BTreeMap::new();
+        for (labels, series) in &family.series {
+            let Series::Value(v) = series else { continue };
+            let label = |k: &str| labels.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+            let (Some(group), Some(outcome)) = (label("group"), label("outcome")) else {
+                continue;
+            };
+            let entry = by_group.entry(group.to_owned()).or_default();
+            if matches!(outcome, "hit" | "memory_hit" | "stale" | "negative") {
+                entry.0 += v;
+            }
+            entry.1 += v;
+        }
+        for (group, (hits, all)) in by_group {
+            if all > 0.0 {
+                self.set(
+                    Kind::Gauge,
+                    "redge_cache_hit_ratio",
+                    "Lookups answered from the cache (fresh, stale or negative entries) per lookup.",
+                    &[("group", &group)],
+                    hits / all,
+                );
+            }
+        }
+    }
+}
+
+/// What to add to the shared hash since `flushed` (the sample values last sent): every sample that
+/// grew, by how much. A sample that shrank (an isolate's counter cannot; a copied total restarted) sends
+/// nothing and becomes the new base.
+pub fn increments(now: &[(String, f64)], flushed: &BTreeMap<String, f64>) -> Vec<(String, f64)> {
+    now.iter()
+        .filter_map(|(field, value)| {
+            let before = flushed.get(field).copied().unwrap_or(0.0);
+            (*value > before).then(|| (field.clone(), value - before))
+        })
+        .collect()
+}
+
+/// A value for `HINCRBYFLOAT` (the same six-decimal form as the text exposition).
+pub fn increment_text(value: f64) -> String {
+    number(value)
+}
+
 /// Whether a scrape may read the metrics: always without a configured token, otherwise only with
 /// `Authorization: Bearer <token>`, compared without an early exit so the time taken does not tell how
 /// much of the token was right.
@@ -491,5 +662,129 @@ mod tests {
                     .is_some_and(|(_, v)| v.parse::<f64>().is_ok() || v == "+Inf");
             assert!(ok, "{line}");
         }
+    }
+
+    /// What a Redis hash holds after each of `isolates` sent its fields: descriptors set, samples
+    /// added up.
+    fn shared_hash(isolates: &[&Registry]) -> Vec<(String, String)> {
+        let mut hash: BTreeMap<String, String> = BTreeMap::new();
+        let mut sums: BTreeMap<String, f64> = BTreeMap::new();
+        for registry in isolates {
+            let fields = registry.fields();
+            hash.extend(fields.families);
+            for (field, value) in fields.samples {
+                *sums.entry(field).or_default() += value;
+            }
+        }
+        hash.extend(sums.into_iter().map(|(f, v)| (f, increment_text(v))));
+        hash.into_iter().collect()
+    }
+
+    fn load(registry: &mut Registry, route: &str, seconds: &[f64]) {
+        for s in seconds {
+            registry.add(
+                "redge_http_requests_total",
+                "Requests.",
+                &[("route", route), ("status", "200")],
+                1.0,
+            );
+            registry.observe(
+                "redge_http_request_duration_seconds",
+                "Latency.",
+                LATENCY_BUCKETS,
+                &[("route", route)],
+                *s,
+            );
+        }
+        registry.set(
+            Kind::Gauge,
+            "redge_isolate_start_time_seconds",
+            "Start.",
+            &[],
+            17.0,
+        );
+    }
+
+    #[test]
+    fn two_isolates_add_up_to_what_one_would_have_counted() {
+        let (mut a, mut b, mut both) = (Registry::new(), Registry::new(), Registry::new());
+        load(&mut a, "/api/x", &[0.002, 0.02, 0.3]);
+        load(&mut b, "/api/x", &[0.004]);
+        load(&mut b, "/api/y \"q\"", &[1.5, 0.0004]);
+        load(&mut both, "/api/x", &[0.002, 0.02, 0.3, 0.004]);
+        load(&mut both, "/api/y \"q\"", &[1.5, 0.0004]);
+        let merged = Registry::from_fields(&shared_hash(&[&a, &b]));
+        let mut expected = both.clone();
+        // Gauges describe one isolate: not in the shared hash.
+        expected.families.remove("redge_isolate_start_time_seconds");
+        assert_eq!(merged.render(), expected.render());
+        assert!(
+            merged
+                .render()
+                .contains("redge_http_requests_total{route=\"/api/x\",status=\"200\"} 4")
+        );
+    }
+
+    #[test]
+    fn fields_that_do_not_parse_are_counted_not_fatal() {
+        let mut a = Registry::new();
+        load(&mut a, "/r", &[0.1]);
+        let mut hash = shared_hash(&[&a]);
+        hash.push(("not json".into(), "1".into()));
+        hash.push((r#"["s","unknown_family",[],null]"#.into(), "1".into()));
+        hash.push((
+            r#"["s","redge_http_requests_total",[],null]"#.into(),
+            "abc".into(),
+        ));
+        let merged = Registry::from_fields(&hash);
+        assert_eq!(merged.dropped, 3);
+        assert!(
+            merged
+                .render()
+                .contains("redge_http_requests_total{route=\"/r\",status=\"200\"} 1")
+        );
+    }
+
+    #[test]
+    fn increments_send_only_what_grew_since_the_last_flush() {
+        let flushed: BTreeMap<String, f64> = [("a".to_owned(), 3.0), ("b".to_owned(), 5.0)].into();
+        let now = vec![
+            ("a".to_owned(), 7.0),
+            ("b".to_owned(), 5.0),
+            ("c".to_owned(), 2.5),
+        ];
+        assert_eq!(
+            increments(&now, &flushed),
+            [("a".to_owned(), 4.0), ("c".to_owned(), 2.5)]
+        );
+        // A total that restarted (smaller than what was sent) sends nothing.
+        assert!(increments(&[("a".to_owned(), 1.0)], &flushed).is_empty());
+    }
+
+    #[test]
+    fn the_hit_ratio_counts_every_answer_from_the_cache() {
+        let mut r = Registry::new();
+        for (outcome, n) in [
+            ("hit", 6.0),
+            ("memory_hit", 1.0),
+            ("stale", 1.0),
+            ("negative", 1.0),
+            ("miss", 1.0),
+        ] {
+            r.set(
+                Kind::Counter,
+                "redge_cache_lookups_total",
+                "Lookups.",
+                &[("group", "item"), ("outcome", outcome)],
+                n,
+            );
+        }
+        r.add_cache_hit_ratio();
+        assert!(
+            r.render()
+                .contains("redge_cache_hit_ratio{group=\"item\"} 0.9\n"),
+            "{}",
+            r.render()
+        );
     }
 }

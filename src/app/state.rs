@@ -3,6 +3,7 @@
 //! instance (a panic would reset them: none of this code panics).
 
 use std::cell::{Cell, OnceCell, RefCell};
+use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use super::config::{Config, ConfigError, URL_VARS};
@@ -17,6 +18,8 @@ thread_local! {
     static SYNC_TOKEN: RefCell<Option<String>> = const { RefCell::new(None) };
     static STARTED_MS: Cell<u64> = const { Cell::new(0) };
     static WARNED_UNKNOWN_CLIENT: Cell<bool> = const { Cell::new(false) };
+    static FLUSHED: RefCell<BTreeMap<String, f64>> = const { RefCell::new(BTreeMap::new()) };
+    static LAST_FLUSH_MS: Cell<u64> = const { Cell::new(0) };
     static LIMITER: OnceCell<Result<&'static RateLimiter, String>> = const { OnceCell::new() };
 }
 
@@ -102,6 +105,35 @@ pub(crate) fn warn_unknown_client_once() {
                     behind another proxy set TRUSTED_CLIENT_IP_HEADER to the header it sets",
     });
     worker::console_warn!("{line}");
+}
+
+/// Whether this isolate's counters are due to be added to the deployment's totals (at most once per
+/// `interval_ms`; never when it is 0). Saying yes starts the next interval.
+pub(crate) fn metrics_flush_due(now_ms: u64, interval_ms: u32) -> bool {
+    if interval_ms == 0 {
+        return false;
+    }
+    LAST_FLUSH_MS.with(|last| {
+        let due = now_ms.saturating_sub(last.get()) >= u64::from(interval_ms);
+        if due {
+            last.set(now_ms);
+        }
+        due
+    })
+}
+
+/// The increments to send since the last flush, for `samples` (the isolate's totals now); they count
+/// as sent from here on. Sent once: a flush that fails loses them (the totals undercount) rather than
+/// risk adding them twice.
+pub(crate) fn take_metric_increments(samples: &[(String, f64)]) -> Vec<(String, f64)> {
+    FLUSHED.with(|flushed| {
+        let mut flushed = flushed.borrow_mut();
+        let increments = super::metrics::increments(samples, &flushed);
+        for (field, value) in samples {
+            flushed.insert(field.clone(), *value);
+        }
+        increments
+    })
 }
 
 /// Runs `f` with the isolate's metrics registry.

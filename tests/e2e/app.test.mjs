@@ -46,7 +46,7 @@ test('health costs exactly one Redis round trip and says so in Server-Timing', a
 });
 
 test('routes without Redis report zero round trips, errors included', async () => {
-  for (const path of ['/api', '/api/metrics', '/api/nope']) {
+  for (const path of ['/api', '/api/metrics?scope=isolate', '/api/nope']) {
     const response = await api(path);
     await response.arrayBuffer();
     assert.equal(serverTiming(response).redis.desc, '0 round trips', path);
@@ -166,8 +166,9 @@ function parseMetrics(text) {
   return { samples, types };
 }
 
+// This isolate's counters and gauges (the deployment's totals are tested in metrics.test.mjs).
 async function scrape() {
-  const response = await api('/api/metrics');
+  const response = await api('/api/metrics?scope=isolate');
   assert.equal(response.status, 200);
   return parseMetrics(await response.text());
 }
@@ -175,8 +176,9 @@ async function scrape() {
 test('GET /api/metrics is the Prometheus text format with requests, round trips and latency', async () => {
   await (await api('/api/health')).arrayBuffer();
   await (await api('/api/definitely-missing')).arrayBuffer();
-  const response = await api('/api/metrics');
+  const response = await api('/api/metrics?scope=isolate');
   assert.equal(response.status, 200);
+  assert.equal(response.headers.get('x-redge-metrics-scope'), 'isolate');
   assert.equal(response.headers.get('content-type'), 'text/plain; version=0.0.4; charset=utf-8');
   const { samples, types } = parseMetrics(await response.text());
   assert.equal(types.get('redge_http_requests_total'), 'counter');
