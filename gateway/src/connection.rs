@@ -37,6 +37,8 @@ use http_body_util::BodyExt as _;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
+use crate::metrics::{ClientConnection, Metrics};
+
 /// The timeouts of one connection.
 #[derive(Debug, Clone, Copy)]
 pub struct Timeouts {
@@ -119,11 +121,13 @@ impl Drop for Busy {
     }
 }
 
-/// A listener whose connections are [`Watched`], and, with a cap, at most that many at once.
+/// A listener whose connections are [`Watched`] (and counted in the metrics), and, with a cap, at
+/// most that many at once.
 pub struct Guarded<L> {
     inner: L,
     timeouts: Timeouts,
     cap: Option<Cap>,
+    metrics: Arc<Metrics>,
 }
 
 /// The open connections of a [`Guarded`] listener and their maximum.
@@ -136,15 +140,16 @@ struct Cap {
 impl<L> Guarded<L> {
     /// Watches the connections of `inner`; `max`, if given, caps how many are open at once (pass
     /// `None` when the caller caps them itself, as the acceptor of [`crate::run`] does).
-    pub fn new(inner: L, timeouts: Timeouts, max: Option<usize>) -> Self {
+    pub fn new(inner: L, timeouts: Timeouts, max: Option<usize>, metrics: Arc<Metrics>) -> Self {
         Guarded {
             inner,
             timeouts,
             cap: max.map(|max| Cap {
                 open: Arc::new(AtomicUsize::new(0)),
                 max,
-                refused: Refusals::default(),
+                refused: Refusals::new(Arc::clone(&metrics)),
             }),
+            metrics,
         }
     }
 }
@@ -172,7 +177,8 @@ where
                     Some(Open(Arc::clone(&cap.open)))
                 }
             };
-            return (Watched::new(io, self.timeouts, slot), addr);
+            let counted = self.metrics.client_connection();
+            return (Watched::new(io, self.timeouts, slot, counted), addr);
         }
     }
 
@@ -181,17 +187,25 @@ where
     }
 }
 
-/// Logs refused connections at most once a second, with how many there were.
-#[derive(Default)]
+/// Counts refused connections (in the metrics) and logs them at most once a second, with how many
+/// there were.
 pub struct Refusals {
-    count: AtomicU64,
+    metrics: Arc<Metrics>,
     last_logged: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 impl Refusals {
+    /// Counts into `metrics`.
+    pub fn new(metrics: Arc<Metrics>) -> Self {
+        Refusals {
+            metrics,
+            last_logged: std::sync::Mutex::new(None),
+        }
+    }
+
     /// Counts a connection refused because `max` were open, and logs now and then.
     pub fn note(&self, max: usize) {
-        let count = self.count.fetch_add(1, Ordering::Relaxed) + 1;
+        let count = self.metrics.connection_refused();
         let mut last = self.last_logged.lock().unwrap_or_else(|e| e.into_inner());
         if last.is_none_or(|at| at.elapsed() >= Duration::from_secs(1)) {
             *last = Some(std::time::Instant::now());
@@ -226,10 +240,11 @@ pub struct Watched<Io> {
     /// Whether a write succeeded since the timer was armed.
     wrote: bool,
     _open: Option<Open>,
+    _counted: ClientConnection,
 }
 
 impl<Io> Watched<Io> {
-    fn new(io: Io, timeouts: Timeouts, open: Option<Open>) -> Self {
+    fn new(io: Io, timeouts: Timeouts, open: Option<Open>, counted: ClientConnection) -> Self {
         Watched {
             io,
             activity: Arc::new(Activity::default()),
@@ -240,6 +255,7 @@ impl<Io> Watched<Io> {
             head_started: true,
             wrote: false,
             _open: open,
+            _counted: counted,
         }
     }
 
