@@ -302,6 +302,11 @@ thread_local! {
     static SHARD: Cell<usize> = const { Cell::new(0) };
 }
 
+/// The index [`set_shard`] gave the calling thread (0 if none): also picks its set of metrics.
+pub fn shard_index() -> usize {
+    SHARD.with(Cell::get)
+}
+
 /// Makes the calling thread's requests use pool `index` (taken modulo the number of pools). Threads
 /// that never call it use pool 0.
 pub fn set_shard(index: usize) {

@@ -4,8 +4,10 @@
 //! atomic added to with `Relaxed` ordering (no lock, no allocation, no map lookup per request), in
 //! tables whose shape is fixed at start-up: requests by route kind ([`ROUTES`]) and status code, a
 //! latency histogram per route kind, refused commands by their index in the static command tables.
-//! A scrape reads every atomic once; counters read during a scrape may be a request apart from each
-//! other, which Prometheus tolerates. Gauges that the rest of the gateway already keeps (open SSE
+//! The per-request counters are kept once per server thread ([`Shard`], picked by the thread's pool
+//! index, see `backend.rs`), so two threads never write the same cache line on every request; a
+//! scrape adds the shards up. A scrape reads every atomic once; counters read during a scrape may be a
+//! request apart from each other, which Prometheus tolerates. Gauges that the rest of the gateway already keeps (open SSE
 //! streams, requests in flight, the pools) are read from there at scrape time ([`Gauges`]) rather than
 //! counted twice.
 //!
@@ -92,11 +94,8 @@ fn route_index(route: &str) -> usize {
 
 /// The gateway's counters; one per process, shared by every server thread.
 pub struct Metrics {
-    /// `ROUTES.len() * STATUSES` request counts.
-    requests: Box<[AtomicU64]>,
-    latency: Box<[Histogram]>,
-    redis_calls: AtomicU64,
-    redis_errors: [AtomicU64; 2],
+    /// The counters every request adds to, one set per server thread.
+    shards: Box<[Shard]>,
     /// Per command the static tables know (and one for `unknown`), per [`Refusal`].
     refused: Box<[[AtomicU64; 2]]>,
     client_connections: AtomicUsize,
@@ -105,15 +104,42 @@ pub struct Metrics {
     scripts_unkillable: AtomicU64,
 }
 
-impl Default for Metrics {
-    fn default() -> Self {
-        Metrics {
+/// The per-request counters of one server thread, on cache lines of their own (the tables are
+/// allocations of their own).
+#[repr(align(128))]
+struct Shard {
+    /// `ROUTES.len() * STATUSES` request counts.
+    requests: Box<[AtomicU64]>,
+    latency: Box<[Histogram]>,
+    redis_calls: AtomicU64,
+    redis_errors: [AtomicU64; 2],
+}
+
+impl Shard {
+    fn new() -> Self {
+        Shard {
             requests: (0..ROUTES.len() * STATUSES)
                 .map(|_| AtomicU64::new(0))
                 .collect(),
             latency: (0..ROUTES.len()).map(|_| Histogram::new()).collect(),
             redis_calls: AtomicU64::new(0),
             redis_errors: [AtomicU64::new(0), AtomicU64::new(0)],
+        }
+    }
+}
+
+impl Default for Metrics {
+    /// One set of per-request counters, for a single server thread.
+    fn default() -> Self {
+        Metrics::new(1)
+    }
+}
+
+impl Metrics {
+    /// Counters for `threads` server threads (at least one set).
+    pub fn new(threads: usize) -> Self {
+        Metrics {
+            shards: (0..threads.max(1)).map(|_| Shard::new()).collect(),
             refused: (0..=commands::KNOWN)
                 .map(|_| [AtomicU64::new(0), AtomicU64::new(0)])
                 .collect(),
@@ -122,6 +148,19 @@ impl Default for Metrics {
             scripts_killed: AtomicU64::new(0),
             scripts_unkillable: AtomicU64::new(0),
         }
+    }
+
+    /// The calling thread's counters.
+    fn shard(&self) -> &Shard {
+        &self.shards[crate::backend::shard_index() % self.shards.len()]
+    }
+
+    /// A counter summed over the threads.
+    fn total(&self, counter: impl Fn(&Shard) -> &AtomicU64) -> u64 {
+        self.shards
+            .iter()
+            .map(|shard| counter(shard).load(Ordering::Relaxed))
+            .sum()
     }
 }
 
@@ -145,21 +184,22 @@ impl Metrics {
     pub fn request(&self, route: &str, status: u16, latency_us: u64) {
         let route = route_index(route);
         let status = usize::from(status.saturating_sub(FIRST_STATUS)).min(STATUSES - 1);
-        self.requests[route * STATUSES + status].fetch_add(1, Ordering::Relaxed);
-        let histogram = &self.latency[route];
+        let shard = self.shard();
+        shard.requests[route * STATUSES + status].fetch_add(1, Ordering::Relaxed);
+        let histogram = &shard.latency[route];
         histogram.buckets[bucket_of(latency_us)].fetch_add(1, Ordering::Relaxed);
         histogram.sum_us.fetch_add(latency_us, Ordering::Relaxed);
     }
 
     /// Counts a call to Redis made for a request (a command, a pipeline or a transaction).
     pub fn redis_call(&self) {
-        self.redis_calls.fetch_add(1, Ordering::Relaxed);
+        self.shard().redis_calls.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts `n` Redis errors of one kind.
     pub fn redis_errors(&self, kind: RedisError, n: u64) {
         if n > 0 {
-            self.redis_errors[kind as usize].fetch_add(n, Ordering::Relaxed);
+            self.shard().redis_errors[kind as usize].fetch_add(n, Ordering::Relaxed);
         }
     }
 
@@ -202,7 +242,7 @@ impl Metrics {
         );
         for (r, route) in ROUTES.iter().enumerate() {
             for s in 0..STATUSES {
-                let n = load(&self.requests[r * STATUSES + s]);
+                let n = self.total(|shard| &shard.requests[r * STATUSES + s]);
                 if n > 0 {
                     let status = s + usize::from(FIRST_STATUS);
                     let _ = writeln!(
@@ -218,8 +258,10 @@ impl Metrics {
             "histogram",
             "Time from a request's arrival to its response head, by route kind.",
         );
-        for (route, histogram) in ROUTES.iter().zip(self.latency.iter()) {
-            let counts: Vec<u64> = histogram.buckets.iter().map(load).collect();
+        for (r, route) in ROUTES.iter().enumerate() {
+            let counts: Vec<u64> = (0..=LATENCY_BUCKETS_US.len())
+                .map(|b| self.total(|shard| &shard.latency[r].buckets[b]))
+                .collect();
             let total: u64 = counts.iter().sum();
             if total == 0 {
                 continue;
@@ -237,7 +279,7 @@ impl Metrics {
                 out,
                 "redge_gateway_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {total}"
             );
-            let sum = load(&histogram.sum_us) as f64 / 1e6;
+            let sum = self.total(|shard| &shard.latency[r].sum_us) as f64 / 1e6;
             let _ = writeln!(
                 out,
                 "redge_gateway_request_duration_seconds_sum{{route=\"{route}\"}} {sum}"
@@ -262,7 +304,7 @@ impl Metrics {
         let _ = writeln!(
             out,
             "redge_gateway_redis_calls_total {}",
-            load(&self.redis_calls)
+            self.total(|shard| &shard.redis_calls)
         );
         header(
             &mut out,
@@ -271,11 +313,11 @@ impl Metrics {
             "Redis errors: kind reply is a command Redis answered with an error, kind unavailable a call \
              without an answer (connection failed or deadline passed).",
         );
-        for (kind, n) in ["reply", "unavailable"].iter().zip(&self.redis_errors) {
+        for (k, kind) in ["reply", "unavailable"].iter().enumerate() {
             let _ = writeln!(
                 out,
                 "redge_gateway_redis_errors_total{{kind=\"{kind}\"}} {}",
-                load(n)
+                self.total(|shard| &shard.redis_errors[k])
             );
         }
         gauge(
@@ -438,6 +480,44 @@ mod tests {
         assert!(
             !text.contains(r#"route="path""#),
             "routes without requests are left out"
+        );
+    }
+
+    #[test]
+    fn each_thread_counts_in_its_own_shard_and_a_scrape_adds_them_up() {
+        let metrics = std::sync::Arc::new(Metrics::new(2));
+        let threads: Vec<_> = (0..2)
+            .map(|index| {
+                let metrics = std::sync::Arc::clone(&metrics);
+                std::thread::spawn(move || {
+                    crate::backend::set_shard(index);
+                    for _ in 0..=index {
+                        metrics.request("path", 200, 10);
+                        metrics.redis_call();
+                    }
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        assert_eq!(metrics.shards[0].redis_calls.load(Ordering::Relaxed), 1);
+        assert_eq!(metrics.shards[1].redis_calls.load(Ordering::Relaxed), 2);
+        let text = metrics.render(&Gauges::default());
+        assert_eq!(
+            line(
+                &text,
+                r#"redge_gateway_requests_total{route="path",status="200"}"#
+            ),
+            Some("3")
+        );
+        assert_eq!(line(&text, "redge_gateway_redis_calls_total"), Some("3"));
+        assert_eq!(
+            line(
+                &text,
+                r#"redge_gateway_request_duration_seconds_count{route="path"}"#
+            ),
+            Some("3")
         );
     }
 

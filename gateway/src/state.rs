@@ -116,7 +116,7 @@ impl AppState {
         }
         let client = redis::Client::open(info)
             .map_err(|e| format!("invalid Redis settings: {}", e.category()))?;
-        let metrics = Arc::new(Metrics::default());
+        let metrics = Arc::new(Metrics::new(config.threads));
         let backend = Backend::new(
             client,
             Arc::clone(&metrics),

@@ -128,6 +128,23 @@ async fn srh_variables_configure_the_binary_and_redge_variables_win() {
     let ping = post(&format!("{base}/"), Some("srh-token"), false, r#"["PING"]"#).await;
     assert_eq!(ping.status, 200, "{}", ping.json);
     assert_eq!(ping.json["result"], "PONG");
+    // The binary counts on each of its threads; a scrape adds them up.
+    for _ in 0..3 {
+        post(&format!("{base}/get/k"), Some("srh-token"), false, "").await;
+    }
+    let metrics = common::scrape(&base).await;
+    let requests = |route| {
+        common::sample(
+            &metrics,
+            "redge_gateway_requests_total",
+            &[("route", route), ("status", "200")],
+        )
+    };
+    assert_eq!((requests("command"), requests("path")), (1.0, 3.0));
+    assert_eq!(
+        common::sample(&metrics, "redge_gateway_redis_calls_total", &[]),
+        4.0
+    );
     let _ = child.kill();
     let _ = child.wait();
 
