@@ -3,8 +3,9 @@
 //!
 //! The HTTP library only enforces a header-read timeout when a timer is configured, which `axum::serve`
 //! does not do, and even then it measures the idle time between two requests with the same timer. So
-//! the gateway keeps its own per-connection clock in the socket wrapper [`Watched`], told by the
-//! middleware [`track`] when a request starts and when its response has been handed over:
+//! the gateway keeps its own per-connection clock in the socket wrapper [`Watched`], told by
+//! [`track`] (from the request middleware) when a request starts and when its response has been
+//! handed over:
 //!
 //! - a new connection must deliver a complete request head within `--header-timeout-ms` of being
 //!   accepted (a silent connection, or one that dribbles a header line now and then, is closed);
@@ -29,7 +30,6 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::extract::Request;
 use axum::extract::connect_info::{ConnectInfo, Connected};
-use axum::middleware::Next;
 use axum::response::Response;
 use axum::serve::{IncomingStream, Listener};
 use futures_util::task::AtomicWaker;
@@ -92,28 +92,32 @@ where
     }
 }
 
-/// Middleware: marks the connection busy from the request's arrival until its response body has been
+/// Marks the request's connection busy from the request's arrival until its response body has been
 /// handed over (dropped by the HTTP library), so [`Watched`] times only what lies between requests.
-pub async fn track(request: Request, next: Next) -> Response {
-    let Some(ConnectInfo(Conn(activity))) =
-        request.extensions().get::<ConnectInfo<Conn>>().cloned()
-    else {
-        return next.run(request).await;
-    };
+/// Called by the one middleware every request passes ([`crate::observe::frame`]: each middleware
+/// layer costs an allocation and a move of the whole request future), with [`Busy::until_sent`] on
+/// the response.
+pub fn track(request: &Request) -> Option<Busy> {
+    let ConnectInfo(Conn(activity)) = request.extensions().get::<ConnectInfo<Conn>>()?;
     activity.begin();
-    let busy = Busy(activity);
-    let response = next.run(request).await;
-    // The closure owns `busy`, so the request counts as busy until the body is dropped.
-    response.map(|body| {
-        Body::new(body.map_err(move |e| {
-            let _ = &busy;
-            e
-        }))
-    })
+    Some(Busy(Arc::clone(activity)))
+}
+
+impl Busy {
+    /// Keeps the request counted as busy until `response`'s body is dropped.
+    pub fn until_sent(self, response: Response) -> Response {
+        // The closure owns `self`, so the request counts as busy until the body is dropped.
+        response.map(|body| {
+            Body::new(body.map_err(move |e| {
+                let _ = &self;
+                e
+            }))
+        })
+    }
 }
 
 /// Counts one request as busy until dropped.
-struct Busy(Arc<Activity>);
+pub struct Busy(Arc<Activity>);
 
 impl Drop for Busy {
     fn drop(&mut self) {

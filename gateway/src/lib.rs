@@ -109,7 +109,6 @@ pub fn app(state: AppState) -> Router {
         )
         .fallback(routes::not_found)
         .layer(from_fn_with_state(state.clone(), observe::frame))
-        .layer(axum::middleware::from_fn(connection::track))
         .with_state(state)
 }
 

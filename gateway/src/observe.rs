@@ -28,9 +28,11 @@ pub fn tag(mut response: Response, logged: Logged) -> Response {
     response
 }
 
-/// Middleware around every request: adds a fresh `upstash-sync-token` to the response and logs the
-/// request once it is answered.
+/// Middleware around every request: marks its connection busy until the response is sent
+/// ([`crate::connection::track`]), adds a fresh `upstash-sync-token` to the response, and logs and
+/// counts the request once it is answered.
 pub async fn frame(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let busy = crate::connection::track(&request);
     let started = Instant::now();
     let method = request.method().clone();
     let mut response = next.run(request).await;
@@ -52,5 +54,8 @@ pub async fn frame(State(state): State<AppState>, request: Request, next: Next) 
     } else {
         tracing::info!(%method, route = logged.route, command = logged.command, commands = logged.commands, status, latency_us, "request");
     }
-    response
+    match busy {
+        Some(busy) => busy.until_sent(response),
+        None => response,
+    }
 }
