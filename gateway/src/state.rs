@@ -215,7 +215,7 @@ impl AppState {
         if let Ok(value) = HeaderValue::from_maybe_shared(axum::body::Bytes::from(text)) {
             response
                 .headers_mut()
-                .insert(redge::client::protocol::SYNC_TOKEN_HEADER, value);
+                .insert(crate::format::SYNC_TOKEN, value);
         }
     }
 }
