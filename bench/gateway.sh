@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Benchmark: redge-gateway vs webdis vs redis-benchmark (the ceiling), GET and SET, at several concurrencies.
 #
-# Starts its own redis-server, the release gateway and webdis on free loopback ports, runs wrk against both
-# HTTP servers and redis-benchmark against Redis itself, and writes bench/results/gateway.md and
-# bench/results/gateway.json. Not a test: numbers depend on the machine.
+# Starts its own redis-server, the gateway as users build it (`cargo build --profile gateway -p
+# redge-gateway`) and webdis on free loopback ports, runs wrk against both HTTP servers and
+# redis-benchmark against Redis itself, and writes bench/results/gateway.md and
+# bench/results/gateway.json. Not a test: numbers depend on the machine. webdis runs as its docs
+# recommend, one thread per CPU; the gateway runs with its defaults (also one thread per CPU).
 #
 # Needs: cargo, redis-server, redis-cli, redis-benchmark, webdis, wrk, curl, python3 (for ports and the report).
 # Each cell compares the same request shape where both servers have it: the gateway's path form
@@ -17,7 +19,7 @@
 # Environment: DURATION (wrk seconds per run, default 10), CONCURRENCY (default "1 16 64"),
 #              ROUNDS (runs per cell, median reported, default 1),
 #              REQUESTS (redis-benchmark requests per run, default 200000), SKIP_BUILD=1 to reuse the binary,
-#              GATEWAY_BIN (a gateway binary to measure instead of building one),
+#              GATEWAY_BIN (a gateway binary to measure instead of building one; the report says so),
 #              POOL_SIZE (the gateway's --pool-size; its default when unset).
 set -euo pipefail
 
@@ -30,15 +32,21 @@ token="bench-token"
 key="bench:key"
 value="0123456789abcdef0123456789abcdef"
 
+# The machine's load before anything of this script runs (the runs themselves load every CPU).
+load_at_start="$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo "")"
+
 for tool in redis-server redis-cli redis-benchmark webdis wrk curl python3; do
   command -v "$tool" >/dev/null || { echo "gateway.sh: $tool is not installed" >&2; exit 1; }
 done
 
 if [[ -n "${GATEWAY_BIN:-}" ]]; then
   gateway_bin="$GATEWAY_BIN"
+  gateway_build="the binary given as GATEWAY_BIN"
 else
+  gateway_build="cargo build --profile gateway -p redge-gateway"
   if [[ "${SKIP_BUILD:-}" != 1 ]]; then
-    # The `gateway` profile is the release profile with opt-level 3 (release itself is tuned for wasm size).
+    # The build users run: the `gateway` profile is the release profile with opt-level 3 (release itself is
+    # tuned for the Worker's wasm size).
     (cd "$root" && cargo build --profile gateway -p redge-gateway)
   fi
   target_dir="$(cd "$root" && cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
@@ -71,6 +79,7 @@ wait_port() {
 redis_port="$(free_port)"
 gateway_port="$(free_port)"
 webdis_port="$(free_port)"
+cpus="$(nproc 2>/dev/null || getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)"
 
 redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" \
   >"$work/redis.log" 2>&1 &
@@ -90,7 +99,7 @@ cat >"$work/webdis.json" <<JSON
   "redis_port": $redis_port,
   "http_host": "127.0.0.1",
   "http_port": $webdis_port,
-  "threads": 4,
+  "threads": $cpus,
   "pool_size_per_thread": 20,
   "daemonize": false,
   "websockets": false,
@@ -164,9 +173,9 @@ for c in $concurrency; do
 done
 
 gateway_version="$("$gateway_bin" --version)"
-python3 - "$results" "$root/bench/results" "$duration" "$rounds" "${POOL_SIZE:-default}" "$gateway_version" "$clock_ticks" <<'PY'
+python3 - "$results" "$root/bench/results" "$duration" "$rounds" "${POOL_SIZE:-default}" "$gateway_version" "$clock_ticks" "$gateway_build" "$cpus" "$load_at_start" <<'PY'
 import json, os, platform, statistics, sys, datetime
-path, out_dir, duration, rounds, pool_size, version, clock_ticks = sys.argv[1:8]
+path, out_dir, duration, rounds, pool_size, version, clock_ticks, build, webdis_threads, load_at_start = sys.argv[1:11]
 clock_ticks = int(clock_ticks)
 rows = []
 for line in open(path):
@@ -188,8 +197,10 @@ os.makedirs(out_dir, exist_ok=True)
 meta = {
     "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
     "cpus": os.cpu_count(), "system": platform.system(), "wrk_seconds": int(duration),
-    "rounds": int(rounds), "gateway_pool_size": pool_size, "gateway": version,
+    "rounds": int(rounds), "gateway_pool_size": pool_size, "gateway": version, "gateway_build": build,
+    "webdis_threads": int(webdis_threads),
     "load_average": list(os.getloadavg()),
+    "load_average_at_start": [float(x) for x in load_at_start.split()],
 }
 with open(os.path.join(out_dir, "gateway.json"), "w") as f:
     json.dump({"meta": meta, "results": rows}, f, indent=2)
@@ -214,6 +225,9 @@ lines = [
     "the gateway's `POST /` with a JSON command, against the same webdis runs. redis-benchmark talks RESP",
     "directly to the same redis-server (the ceiling), once per round. wrk, both servers and Redis share",
     "the machine's CPUs.",
+    "",
+    f"The gateway is `{version}`, built with `{build}`, with its default threads (one per CPU); webdis",
+    f"runs {webdis_threads} thread(s), one per CPU as its documentation recommends.",
     "",
     "CPU µs/req is the server process's own CPU time (user + system, all threads) during a run divided by",
     "the requests served, median over the rounds: the cost of a request, which load from elsewhere on the",
@@ -243,7 +257,9 @@ for op in ["GET", "SET"]:
                 f"| {len(runs_of('redge-gateway', op, c, form))}/{len(runs_of('webdis', op, c))} "
                 f"| {b['rps']:.0f} "
                 f"| {g['rps'] / w['rps']:.2f} | {g['rps'] / b['rps']:.0%} |")
-lines += ["", f"Load average (1, 5, 15 min) when the report was written: "
+lines += ["", "Load average (1, 5, 15 min) before the runs: "
+          + (", ".join(f"{x:.2f}" for x in meta["load_average_at_start"]) or "unknown")
+          + "; when the report was written (the runs' own load included): "
           + ", ".join(f"{x:.2f}" for x in meta["load_average"]) + "."]
 steal = [r["steal_pct"] for r in rows if "steal_pct" in r]
 if steal:

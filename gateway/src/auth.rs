@@ -44,6 +44,11 @@ fn matches(tokens: &[Vec<u8>], token: &[u8]) -> bool {
         .fold(false, |ok, t| ok | bool::from(t.as_slice().ct_eq(token)))
 }
 
+/// Whether the request presents `token` (as a bearer token or `_token`), compared in constant time.
+pub fn presents(request: &Request, token: &[u8]) -> bool {
+    presented(request).is_some_and(|t| bool::from(t.as_ref().ct_eq(token)))
+}
+
 /// The access the request's token grants, if any.
 fn access(state: &AppState, request: &Request) -> Option<Access> {
     presented(request).and_then(|token| {

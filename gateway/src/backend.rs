@@ -26,6 +26,7 @@ use redis::{Client, Cmd, Pipeline, Value};
 
 use crate::error::GatewayError;
 use crate::exclusive::Kill;
+use crate::metrics::{Metrics, RedisError};
 
 /// A refused connection fails at once; a silent host after this long.
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
@@ -42,6 +43,18 @@ pub struct Backend {
     /// the script it is meant to stop.
     pub(crate) killer: ConnectionManager,
     pub(crate) deadline: Duration,
+    pub(crate) metrics: Arc<Metrics>,
+}
+
+/// The state of the pools, for `/metrics`.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolStats {
+    /// Shared connections over every thread.
+    pub shared_connections: usize,
+    /// Requests sent on them and not answered yet.
+    pub shared_in_flight: usize,
+    /// Idle connections kept for transactions and scripts.
+    pub idle_exclusive: usize,
 }
 
 impl Backend {
@@ -54,6 +67,7 @@ impl Backend {
     /// A connection manager could not be set up.
     pub fn new(
         client: Client,
+        metrics: Arc<Metrics>,
         deadline: Duration,
         pool_size: usize,
         shards: usize,
@@ -81,12 +95,48 @@ impl Backend {
             idle: Mutex::new(Vec::new()),
             max_idle,
             deadline,
+            metrics,
         })
+    }
+
+    /// Counts a call to Redis made for a request, and its errors: `replies` error replies among its
+    /// commands, or the call's own failure.
+    pub(crate) fn record<T>(
+        &self,
+        outcome: &Result<T, GatewayError>,
+        replies: impl FnOnce(&T) -> usize,
+    ) {
+        self.metrics.redis_call();
+        match outcome {
+            Ok(values) => self
+                .metrics
+                .redis_errors(RedisError::Reply, replies(values) as u64),
+            Err(GatewayError::Redis(_)) => self.metrics.redis_errors(RedisError::Reply, 1),
+            Err(_) => self.metrics.redis_errors(RedisError::Unavailable, 1),
+        }
+    }
+
+    /// The state of the pools.
+    pub fn pool_stats(&self) -> PoolStats {
+        let slots = self.shards.iter().flat_map(|pool| pool.slots.iter());
+        PoolStats {
+            shared_connections: slots.clone().count(),
+            shared_in_flight: slots
+                .map(|slot| slot.in_flight.load(Ordering::Relaxed))
+                .sum(),
+            idle_exclusive: self.idle.lock().unwrap_or_else(|e| e.into_inner()).len(),
+        }
     }
 
     /// Runs one command on a shared connection; a script on a connection of its own (see
     /// `exclusive.rs`).
     pub async fn single(&self, args: &[Vec<u8>]) -> Result<Value, GatewayError> {
+        let outcome = self.single_unrecorded(args).await;
+        self.record(&outcome, |_| 0);
+        outcome
+    }
+
+    async fn single_unrecorded(&self, args: &[Vec<u8>]) -> Result<Value, GatewayError> {
         if let Some(kill) = Kill::of(args) {
             let mut pipe = Pipeline::with_capacity(1);
             pipe.add_command(build(args));
@@ -115,6 +165,15 @@ impl Backend {
     /// Runs commands in order on one shared connection, not atomically; one value per command. A
     /// pipeline that runs a script goes to a connection of its own, as a lone script does.
     pub async fn pipeline(&self, commands: &[Vec<Vec<u8>>]) -> Result<Vec<Value>, GatewayError> {
+        let outcome = self.pipeline_unrecorded(commands).await;
+        self.record(&outcome, |values| error_replies(values));
+        outcome
+    }
+
+    async fn pipeline_unrecorded(
+        &self,
+        commands: &[Vec<Vec<u8>>],
+    ) -> Result<Vec<Value>, GatewayError> {
         let mut pipe = Pipeline::with_capacity(commands.len());
         for args in commands {
             pipe.add_command(build(args));
@@ -134,17 +193,34 @@ impl Backend {
     /// of them is asked, so this also re-establishes those that died with a Redis restart (the other
     /// threads' connections are left to their own threads, so that each stays driven by its thread).
     pub async fn healthy(&self) -> bool {
+        self.ping(self.deadline).await.is_ok()
+    }
+
+    /// [`Backend::healthy`] within `timeout`, with the reason when Redis is not reachable: the error of
+    /// the first connection asked.
+    pub async fn ping(&self, timeout: Duration) -> Result<(), GatewayError> {
         let pings = self.shard().slots.iter().map(|slot| {
             let mut conn = slot.conn.clone();
             async move {
                 let ping = redis::cmd("PING");
-                self.within(conn.send_packed_command(&ping)).await.is_ok()
+                match tokio::time::timeout(timeout, conn.send_packed_command(&ping)).await {
+                    Ok(Ok(Value::ServerError(e))) => {
+                        Err(GatewayError::Redis(server_error_text(&e)))
+                    }
+                    Ok(Ok(_)) => Ok(()),
+                    Ok(Err(e)) => Err(GatewayError::from_redis(&e)),
+                    Err(_) => Err(GatewayError::timeout(timeout)),
+                }
             }
         });
-        futures_util::future::join_all(pings)
-            .await
+        let outcomes = futures_util::future::join_all(pings).await;
+        if outcomes.iter().any(Result::is_ok) {
+            return Ok(());
+        }
+        outcomes
             .into_iter()
-            .any(|up| up)
+            .find_map(Result::err)
+            .map_or(Ok(()), Err)
     }
 
     /// [`Backend::within`] for a call on a shared connection of the calling thread.
@@ -224,6 +300,11 @@ impl Backend {
 thread_local! {
     /// Which pool of shared connections this thread's requests use.
     static SHARD: Cell<usize> = const { Cell::new(0) };
+}
+
+/// The index [`set_shard`] gave the calling thread (0 if none): also picks its set of metrics.
+pub fn shard_index() -> usize {
+    SHARD.with(Cell::get)
 }
 
 /// Makes the calling thread's requests use pool `index` (taken modulo the number of pools). Threads
@@ -351,6 +432,14 @@ pub(crate) async fn first_poll<T>(call: impl Future<Output = T>) -> (T, bool) {
         call.as_mut().poll(cx).map(|value| (value, at_once))
     })
     .await
+}
+
+/// How many entries of a batch's replies are error replies.
+pub(crate) fn error_replies(values: &[Value]) -> usize {
+    values
+        .iter()
+        .filter(|v| matches!(v, Value::ServerError(_)))
+        .count()
 }
 
 /// Whether a command only reads, so that running it twice changes nothing.

@@ -279,12 +279,39 @@ pub fn is_read_only(name: &str) -> bool {
     READ_ONLY.binary_search(&name).is_ok()
 }
 
+/// The tables that name commands in logs and metrics, in the order of [`known`]'s indexes.
+const NAMED: [&[&str]; 3] = [READ_ONLY, WRITES, DEFAULT_REFUSED];
+
+/// How many command names the tables know: [`known`] answers indexes below this.
+pub const KNOWN: usize = READ_ONLY.len() + WRITES.len() + DEFAULT_REFUSED.len();
+
+/// A (upper-case) command name the tables know: a dense index below [`KNOWN`] (for tables of counters)
+/// and the table's own copy of the name.
+pub fn known(name: &str) -> Option<(usize, &'static str)> {
+    let mut offset = 0;
+    for table in NAMED {
+        if let Ok(i) = table.binary_search(&name) {
+            return Some((offset + i, table[i]));
+        }
+        offset += table.len();
+    }
+    None
+}
+
+/// The name at an index of [`known`].
+pub fn known_name(mut index: usize) -> Option<&'static str> {
+    for table in NAMED {
+        if let Some(name) = table.get(index) {
+            return Some(name);
+        }
+        index -= table.len();
+    }
+    None
+}
+
 /// The name to put in a log line: the command if a table knows it, `"unknown"` otherwise.
 pub fn loggable(name: &str) -> &'static str {
-    [READ_ONLY, WRITES, DEFAULT_REFUSED]
-        .iter()
-        .find_map(|table| table.binary_search(&name).ok().map(|i| table[i]))
-        .unwrap_or("unknown")
+    known(name).map_or("unknown", |(_, name)| name)
 }
 
 #[cfg(test)]
@@ -320,5 +347,15 @@ mod tests {
         assert!(!is_read_only("SET") && !is_read_only("EVAL") && !is_read_only("NEWCOMMAND"));
         assert_eq!(loggable("SET"), "SET");
         assert_eq!(loggable("MY-SECRET-VALUE"), "unknown");
+    }
+
+    #[test]
+    fn every_known_name_has_its_own_index() {
+        for index in 0..KNOWN {
+            let name = known_name(index).unwrap();
+            assert_eq!(known(name), Some((index, name)));
+        }
+        assert_eq!(known_name(KNOWN), None);
+        assert_eq!(known("MY-SECRET-VALUE"), None);
     }
 }

@@ -1,8 +1,30 @@
 //! Configuration by flags and environment variables.
+//!
+//! Each setting has a flag and a `REDGE_*` environment variable (clap's `env`). A few settings also
+//! answer to the names that Upstash's self-hosted proxy (serverless-redis-http, "SRH") reads, so that a
+//! deployment written for it runs unchanged: [`ALIASES`]. clap takes one variable per setting, so
+//! [`Config::from_env`] parses first and then fills a setting from its alias when neither its flag nor
+//! its `REDGE_*` variable gave it a value ([`Config::apply_aliases`], pure and unit-tested).
+//!
+//! `UPSTASH_REDIS_REST_TOKEN` is deliberately not an alias: it is the *client's* variable (what an
+//! application sends to Upstash), and a shell or an env file that has it for reaching Upstash would
+//! otherwise make the gateway accept that token without anyone having configured the gateway.
 
 use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{CommandFactory as _, FromArgMatches as _, Parser, ValueEnum};
+
+/// Environment variables of serverless-redis-http accepted as aliases: (alias, the setting's `REDGE_*`
+/// variable, the setting's argument id). The `REDGE_*` variable or the flag wins when set.
+pub const ALIASES: &[(&str, &str, &str)] = &[
+    ("SRH_TOKEN", "REDGE_GATEWAY_TOKENS", "tokens"),
+    ("SRH_CONNECTION_STRING", "REDGE_REDIS_URL", "redis_url"),
+];
+
+/// serverless-redis-http's mode variable: `env` (one token, one Redis, from the variables above) is
+/// what this gateway does; `file` (a JSON file of tokens per Redis) it does not do.
+pub const SRH_MODE: &str = "SRH_MODE";
 
 /// An HTTP server that speaks the Upstash REST protocol in front of a real redis-server.
 ///
@@ -16,6 +38,7 @@ pub struct Config {
     pub listen: String,
 
     /// Redis URL: redis://[user:password@]host:port[/db], or rediss:// for TLS (rustls, system roots).
+    /// Also read from SRH_CONNECTION_STRING when neither the flag nor REDGE_REDIS_URL is set.
     #[arg(
         long,
         env = "REDGE_REDIS_URL",
@@ -28,12 +51,12 @@ pub struct Config {
     #[arg(long, env = "REDGE_REDIS_PASSWORD", hide_env_values = true)]
     pub redis_password: Option<String>,
 
-    /// Bearer token(s) with full access; repeat the flag or separate with commas.
+    /// Bearer token(s) with full access (required); repeat the flag or separate with commas. Also read
+    /// from SRH_TOKEN when neither the flag nor REDGE_GATEWAY_TOKENS is set.
     #[arg(
         long = "token",
         env = "REDGE_GATEWAY_TOKENS",
         value_delimiter = ',',
-        required = true,
         hide_env_values = true
     )]
     pub tokens: Vec<String>,
@@ -128,6 +151,11 @@ pub struct Config {
     #[arg(long, env = "REDGE_GATEWAY_HEARTBEAT_MS", default_value_t = 15_000)]
     pub heartbeat_ms: u64,
 
+    /// Bearer token that GET /metrics asks for; without it /metrics is open to anyone who can reach the
+    /// listen address (it holds counts and command names, never keys, values or tokens).
+    #[arg(long, env = "REDGE_GATEWAY_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
+
     /// Log format (level from RUST_LOG, default info). Logs never contain tokens, keys or values.
     #[arg(long, env = "REDGE_GATEWAY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -187,8 +215,61 @@ impl Config {
             allow: Vec::new(),
             stream_buffer_bytes: 1024 * 1024,
             heartbeat_ms: 15_000,
+            metrics_token: None,
             log_format: LogFormat::Text,
         }
+    }
+
+    /// Parses the command line and the environment, aliases included; on an error (or `--help`),
+    /// prints it and exits as clap does.
+    pub fn from_env() -> Self {
+        let matches = Config::command().get_matches();
+        let parsed = Config::from_arg_matches(&matches).and_then(|mut config| {
+            config
+                .apply_aliases(
+                    |id| matches.value_source(id),
+                    |name| std::env::var(name).ok(),
+                )
+                .map_err(|message| {
+                    Config::command().error(clap::error::ErrorKind::ValueValidation, message)
+                })?;
+            Ok(config)
+        });
+        parsed.unwrap_or_else(|e| e.exit())
+    }
+
+    /// Fills each setting of [`ALIASES`] that neither its flag nor its `REDGE_*` variable set
+    /// (`source` of its argument id is absent or the default) from its alias in `env`, and refuses
+    /// `SRH_MODE` other than `env`.
+    ///
+    /// # Errors
+    /// A message naming `SRH_MODE` when it asks for a mode this gateway does not have.
+    pub fn apply_aliases(
+        &mut self,
+        source: impl Fn(&str) -> Option<ValueSource>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<(), String> {
+        if let Some(mode) = env(SRH_MODE).filter(|m| !m.trim().eq_ignore_ascii_case("env")) {
+            return Err(format!(
+                "{SRH_MODE}={mode} is not supported: the gateway serves one Redis \
+                 (SRH_MODE=env with SRH_TOKEN and SRH_CONNECTION_STRING, or the REDGE_* variables)"
+            ));
+        }
+        for (alias, _, id) in ALIASES {
+            let given = matches!(
+                source(id),
+                Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+            );
+            let Some(value) = env(alias).filter(|v| !given && !v.is_empty()) else {
+                continue;
+            };
+            match *id {
+                "tokens" => self.tokens = value.split(',').map(str::to_owned).collect(),
+                "redis_url" => self.redis_url = value,
+                other => unreachable!("no alias is declared for {other}"),
+            }
+        }
+        Ok(())
     }
 
     /// The per-call deadline.
@@ -224,6 +305,111 @@ impl Config {
         match self.log_format {
             LogFormat::Text => builder.init(),
             LogFormat::Json => builder.json().init(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |name| {
+            vars.iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| (*v).to_owned())
+        }
+    }
+
+    /// A configuration parsed from `args` alone, its sources as clap reports them.
+    fn parsed(args: &[&str]) -> (Config, clap::ArgMatches) {
+        let matches = Config::command()
+            .try_get_matches_from(std::iter::once("redge-gateway").chain(args.iter().copied()))
+            .unwrap();
+        (Config::from_arg_matches(&matches).unwrap(), matches)
+    }
+
+    #[test]
+    fn srh_variables_fill_settings_nothing_else_set() {
+        let (mut config, matches) = parsed(&[]);
+        let vars = [
+            ("SRH_MODE", "env"),
+            ("SRH_TOKEN", "srh-token"),
+            ("SRH_CONNECTION_STRING", "redis://redis:6379"),
+        ];
+        config
+            .apply_aliases(|id| matches.value_source(id), env(&vars))
+            .unwrap();
+        assert_eq!(config.tokens, ["srh-token"]);
+        assert_eq!(config.redis_url, "redis://redis:6379");
+    }
+
+    #[test]
+    fn flags_and_redge_variables_win_over_the_aliases() {
+        let (mut config, matches) =
+            parsed(&["--token", "flag-token", "--redis-url", "redis://a:1"]);
+        let vars = [
+            ("SRH_TOKEN", "srh-token"),
+            ("SRH_CONNECTION_STRING", "redis://b:2"),
+        ];
+        config
+            .apply_aliases(|id| matches.value_source(id), env(&vars))
+            .unwrap();
+        assert_eq!(config.tokens, ["flag-token"]);
+        assert_eq!(config.redis_url, "redis://a:1");
+
+        // A REDGE_* variable is reported by clap as the value's source: simulated here, since the
+        // process environment is shared by every test (the binary's test sets the real variables).
+        let (mut config, _) = parsed(&[]);
+        config
+            .apply_aliases(|_| Some(ValueSource::EnvVariable), env(&vars))
+            .unwrap();
+        assert!(config.tokens.is_empty());
+        assert_eq!(config.redis_url, "redis://127.0.0.1:6379");
+    }
+
+    #[test]
+    fn an_empty_alias_is_ignored_and_commas_separate_tokens() {
+        let (mut config, matches) = parsed(&[]);
+        let vars = [("SRH_TOKEN", "a,b"), ("SRH_CONNECTION_STRING", "")];
+        config
+            .apply_aliases(|id| matches.value_source(id), env(&vars))
+            .unwrap();
+        assert_eq!(config.tokens, ["a", "b"]);
+        assert_eq!(config.redis_url, "redis://127.0.0.1:6379");
+    }
+
+    #[test]
+    fn srh_file_mode_is_refused_by_name() {
+        let (mut config, matches) = parsed(&[]);
+        let error = config
+            .apply_aliases(
+                |id| matches.value_source(id),
+                env(&[("SRH_MODE", "file"), ("SRH_TOKEN", "t")]),
+            )
+            .unwrap_err();
+        assert!(error.contains("SRH_MODE=file"), "{error}");
+        let (mut config, matches) = parsed(&[]);
+        assert!(
+            config
+                .apply_aliases(|id| matches.value_source(id), env(&[("SRH_MODE", "ENV")]))
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn every_alias_names_an_argument_of_the_command() {
+        let command = Config::command();
+        for (_, variable, id) in ALIASES {
+            let arg = command
+                .get_arguments()
+                .find(|a| a.get_id() == *id)
+                .unwrap_or_else(|| panic!("no argument {id}"));
+            assert_eq!(
+                arg.get_env().and_then(|e| e.to_str()),
+                Some(*variable),
+                "{id}"
+            );
         }
     }
 }

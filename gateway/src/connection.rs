@@ -3,8 +3,9 @@
 //!
 //! The HTTP library only enforces a header-read timeout when a timer is configured, which `axum::serve`
 //! does not do, and even then it measures the idle time between two requests with the same timer. So
-//! the gateway keeps its own per-connection clock in the socket wrapper [`Watched`], told by the
-//! middleware [`track`] when a request starts and when its response has been handed over:
+//! the gateway keeps its own per-connection clock in the socket wrapper [`Watched`], told by
+//! [`track`] (from the request middleware) when a request starts and when its response has been
+//! handed over:
 //!
 //! - a new connection must deliver a complete request head within `--header-timeout-ms` of being
 //!   accepted (a silent connection, or one that dribbles a header line now and then, is closed);
@@ -29,13 +30,14 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::extract::Request;
 use axum::extract::connect_info::{ConnectInfo, Connected};
-use axum::middleware::Next;
 use axum::response::Response;
 use axum::serve::{IncomingStream, Listener};
 use futures_util::task::AtomicWaker;
 use http_body_util::BodyExt as _;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
+
+use crate::metrics::{ClientConnection, Metrics};
 
 /// The timeouts of one connection.
 #[derive(Debug, Clone, Copy)]
@@ -90,28 +92,32 @@ where
     }
 }
 
-/// Middleware: marks the connection busy from the request's arrival until its response body has been
+/// Marks the request's connection busy from the request's arrival until its response body has been
 /// handed over (dropped by the HTTP library), so [`Watched`] times only what lies between requests.
-pub async fn track(request: Request, next: Next) -> Response {
-    let Some(ConnectInfo(Conn(activity))) =
-        request.extensions().get::<ConnectInfo<Conn>>().cloned()
-    else {
-        return next.run(request).await;
-    };
+/// Called by the one middleware every request passes ([`crate::observe::frame`]: each middleware
+/// layer costs an allocation and a move of the whole request future), with [`Busy::until_sent`] on
+/// the response.
+pub fn track(request: &Request) -> Option<Busy> {
+    let ConnectInfo(Conn(activity)) = request.extensions().get::<ConnectInfo<Conn>>()?;
     activity.begin();
-    let busy = Busy(activity);
-    let response = next.run(request).await;
-    // The closure owns `busy`, so the request counts as busy until the body is dropped.
-    response.map(|body| {
-        Body::new(body.map_err(move |e| {
-            let _ = &busy;
-            e
-        }))
-    })
+    Some(Busy(Arc::clone(activity)))
+}
+
+impl Busy {
+    /// Keeps the request counted as busy until `response`'s body is dropped.
+    pub fn until_sent(self, response: Response) -> Response {
+        // The closure owns `self`, so the request counts as busy until the body is dropped.
+        response.map(|body| {
+            Body::new(body.map_err(move |e| {
+                let _ = &self;
+                e
+            }))
+        })
+    }
 }
 
 /// Counts one request as busy until dropped.
-struct Busy(Arc<Activity>);
+pub struct Busy(Arc<Activity>);
 
 impl Drop for Busy {
     fn drop(&mut self) {
@@ -119,11 +125,13 @@ impl Drop for Busy {
     }
 }
 
-/// A listener whose connections are [`Watched`], and, with a cap, at most that many at once.
+/// A listener whose connections are [`Watched`] (and counted in the metrics), and, with a cap, at
+/// most that many at once.
 pub struct Guarded<L> {
     inner: L,
     timeouts: Timeouts,
     cap: Option<Cap>,
+    metrics: Arc<Metrics>,
 }
 
 /// The open connections of a [`Guarded`] listener and their maximum.
@@ -136,15 +144,16 @@ struct Cap {
 impl<L> Guarded<L> {
     /// Watches the connections of `inner`; `max`, if given, caps how many are open at once (pass
     /// `None` when the caller caps them itself, as the acceptor of [`crate::run`] does).
-    pub fn new(inner: L, timeouts: Timeouts, max: Option<usize>) -> Self {
+    pub fn new(inner: L, timeouts: Timeouts, max: Option<usize>, metrics: Arc<Metrics>) -> Self {
         Guarded {
             inner,
             timeouts,
             cap: max.map(|max| Cap {
                 open: Arc::new(AtomicUsize::new(0)),
                 max,
-                refused: Refusals::default(),
+                refused: Refusals::new(Arc::clone(&metrics)),
             }),
+            metrics,
         }
     }
 }
@@ -172,7 +181,8 @@ where
                     Some(Open(Arc::clone(&cap.open)))
                 }
             };
-            return (Watched::new(io, self.timeouts, slot), addr);
+            let counted = self.metrics.client_connection();
+            return (Watched::new(io, self.timeouts, slot, counted), addr);
         }
     }
 
@@ -181,17 +191,25 @@ where
     }
 }
 
-/// Logs refused connections at most once a second, with how many there were.
-#[derive(Default)]
+/// Counts refused connections (in the metrics) and logs them at most once a second, with how many
+/// there were.
 pub struct Refusals {
-    count: AtomicU64,
+    metrics: Arc<Metrics>,
     last_logged: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 impl Refusals {
+    /// Counts into `metrics`.
+    pub fn new(metrics: Arc<Metrics>) -> Self {
+        Refusals {
+            metrics,
+            last_logged: std::sync::Mutex::new(None),
+        }
+    }
+
     /// Counts a connection refused because `max` were open, and logs now and then.
     pub fn note(&self, max: usize) {
-        let count = self.count.fetch_add(1, Ordering::Relaxed) + 1;
+        let count = self.metrics.connection_refused();
         let mut last = self.last_logged.lock().unwrap_or_else(|e| e.into_inner());
         if last.is_none_or(|at| at.elapsed() >= Duration::from_secs(1)) {
             *last = Some(std::time::Instant::now());
@@ -226,10 +244,11 @@ pub struct Watched<Io> {
     /// Whether a write succeeded since the timer was armed.
     wrote: bool,
     _open: Option<Open>,
+    _counted: ClientConnection,
 }
 
 impl<Io> Watched<Io> {
-    fn new(io: Io, timeouts: Timeouts, open: Option<Open>) -> Self {
+    fn new(io: Io, timeouts: Timeouts, open: Option<Open>, counted: ClientConnection) -> Self {
         Watched {
             io,
             activity: Arc::new(Activity::default()),
@@ -240,6 +259,7 @@ impl<Io> Watched<Io> {
             head_started: true,
             wrote: false,
             _open: open,
+            _counted: counted,
         }
     }
 

@@ -28,7 +28,9 @@ use std::time::Duration;
 use redis::aio::{ConnectionLike as _, MultiplexedConnection};
 use redis::{AsyncConnectionConfig, Pipeline, Value};
 
-use crate::backend::{Backend, CONNECT_TIMEOUT, build, first_poll, server_error_text};
+use crate::backend::{
+    Backend, CONNECT_TIMEOUT, build, error_replies, first_poll, server_error_text,
+};
 use crate::error::GatewayError;
 
 /// How often a kill is sent again while the script's reply has not arrived.
@@ -111,6 +113,18 @@ impl Backend {
         &self,
         commands: &[Vec<Vec<u8>>],
     ) -> Result<Transaction, GatewayError> {
+        let outcome = self.transaction_unrecorded(commands).await;
+        self.record(&outcome, |transaction| match transaction {
+            Transaction::Committed(values) => error_replies(values),
+            Transaction::Discarded(_) => 1,
+        });
+        outcome
+    }
+
+    async fn transaction_unrecorded(
+        &self,
+        commands: &[Vec<Vec<u8>>],
+    ) -> Result<Transaction, GatewayError> {
         let mut pipe = Pipeline::with_capacity(commands.len() + 2);
         pipe.add_command(redis::cmd("MULTI"));
         for args in commands {
@@ -186,12 +200,14 @@ impl Backend {
         loop {
             if self.send_kill(kill, grace).await == Killed::Unkillable {
                 tracing::warn!("a script past its deadline has written and cannot be stopped");
+                self.metrics.script_unkillable();
                 return Err(Failure::Timeout);
             }
             let wait = (tokio::time::Instant::now() + KILL_RETRY).min(grace);
             match tokio::time::timeout_at(wait, call.as_mut()).await {
                 Ok(outcome) => {
                     tracing::warn!("a script ran past its deadline and was stopped");
+                    self.metrics.script_killed();
                     return outcome.map_err(Failure::Redis);
                 }
                 Err(_) if wait >= grace => return Err(Failure::Timeout),

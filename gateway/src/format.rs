@@ -1,11 +1,20 @@
 //! How a reply is written: JSON (optionally base64) or raw RESP2 bytes.
 
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use redge::client::Reply;
 use redge::client::protocol;
 
 use crate::error::GatewayError;
+
+// Header names built at compile time: a lookup by `&str` parses and checks the name again on every
+// request.
+/// `Upstash-Encoding`.
+pub const ENCODING: HeaderName = HeaderName::from_static(protocol::ENCODING_HEADER);
+/// `Upstash-Response-Format`.
+pub const RESPONSE_FORMAT: HeaderName = HeaderName::from_static("upstash-response-format");
+/// `upstash-sync-token`.
+pub const SYNC_TOKEN: HeaderName = HeaderName::from_static(protocol::SYNC_TOKEN_HEADER);
 
 /// The reply format a request asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,9 +35,9 @@ impl Format {
     /// 400 for an unknown response format, or RESP2 combined with base64 (the bytes are already raw).
     pub fn from_headers(headers: &HeaderMap) -> Result<Format, GatewayError> {
         let base64 = headers
-            .get(protocol::ENCODING_HEADER)
+            .get(&ENCODING)
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"base64"));
-        match headers.get("upstash-response-format").map(|v| v.as_bytes()) {
+        match headers.get(&RESPONSE_FORMAT).map(|v| v.as_bytes()) {
             None => Ok(Format::Json { base64 }),
             Some(v) if v.eq_ignore_ascii_case(b"json") => Ok(Format::Json { base64 }),
             Some(v) if v.eq_ignore_ascii_case(b"resp2") && base64 => Err(GatewayError::BadRequest(

@@ -10,6 +10,7 @@ mod connection;
 mod error;
 mod exclusive;
 mod format;
+mod metrics;
 mod observe;
 mod policy;
 mod reply;
@@ -22,6 +23,7 @@ mod state;
 mod wire_tests;
 
 use std::future::Future;
+use std::sync::Arc;
 
 use axum::Router;
 use axum::middleware::from_fn_with_state;
@@ -42,7 +44,9 @@ use routes::method_not_allowed;
 /// | `/` | POST: one JSON command |
 /// | `/pipeline`, `/multi-exec` | POST: a JSON array of commands |
 /// | `/subscribe/<channel>`, `/psubscribe/<pattern>` | GET, POST: an SSE stream |
-/// | `/healthz` | GET, HEAD: liveness, no auth |
+/// | `/livez` | GET, HEAD: the process is up (never asks Redis), no auth |
+/// | `/readyz`, `/healthz` | GET, HEAD: Redis answers `PING`, no auth |
+/// | `/metrics` | GET, HEAD: Prometheus text format; `--metrics-token` if set |
 /// | `/<cmd>/<arg>...` | GET, HEAD, POST, PUT: the path form |
 ///
 /// Any other method gets 405 with `Allow`. Every response carries a fresh `upstash-sync-token`.
@@ -91,9 +95,20 @@ pub fn app(state: AppState) -> Router {
             "/healthz",
             get(routes::health::healthz).fallback(|| async { method_not_allowed("GET, HEAD") }),
         )
+        .route(
+            "/livez",
+            get(routes::health::livez).fallback(|| async { method_not_allowed("GET, HEAD") }),
+        )
+        .route(
+            "/readyz",
+            get(routes::health::readyz).fallback(|| async { method_not_allowed("GET, HEAD") }),
+        )
+        .route(
+            "/metrics",
+            get(routes::metrics::metrics).fallback(|| async { method_not_allowed("GET, HEAD") }),
+        )
         .fallback(routes::not_found)
         .layer(from_fn_with_state(state.clone(), observe::frame))
-        .layer(axum::middleware::from_fn(connection::track))
         .with_state(state)
 }
 
@@ -114,7 +129,12 @@ pub async fn serve(
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
     });
-    let listener = Guarded::new(listener, state.timeouts, Some(state.max_connections));
+    let listener = Guarded::new(
+        listener,
+        state.timeouts,
+        Some(state.max_connections),
+        Arc::clone(&state.metrics),
+    );
     serve_quietly(listener, state, shutdown).await
 }
 
@@ -199,7 +219,8 @@ pub fn run(
                                 let _ = tcp.tcp().set_nodelay(true);
                             });
                             // Capped by the acceptor, over all threads.
-                            let listener = Guarded::new(listener, state.timeouts, None);
+                            let metrics = Arc::clone(&state.metrics);
+                            let listener = Guarded::new(listener, state.timeouts, None, metrics);
                             serve_quietly(listener, state, async move {
                                 let _ = stopped.wait_for(|stop| *stop).await;
                             })
@@ -211,6 +232,7 @@ pub fn run(
         handles.push(handle);
     }
     drop(done);
+    let refusals = connection::Refusals::new(Arc::clone(&state.metrics));
     let early = runtime.block_on(async {
         let listener = match tokio::net::TcpListener::from_std(listener) {
             Ok(listener) => listener,
@@ -219,7 +241,7 @@ pub fn run(
         tokio::select! {
             () = shutdown => None,
             first = finished.recv() => first,
-            stopped = accept_all(&listener, &outlets, max_connections) => Some(stopped),
+            stopped = accept_all(&listener, &outlets, max_connections, refusals) => Some(stopped),
         }
     });
     drop(outlets);
@@ -269,8 +291,8 @@ async fn accept_all(
     listener: &tokio::net::TcpListener,
     outlets: &[spread::Outlet],
     max_connections: usize,
+    refusals: connection::Refusals,
 ) -> std::io::Result<()> {
-    let refusals = connection::Refusals::default();
     loop {
         match listener.accept().await {
             Ok((stream, _)) if spread::open(outlets) >= max_connections => {

@@ -1,13 +1,11 @@
 //! `redge-gateway`: the HTTP Redis protocol (Upstash REST) in front of a real redis-server.
 
-use clap::Parser;
-
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use redge_gateway::{Config, run, shutdown_signal};
 
 fn main() -> std::process::ExitCode {
-    let config = Config::parse();
+    let config = Config::from_env();
     config.init_tracing();
     let listener = match std::net::TcpListener::bind(&config.listen) {
         Ok(listener) => listener,

@@ -11,7 +11,9 @@ use tokio::sync::{Semaphore, watch};
 
 use crate::backend::Backend;
 use crate::config::Config;
-use crate::policy::Policy;
+use crate::error::GatewayError;
+use crate::metrics::{Gauges, Metrics, Refusal};
+use crate::policy::{Access, Policy};
 use crate::scripts::Scripts;
 
 /// Everything a request handler needs; cheap to clone.
@@ -33,6 +35,11 @@ pub struct Inner {
     pub(crate) stream_bytes: Arc<AtomicUsize>,
     pub(crate) timeouts: crate::connection::Timeouts,
     pub(crate) max_connections: usize,
+    pub(crate) metrics: Arc<Metrics>,
+    /// A bearer token `/metrics` asks for (`--metrics-token`); open when `None`.
+    pub(crate) metrics_token: Option<Vec<u8>>,
+    max_concurrency: usize,
+    max_streams: usize,
     /// One permit per request being handled.
     pub(crate) requests: Arc<Semaphore>,
     /// One permit per open SSE stream.
@@ -76,7 +83,10 @@ impl AppState {
     pub fn from_config(config: &Config) -> Result<Self, String> {
         let tokens = token_list(&config.tokens);
         if tokens.is_empty() {
-            return Err("at least one non-empty --token (REDGE_GATEWAY_TOKENS) is required".into());
+            return Err(
+                "at least one non-empty --token (REDGE_GATEWAY_TOKENS or SRH_TOKEN) is required"
+                    .into(),
+            );
         }
         if config.max_concurrency == 0 || config.max_streams == 0 || config.max_connections == 0 {
             return Err(
@@ -106,8 +116,10 @@ impl AppState {
         }
         let client = redis::Client::open(info)
             .map_err(|e| format!("invalid Redis settings: {}", e.category()))?;
+        let metrics = Arc::new(Metrics::new(config.threads));
         let backend = Backend::new(
             client,
+            Arc::clone(&metrics),
             config.deadline(),
             config.pool_size,
             config.threads,
@@ -127,6 +139,15 @@ impl AppState {
             stream_bytes: Arc::new(AtomicUsize::new(0)),
             timeouts: config.connection_timeouts(),
             max_connections: config.max_connections,
+            metrics,
+            metrics_token: config
+                .metrics_token
+                .as_deref()
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(|t| t.as_bytes().to_vec()),
+            max_concurrency: config.max_concurrency,
+            max_streams: config.max_streams,
             requests: Arc::new(Semaphore::new(config.max_concurrency)),
             streams: Arc::new(Semaphore::new(config.max_streams)),
             shutdown: watch::Sender::new(false),
@@ -139,6 +160,43 @@ impl AppState {
     /// holds at most `--stream-buffer-bytes`, or one event when a single event is larger).
     pub fn buffered_stream_bytes(&self) -> usize {
         self.stream_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Checks a command against the policy ([`Policy::check`]) and counts a refusal.
+    pub(crate) fn check(
+        &self,
+        name: &str,
+        args: &[Vec<u8>],
+        access: Access,
+    ) -> Result<(), GatewayError> {
+        let checked = self.policy.check(name, args, access);
+        match &checked {
+            Err(GatewayError::NoPerm(_)) => self.metrics.refused(name, Refusal::ReadOnly),
+            Err(_) => self.metrics.refused(name, Refusal::NotSupported),
+            Ok(()) => {}
+        }
+        checked
+    }
+
+    /// The exposition text of `/metrics`.
+    pub(crate) fn render_metrics(&self) -> String {
+        let pool = self.backend.pool_stats();
+        self.metrics.render(&Gauges {
+            requests_in_flight: self
+                .max_concurrency
+                .saturating_sub(self.requests.available_permits()),
+            streams: self
+                .max_streams
+                .saturating_sub(self.streams.available_permits()),
+            shared_connections: pool.shared_connections,
+            shared_in_flight: pool.shared_in_flight,
+            idle_exclusive: pool.idle_exclusive,
+        })
+    }
+
+    /// Whether shutdown has begun.
+    pub(crate) fn shutting_down(&self) -> bool {
+        *self.shutdown.borrow()
     }
 
     /// Tells long-lived streams to end.
@@ -157,7 +215,7 @@ impl AppState {
         if let Ok(value) = HeaderValue::from_maybe_shared(axum::body::Bytes::from(text)) {
             response
                 .headers_mut()
-                .insert(redge::client::protocol::SYNC_TOKEN_HEADER, value);
+                .insert(crate::format::SYNC_TOKEN, value);
         }
     }
 }

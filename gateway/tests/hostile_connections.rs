@@ -9,7 +9,7 @@ use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::{Redis, TOKEN, gateway_with, spawn_binary};
+use common::{Redis, TOKEN, gateway_with, sample, scrape, spawn_binary};
 use redge_gateway::Config;
 
 const PING: &str = "POST / HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer test-token\r\nContent-Length: 8\r\n\r\n[\"PING\"]";
@@ -150,6 +150,16 @@ async fn a_connection_flood_past_the_cap_is_refused_at_once_and_a_valid_client_i
     tokio::task::spawn_blocking(move || cap_holds(&addr))
         .await
         .unwrap();
+    refusals_are_counted(&gw.url).await;
+}
+
+/// The 20 connections [`cap_holds`] saw refused are in the metrics.
+async fn refusals_are_counted(base: &str) {
+    let metrics = scrape(base).await;
+    assert_eq!(
+        sample(&metrics, "redge_gateway_connections_refused_total", &[]),
+        20.0
+    );
 }
 
 #[tokio::test]
@@ -175,6 +185,9 @@ async fn the_binary_with_several_threads_holds_the_same_limits() {
     })
     .await
     .unwrap();
+    if outcome.is_ok() {
+        refusals_are_counted(&base).await;
+    }
     let _ = child.kill();
     let _ = child.wait();
     if let Err(panic) = outcome {

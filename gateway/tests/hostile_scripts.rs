@@ -122,6 +122,9 @@ async fn an_endless_read_only_script_is_stopped_at_its_deadline_and_writes_meanw
         "{body}"
     );
     assert!(took < Duration::from_millis(1200), "stopped after {took:?}");
+    let metrics = common::scrape(&gw.url).await;
+    let killed = common::sample(&metrics, "redge_gateway_scripts_killed_total", &[]);
+    assert_eq!(killed, 1.0);
 
     // Redis serves everyone again, without anybody's help.
     let after = command(&gw, json!(["SET", "after", 1])).await;

@@ -380,6 +380,10 @@ fn help_documents_every_option() {
         "--heartbeat-ms",
         "--log-format",
         "REDGE_GATEWAY_TOKENS",
+        "--metrics-token",
+        "REDGE_GATEWAY_METRICS_TOKEN",
+        "SRH_TOKEN",
+        "SRH_CONNECTION_STRING",
     ] {
         assert!(help.contains(option), "{option} missing from --help");
     }

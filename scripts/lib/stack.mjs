@@ -97,18 +97,21 @@ export async function startRedis({ persist = false } = {}) {
 }
 
 /**
- * Builds redge-gateway (`release` or `dev` profile) and starts it in front of `redisUrl`. `stop()` and
- * `start()` take it down and bring it back on the same address with the same token. `output`, when
- * given, receives everything it prints.
+ * Builds redge-gateway and starts it in front of `redisUrl`. `profile` is `dev` (a debug build, quick to
+ * compile: the tests' stack) or `release`, which means the optimized build users run: cargo's `gateway`
+ * profile (`cargo build --profile gateway -p redge-gateway`), never cargo's own `--release`, which is
+ * tuned for the Worker's wasm size. `stop()` and `start()` take it down and bring it back on the same
+ * address with the same token. `output`, when given, receives everything it prints.
  */
 export async function startGateway({ redisUrl, profile = 'dev', log = () => {}, output, env = {} }) {
-  const args = ['build', '-p', 'redge-gateway', ...(profile === 'release' ? ['--release'] : [])];
-  log(`building redge-gateway (${profile})`);
+  const optimized = profile === 'release' || profile === 'gateway';
+  const args = ['build', '-p', 'redge-gateway', ...(optimized ? ['--profile', 'gateway'] : [])];
+  log(`building redge-gateway (${optimized ? 'cargo profile gateway' : 'dev'})`);
   const built = await run('cargo', args, { cwd: root, env: buildEnv(), echo: false });
   if (built.code !== 0) throw new Error(`building redge-gateway failed:\n${built.output.slice(-4000)}`);
   const port = await freePort();
   const token = randomBytes(24).toString('hex');
-  const binary = join(root, 'target', profile === 'release' ? 'release' : 'debug', 'redge-gateway');
+  const binary = join(root, 'target', optimized ? 'gateway' : 'debug', 'redge-gateway');
   const gateway = {
     url: `http://127.0.0.1:${port}`,
     token,

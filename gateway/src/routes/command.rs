@@ -41,7 +41,7 @@ pub async fn execute(
 ) -> Response {
     let name = command_name(&args);
     let outcome = async {
-        state.policy.check(&name, &args, access)?;
+        state.check(&name, &args, access)?;
         let fixup = state.scripts.rewrite(&name, &mut args);
         let value = state.backend.single(&args).await?;
         Ok(fixup.apply(from_redis(value)))

@@ -2,6 +2,7 @@
 
 pub mod command;
 pub mod health;
+pub mod metrics;
 pub mod multi_exec;
 pub mod path;
 pub mod pipeline;

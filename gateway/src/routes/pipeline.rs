@@ -41,7 +41,7 @@ pub async fn prepare(
     let mut fixups = Vec::with_capacity(commands.len());
     for args in &mut commands {
         let name = command_name(args);
-        state.policy.check(&name, args, access)?;
+        state.check(&name, args, access)?;
         fixups.push(state.scripts.rewrite(&name, args));
     }
     Ok(Batch {

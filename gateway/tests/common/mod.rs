@@ -278,7 +278,15 @@ pub async fn raw(url: &str, request: Vec<u8>) -> String {
 /// answers the child and its base URL once `/healthz` answers.
 pub async fn spawn_binary(envs: &[(&str, &str)]) -> (Child, String) {
     let port = free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_redge-gateway"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_redge-gateway"));
+    // Only the variables given here configure it, whatever the environment of the test run holds.
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if name.starts_with("REDGE_") || name.starts_with("SRH_") {
+            command.env_remove(&*name);
+        }
+    }
+    let mut child = command
         .args([
             "--listen",
             &format!("127.0.0.1:{port}"),
@@ -325,4 +333,41 @@ pub fn logs_of(mut child: Child) -> String {
         .read_to_string(&mut logs)
         .unwrap();
     logs
+}
+
+/// Scrapes `{base}/metrics` (without a token) and parses it with a Prometheus text-format parser.
+pub async fn scrape(base: &str) -> prometheus_parse::Scrape {
+    let response = reqwest::get(format!("{base}/metrics")).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    let text = response.text().await.unwrap();
+    parse_metrics(&text)
+}
+
+/// Parses an exposition text.
+pub fn parse_metrics(text: &str) -> prometheus_parse::Scrape {
+    let lines = text.lines().map(|l| Ok(l.to_owned()));
+    prometheus_parse::Scrape::parse(lines).expect("a valid Prometheus text exposition")
+}
+
+/// The value of the sample `name` whose labels include `labels`; 0 when there is none (series are
+/// written once they count something). Panics if more than one sample matches.
+pub fn sample(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
+    let found: Vec<f64> = scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == name)
+        .filter(|s| labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+        .map(|s| match &s.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => *v,
+            other => panic!("{name} is not a single number: {other:?}"),
+        })
+        .collect();
+    assert!(found.len() <= 1, "{name} {labels:?} matches {found:?}");
+    found.first().copied().unwrap_or(0.0)
 }
