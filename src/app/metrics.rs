@@ -233,27 +233,28 @@ pub struct Fields {
 
 impl Registry {
     /// The counters and histograms as [`Fields`].
+    ///
+    /// Numbers are written by [`number`] and read by `str::parse`, never by serde's float code: that
+    /// would add tens of kilobytes to the wasm.
     pub fn fields(&self) -> Fields {
+        use serde_json::{Value, json};
         let mut out = Fields::default();
         for (name, family) in &self.families {
             if family.kind == Kind::Gauge {
                 continue;
             }
-            let descriptor = serde_json::json!({
+            let buckets: Vec<String> = family.buckets.iter().map(|b| number(*b)).collect();
+            let descriptor = json!({
                 "help": family.help,
                 "type": family.kind.as_str(),
-                "buckets": family.buckets,
+                "buckets": buckets,
             });
-            out.families.push((
-                serde_json::json!(["f", name]).to_string(),
-                descriptor.to_string(),
-            ));
+            out.families
+                .push((json!(["f", name]).to_string(), descriptor.to_string()));
             for (labels, series) in &family.series {
-                let field = |part: serde_json::Value| {
-                    serde_json::json!(["s", name, labels, part]).to_string()
-                };
+                let field = |part: Value| json!(["s", name, labels, part]).to_string();
                 match series {
-                    Series::Value(v) => out.samples.push((field(serde_json::Value::Null), *v)),
+                    Series::Value(v) => out.samples.push((field(Value::Null), *v)),
                     Series::Histogram { counts, sum, count } => {
                         for (i, n) in counts.iter().enumerate() {
                             out.samples.push((field(i.into()), *n as f64));
@@ -270,38 +271,71 @@ impl Registry {
     /// The registry that `pairs` (a hash's fields and values, as [`Registry::fields`] writes them,
     /// added up) describe. A field or value that does not parse is skipped and counted as dropped.
     pub fn from_fields(pairs: &[(String, String)]) -> Registry {
-        #[derive(serde::Deserialize)]
+        use serde_json::Value;
         struct Descriptor {
             help: String,
-            #[serde(rename = "type")]
-            kind: String,
+            kind: Kind,
             buckets: Vec<f64>,
         }
+        let parse_descriptor = |value: &str| -> Option<Descriptor> {
+            let v: Value = serde_json::from_str(value).ok()?;
+            let kind = match v.get("type")?.as_str()? {
+                "counter" => Kind::Counter,
+                "histogram" => Kind::Histogram,
+                _ => return None,
+            };
+            let buckets = v
+                .get("buckets")?
+                .as_array()?
+                .iter()
+                .map(|b| b.as_str()?.parse::<f64>().ok())
+                .collect::<Option<Vec<f64>>>()?;
+            Some(Descriptor {
+                help: v.get("help")?.as_str()?.to_owned(),
+                kind,
+                buckets,
+            })
+        };
         let mut registry = Registry::new();
-        let mut descriptors = BTreeMap::new();
+        // Vectors, not maps: a few dozen entries, and every new map type adds kilobytes to the wasm.
+        let mut descriptors: Vec<(String, Descriptor)> = Vec::new();
+        let mut samples = Vec::new();
         for (field, value) in pairs {
-            if let Ok((tag, name)) = serde_json::from_str::<(String, String)>(field)
-                && tag == "f"
-                && let Ok(d) = serde_json::from_str::<Descriptor>(value)
-            {
-                descriptors.insert(name, d);
+            let key = serde_json::from_str::<Value>(field).ok();
+            let parts = key.as_ref().and_then(Value::as_array);
+            match parts.map(Vec::as_slice) {
+                Some([tag, name]) if tag == "f" => {
+                    if let (Some(name), Some(d)) = (name.as_str(), parse_descriptor(value)) {
+                        descriptors.retain(|(n, _)| n != name);
+                        descriptors.push((name.to_owned(), d));
+                    } else {
+                        registry.dropped += 1;
+                    }
+                }
+                Some([tag, name, labels, part]) if tag == "s" => {
+                    let labels: Option<Labels> = labels.as_array().and_then(|pairs| {
+                        pairs
+                            .iter()
+                            .map(|pair| match pair.as_array().map(Vec::as_slice) {
+                                Some([k, v]) => {
+                                    Some((k.as_str()?.to_owned(), v.as_str()?.to_owned()))
+                                }
+                                _ => None,
+                            })
+                            .collect()
+                    });
+                    match (name.as_str(), labels, value.trim().parse::<f64>()) {
+                        (Some(name), Some(labels), Ok(v)) if v.is_finite() => {
+                            samples.push((name.to_owned(), labels, part.clone(), v));
+                        }
+                        _ => registry.dropped += 1,
+                    }
+                }
+                _ => registry.dropped += 1,
             }
         }
-        for (field, value) in pairs {
-            if field.starts_with("[\"f\"") {
-                continue;
-            }
-            type Sample = (String, String, Vec<(String, String)>, serde_json::Value);
-            let parsed = serde_json::from_str::<Sample>(field).ok().and_then(|s| {
-                let v = serde_json::from_str::<f64>(value.trim()).ok()?;
-                Some((s, v))
-            });
-            let Some(((_, name, labels, part), value)) = parsed.filter(|((t, ..), _)| t == "s")
-            else {
-                registry.dropped += 1;
-                continue;
-            };
-            let Some(d) = descriptors.get(&name) else {
+        for (name, labels, part, value) in samples {
+            let Some((_, d)) = descriptors.iter().find(|(n, _)| *n == name) else {
                 registry.dropped += 1;
                 continue;
             };
@@ -309,25 +343,23 @@ impl Registry {
                 .iter()
                 .map(|(k, v)| (k.as_str(), v.as_str()))
                 .collect();
-            match (d.kind.as_str(), part) {
-                ("counter", serde_json::Value::Null) => {
-                    registry.add(&name, &d.help, &labels, value);
-                }
-                ("histogram", part) => {
+            match (d.kind, part) {
+                (Kind::Counter, Value::Null) => registry.add(&name, &d.help, &labels, value),
+                (Kind::Histogram, part) => {
                     let Some(Series::Histogram { counts, sum, count }) =
                         registry.series(&name, &d.help, Kind::Histogram, &d.buckets, &labels)
                     else {
                         continue;
                     };
                     match part {
-                        serde_json::Value::Number(i) => {
+                        Value::Number(i) => {
                             if let Some(n) = i.as_u64().and_then(|i| counts.get_mut(i as usize)) {
                                 *n += value as u64;
                             }
                         }
-                        serde_json::Value::String(p) if p == "sum" => *sum += value,
-                        serde_json::Value::String(p) if p == "count" => *count += value as u64,
-                        _ => {}
+                        Value::String(p) if p == "sum" => *sum += value,
+                        Value::String(p) if p == "count" => *count += value as u64,
+                        _ => registry.dropped += 1,
                     }
                 }
                 _ => registry.dropped += 1,
@@ -342,14 +374,21 @@ impl Registry {
         let Some(family) = self.families.get("redge_cache_lookups_total") else {
             return;
         };
-        let mut by_group: BTreeMap<String, (f64, f64)> = BTreeMap::new();
+        let mut by_group: Vec<(String, (f64, f64))> = Vec::new();
         for (labels, series) in &family.series {
             let Series::Value(v) = series else { continue };
             let label = |k: &str| labels.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
             let (Some(group), Some(outcome)) = (label("group"), label("outcome")) else {
                 continue;
             };
-            let entry = by_group.entry(group.to_owned()).or_default();
+            let at = by_group
+                .iter()
+                .position(|(g, _)| g == group)
+                .unwrap_or_else(|| {
+                    by_group.push((group.to_owned(), (0.0, 0.0)));
+                    by_group.len() - 1
+                });
+            let entry = &mut by_group[at].1;
             if matches!(outcome, "hit" | "memory_hit" | "stale" | "negative") {
                 entry.0 += v;
             }
@@ -369,13 +408,15 @@ impl Registry {
     }
 }
 
-/// What to add to the shared hash since `flushed` (the sample values last sent): every sample that
-/// grew, by how much. A sample that shrank (an isolate's counter cannot; a copied total restarted) sends
-/// nothing and becomes the new base.
-pub fn increments(now: &[(String, f64)], flushed: &BTreeMap<String, f64>) -> Vec<(String, f64)> {
+/// What to add to the shared hash since `flushed` (the sample values last sent, sorted by field):
+/// every sample that grew, by how much. A sample that shrank (an isolate's counter cannot; a copied
+/// total restarted) sends nothing and becomes the new base.
+pub fn increments(now: &[(String, f64)], flushed: &[(String, f64)]) -> Vec<(String, f64)> {
     now.iter()
         .filter_map(|(field, value)| {
-            let before = flushed.get(field).copied().unwrap_or(0.0);
+            let before = flushed
+                .binary_search_by(|(f, _)| f.as_str().cmp(field))
+                .map_or(0.0, |i| flushed[i].1);
             (*value > before).then(|| (field.clone(), value - before))
         })
         .collect()
@@ -747,7 +788,7 @@ mod tests {
 
     #[test]
     fn increments_send_only_what_grew_since_the_last_flush() {
-        let flushed: BTreeMap<String, f64> = [("a".to_owned(), 3.0), ("b".to_owned(), 5.0)].into();
+        let flushed = [("a".to_owned(), 3.0), ("b".to_owned(), 5.0)];
         let now = vec![
             ("a".to_owned(), 7.0),
             ("b".to_owned(), 5.0),

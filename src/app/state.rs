@@ -3,7 +3,6 @@
 //! instance (a panic would reset them: none of this code panics).
 
 use std::cell::{Cell, OnceCell, RefCell};
-use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use super::config::{Config, ConfigError, URL_VARS};
@@ -18,7 +17,7 @@ thread_local! {
     static SYNC_TOKEN: RefCell<Option<String>> = const { RefCell::new(None) };
     static STARTED_MS: Cell<u64> = const { Cell::new(0) };
     static WARNED_UNKNOWN_CLIENT: Cell<bool> = const { Cell::new(false) };
-    static FLUSHED: RefCell<BTreeMap<String, f64>> = const { RefCell::new(BTreeMap::new()) };
+    static FLUSHED: RefCell<Vec<(String, f64)>> = const { RefCell::new(Vec::new()) };
     static LAST_FLUSH_MS: Cell<u64> = const { Cell::new(0) };
     static LIMITER: OnceCell<Result<&'static RateLimiter, String>> = const { OnceCell::new() };
 }
@@ -129,8 +128,13 @@ pub(crate) fn take_metric_increments(samples: &[(String, f64)]) -> Vec<(String, 
     FLUSHED.with(|flushed| {
         let mut flushed = flushed.borrow_mut();
         let increments = super::metrics::increments(samples, &flushed);
+        // The new base: every sample now, sorted for the next search. A sample that went away (a
+        // copied total whose group is gone) keeps its last value.
         for (field, value) in samples {
-            flushed.insert(field.clone(), *value);
+            match flushed.binary_search_by(|(f, _)| f.as_str().cmp(field)) {
+                Ok(i) => flushed[i].1 = *value,
+                Err(i) => flushed.insert(i, (field.clone(), *value)),
+            }
         }
         increments
     })
