@@ -1,7 +1,7 @@
 // `npm run soak`: the stack under sustained load, then under faults, on 127.0.0.1 only.
 //
 // Starts redis-server (append-only file, fsync per write: a restart keeps every acknowledged write, as a
-// managed Redis does), the release gateway, a local origin this script can make fail, and the Worker in
+// managed Redis does), the optimized gateway (cargo profile gateway), a local origin this script can make fail, and the Worker in
 // `wrangler dev` looking items up from that origin. Then:
 //   1. load: SOAK_CONCURRENCY visitors in a closed loop for SOAK_DURATION_S seconds, each signing in,
 //      reading its session, writing it with compare-and-set (every acknowledged version is tracked),
@@ -494,7 +494,7 @@ function markdown(results) {
     `# Soak: sustained load and faults (${results.started_at}, ${results.machine.cores} CPUs, Node ${results.machine.node})`,
     '',
     `Produced by \`${results.command}\`. redis-server (append-only file, fsync per write), redge-gateway`,
-    `(release) and the Worker in \`wrangler dev\` on 127.0.0.1, the Worker's lookups going to a local origin`,
+    `(cargo profile gateway) and the Worker in \`wrangler dev\` on 127.0.0.1, the Worker's lookups going to a local origin`,
     `(\`ORIGIN_URL\`, \`CACHE_TTL_MS=${CACHE_TTL_MS}\`). ${results.concurrency} visitors in a closed loop: sign in, read the`,
     'session, write it with compare-and-set, spend the `burst` rate limit, look items up. The faults run with the',
     `load still on; each lasts ${results.fault_s} s. Latencies are client-side (Node \`fetch\` to the Worker and back).`,
