@@ -237,30 +237,42 @@ impl Registry {
     /// Numbers are written by [`number`] and read by `str::parse`, never by serde's float code: that
     /// would add tens of kilobytes to the wasm.
     pub fn fields(&self) -> Fields {
-        use serde_json::{Value, json};
+        // The JSON text is written by hand: building `serde_json::Value`s from tuples and vectors
+        // would link serde's value serializer for them, several kilobytes of wasm.
+        let text = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_owned());
         let mut out = Fields::default();
         for (name, family) in &self.families {
             if family.kind == Kind::Gauge {
                 continue;
             }
-            let buckets: Vec<String> = family.buckets.iter().map(|b| number(*b)).collect();
-            let descriptor = json!({
-                "help": family.help,
-                "type": family.kind.as_str(),
-                "buckets": buckets,
-            });
+            let buckets: Vec<String> = family
+                .buckets
+                .iter()
+                .map(|b| format!("\"{}\"", number(*b)))
+                .collect();
+            let descriptor = format!(
+                "{{\"help\":{},\"type\":\"{}\",\"buckets\":[{}]}}",
+                text(&family.help),
+                family.kind.as_str(),
+                buckets.join(",")
+            );
             out.families
-                .push((json!(["f", name]).to_string(), descriptor.to_string()));
+                .push((format!("[\"f\",{}]", text(name)), descriptor));
             for (labels, series) in &family.series {
-                let field = |part: Value| json!(["s", name, labels, part]).to_string();
+                let labels: Vec<String> = labels
+                    .iter()
+                    .map(|(k, v)| format!("[{},{}]", text(k), text(v)))
+                    .collect();
+                let prefix = format!("[\"s\",{},[{}],", text(name), labels.join(","));
+                let field = |part: &str| format!("{prefix}{part}]");
                 match series {
-                    Series::Value(v) => out.samples.push((field(Value::Null), *v)),
+                    Series::Value(v) => out.samples.push((field("null"), *v)),
                     Series::Histogram { counts, sum, count } => {
                         for (i, n) in counts.iter().enumerate() {
-                            out.samples.push((field(i.into()), *n as f64));
+                            out.samples.push((field(&i.to_string()), *n as f64));
                         }
-                        out.samples.push((field("sum".into()), *sum));
-                        out.samples.push((field("count".into()), *count as f64));
+                        out.samples.push((field("\"sum\""), *sum));
+                        out.samples.push((field("\"count\""), *count as f64));
                     }
                 }
             }
