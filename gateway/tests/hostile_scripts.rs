@@ -91,15 +91,7 @@ async fn until_redis_answers(redis: &Redis) {
 async fn an_endless_read_only_script_is_stopped_at_its_deadline_and_writes_meanwhile_are_answered_truly()
  {
     let redis = Redis::start();
-    // Redis takes other clients' commands (the kill among them) once a script has run this long.
-    let mut conn = direct(&redis).await;
-    let _: () = redis::cmd("CONFIG")
-        .arg("SET")
-        .arg("busy-reply-threshold")
-        .arg(100)
-        .query_async(&mut conn)
-        .await
-        .unwrap();
+    quick_kills(&redis).await;
     let mut config = Config::new(&redis.url(), TOKEN);
     config.read_only_tokens = vec![READ_ONLY.into()];
     config.deadline_ms = 400;
@@ -191,14 +183,7 @@ async fn a_reply_nested_too_deep_fails_only_its_own_request() {
 #[tokio::test]
 async fn an_endless_read_only_function_is_stopped_with_function_kill() {
     let redis = Redis::start();
-    let mut conn = direct(&redis).await;
-    let _: () = redis::cmd("CONFIG")
-        .arg("SET")
-        .arg("busy-reply-threshold")
-        .arg(100)
-        .query_async(&mut conn)
-        .await
-        .unwrap();
+    let mut conn = quick_kills(&redis).await;
     // Loaded directly: FUNCTION LOAD is refused over HTTP by default.
     let library = "#!lua name=spin\nredis.register_function{function_name='spin', \
                    callback=function() while true do end end, flags={'no-writes'}}";
@@ -225,4 +210,18 @@ async fn an_endless_read_only_function_is_stopped_with_function_kill() {
     assert!(started.elapsed() < Duration::from_millis(1200));
     let after = command(&gw, json!(["SET", "after", 1])).await;
     assert_eq!(after.status, 200, "{}", after.json);
+}
+
+/// Lowers `busy-reply-threshold` to 100 ms: Redis takes other clients' commands (a kill among them)
+/// only once a script has run this long. Returns the connection used.
+async fn quick_kills(redis: &Redis) -> redis::aio::MultiplexedConnection {
+    let mut conn = direct(redis).await;
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("busy-reply-threshold")
+        .arg(100)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    conn
 }

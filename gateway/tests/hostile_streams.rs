@@ -7,7 +7,7 @@ mod common;
 use std::io::{Read as _, Write as _};
 use std::time::Duration;
 
-use common::{Redis, TOKEN, direct};
+use common::{Redis, TOKEN, direct, numsub};
 use redge_gateway::{AppState, Config};
 
 /// The peak resident memory of this process in KiB (Linux).
@@ -15,17 +15,6 @@ fn peak_rss_kib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
     let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
     line.split_whitespace().nth(1).unwrap().parse().unwrap()
-}
-
-async fn numsub(redis: &Redis, channel: &str) -> i64 {
-    let mut conn = direct(redis).await;
-    let reply: (String, i64) = redis::cmd("PUBSUB")
-        .arg("NUMSUB")
-        .arg(channel)
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    reply.1
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Redis, TOKEN, command, direct, gateway_with};
+use common::{Redis, TOKEN, command, gateway_with, numsub};
 use futures_util::StreamExt as _;
 use redge_gateway::Config;
 use serde_json::json;
@@ -48,17 +48,6 @@ impl Events {
             self.text.push_str(&String::from_utf8_lossy(&chunk));
         }
     }
-}
-
-async fn numsub(redis: &Redis, channel: &str) -> i64 {
-    let mut conn = direct(redis).await;
-    let reply: (String, i64) = redis::cmd("PUBSUB")
-        .arg("NUMSUB")
-        .arg(channel)
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    reply.1
 }
 
 fn fast_heartbeat(redis: &Redis) -> Config {

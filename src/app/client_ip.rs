@@ -89,14 +89,15 @@ impl ClientKey {
 }
 
 /// The client's key: the trusted header's address, if any. `header` reads a request header (any
-/// case); `from_cloudflare` says whether the request carries Cloudflare's `cf` object with a `colo`.
+/// case); `from_cloudflare` says whether the request carries Cloudflare's `cf` object with a `colo`
+/// (asked only when that matters).
 pub fn client_key(
     trust: &Trust,
     header: impl Fn(&str) -> Option<String>,
-    from_cloudflare: bool,
+    from_cloudflare: impl FnOnce() -> bool,
 ) -> ClientKey {
     let value = match trust {
-        Trust::Cloudflare if from_cloudflare => header(CF_HEADER),
+        Trust::Cloudflare if from_cloudflare() => header(CF_HEADER),
         Trust::Header(name) => header(name),
         Trust::Cloudflare | Trust::Nothing => None,
     };
@@ -147,15 +148,18 @@ mod tests {
     fn cf_connecting_ip_counts_only_on_requests_through_cloudflare() {
         let sent = headers(&[("CF-Connecting-IP", "203.0.113.9")]);
         assert_eq!(
-            client_key(&Trust::Cloudflare, &sent, true),
+            client_key(&Trust::Cloudflare, &sent, || true),
             key("203.0.113.9")
         );
         // Self-hosted workerd: the header is whatever the client wrote.
         assert_eq!(
-            client_key(&Trust::Cloudflare, &sent, false),
+            client_key(&Trust::Cloudflare, &sent, || false),
             ClientKey::Unknown
         );
-        assert_eq!(client_key(&Trust::Nothing, &sent, true), ClientKey::Unknown);
+        assert_eq!(
+            client_key(&Trust::Nothing, &sent, || true),
+            ClientKey::Unknown
+        );
     }
 
     #[test]
@@ -166,9 +170,12 @@ mod tests {
             ("cf-connecting-ip", "192.0.2.1"),
         ]);
         // The client wrote the first two; the proxy appended what it saw.
-        assert_eq!(client_key(&trust, &sent, false), key("203.0.113.9"));
-        assert_eq!(client_key(&trust, &sent, true), key("203.0.113.9"));
-        assert_eq!(client_key(&trust, headers(&[]), true), ClientKey::Unknown);
+        assert_eq!(client_key(&trust, &sent, || false), key("203.0.113.9"));
+        assert_eq!(client_key(&trust, &sent, || true), key("203.0.113.9"));
+        assert_eq!(
+            client_key(&trust, headers(&[]), || true),
+            ClientKey::Unknown
+        );
     }
 
     #[test]
@@ -204,7 +211,7 @@ mod tests {
         }
         let sent = headers(&[("cf-connecting-ip", "<script>")]);
         assert_eq!(
-            client_key(&Trust::Cloudflare, sent, true),
+            client_key(&Trust::Cloudflare, sent, || true),
             ClientKey::Unknown
         );
         assert_eq!(ClientKey::Unknown.as_str(), "unknown");

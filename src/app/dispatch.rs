@@ -13,6 +13,7 @@ use wasm_bindgen_futures::JsFuture;
 use worker::{Context, Env, Headers};
 
 use super::client_ip::{ClientKey, client_key};
+use super::config::{Config, ConfigError};
 use super::context::{Cx, Extras, run};
 use super::cors::{self, Cors, Preflight};
 use super::handlers::{cache, dashboard, health, index, metrics, ratelimit, session};
@@ -78,8 +79,17 @@ pub(crate) async fn handle(raw: web_sys::Request, env: Env, ctx: Context) -> web
         preflight: false,
     };
     let ctx = Rc::new(ctx);
-    let config = state::config(&env).ok();
-    let outcome = respond(req, env, Rc::clone(&ctx), &meter, &extras, &mut facts).await;
+    let config = state::config(&env);
+    let outcome = respond(
+        req,
+        config.clone(),
+        env,
+        Rc::clone(&ctx),
+        &meter,
+        &extras,
+        &mut facts,
+    )
+    .await;
     let reply = match outcome {
         Ok(reply) => reply,
         Err(problem) => {
@@ -91,7 +101,7 @@ pub(crate) async fn handle(raw: web_sys::Request, env: Env, ctx: Context) -> web
     };
     let reply = finish(reply, &meter, &extras, &facts, started);
     // This isolate's share of the deployment's metrics, in the background (see handlers/metrics.rs).
-    if let Some(config) = config
+    if let Ok(config) = config
         && state::metrics_flush_due(SystemClock.now_ms(), config.metrics.flush_ms)
     {
         ctx.wait_until(metrics::flush(config));
@@ -101,6 +111,7 @@ pub(crate) async fn handle(raw: web_sys::Request, env: Env, ctx: Context) -> web
 
 async fn respond(
     req: Incoming,
+    config: Result<Rc<Config>, ConfigError>,
     env: Env,
     ctx: Rc<Context>,
     meter: &Rc<Meter>,
@@ -108,7 +119,7 @@ async fn respond(
     facts: &mut Facts,
 ) -> Result<Reply, Problem> {
     let path = routes::path_of(&req.url).to_owned();
-    let config = state::config(&env).map_err(|e| {
+    let config = config.map_err(|e| {
         let errors: Vec<_> = e
             .problems
             .iter()
@@ -145,7 +156,7 @@ async fn respond(
     let client = client_key(
         &config.ratelimit.client_ip,
         |name| req.header(name),
-        from_cloudflare(&req.raw),
+        || from_cloudflare(&req.raw),
     );
     if client == ClientKey::Unknown {
         state::warn_unknown_client_once();

@@ -381,7 +381,8 @@ impl Registry {
     }
 
     /// Sets a gauge computed from the counters: the share of lookups answered from the cache (hits,
-    /// memory hits, stale and negative entries) among all lookups, per key group.
+    /// memory hits, stale and negative entries) among all lookups, per key group. The same rule as
+    /// `GroupMetrics::hit_ratio`, applied to the outcome labels of the added-up totals.
     pub fn add_cache_hit_ratio(&mut self) {
         let Some(family) = self.families.get("redge_cache_lookups_total") else {
             return;

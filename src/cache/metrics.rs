@@ -55,9 +55,14 @@ impl GroupMetrics {
         self.hits + self.memory_hits + self.stale + self.negative
     }
 
+    /// Lookups with an outcome: answered from the cache, missed, or bypassed.
+    pub fn with_outcome(&self) -> u64 {
+        self.answered_from_cache() + self.misses + self.bypass
+    }
+
     /// The share of lookups answered from the cache (0 before the first lookup).
     pub fn hit_ratio(&self) -> f64 {
-        let all = self.answered_from_cache() + self.misses + self.bypass;
+        let all = self.with_outcome();
         if all == 0 {
             0.0
         } else {

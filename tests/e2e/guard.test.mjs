@@ -8,15 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { connect } from 'node:net';
 import { after, before, test } from 'node:test';
 import { workerUrl } from './env.mjs';
-import { gatewayToken, gatewayUrl, startExtraWorker } from './workers.mjs';
-
-/** One command through the gateway, for looking at what the Worker wrote. */
-async function redisCommand(...args) {
-  const response = await fetch(gatewayUrl, { method: 'POST', headers: { authorization: `Bearer ${gatewayToken}` }, body: JSON.stringify(args) });
-  const body = await response.json();
-  if (!response.ok) throw new Error(`${args[0]}: ${JSON.stringify(body)}`);
-  return body.result;
-}
+import { redisCommand, startExtraWorker } from './workers.mjs';
 
 // The Worker behind a proxy: the client's address is the last entry of X-Forwarded-For, and the `api`
 // budget is 4 (GCRA: one more every 15 s, so none comes back while a test runs). A fresh key prefix

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import { roundTrips, sleep } from './env.mjs';
-import { gatewayToken, gatewayUrl, startExtraWorker } from './workers.mjs';
+import { redisCommand, startExtraWorker } from './workers.mjs';
 
 const FLUSH_MS = 1_000;
 const key = `e2e:metrics:${randomUUID()}`;
@@ -17,7 +17,7 @@ before(async () => {
 after(async () => {
   await a?.stop();
   await b?.stop();
-  await fetch(gatewayUrl, { method: 'POST', headers: { authorization: `Bearer ${gatewayToken}` }, body: JSON.stringify(['DEL', key]) });
+  await redisCommand('DEL', key);
 });
 
 /** Samples of a Prometheus text exposition: `{ name, labels, value }`. */

@@ -34,3 +34,11 @@ export async function startExtraWorker({ vars = {}, gateway = gatewayUrl, output
     },
   };
 }
+
+/** One command through the gateway, for looking at (or cleaning up) what a Worker wrote. */
+export async function redisCommand(...args) {
+  const response = await fetch(gatewayUrl, { method: 'POST', headers: { authorization: `Bearer ${gatewayToken}` }, body: JSON.stringify(args) });
+  const body = await response.json();
+  if (!response.ok) throw new Error(`${args[0]}: ${JSON.stringify(body)}`);
+  return body.result;
+}

@@ -254,6 +254,18 @@ pub async fn direct(redis: &Redis) -> redis::aio::MultiplexedConnection {
         .unwrap()
 }
 
+/// Subscribers of `channel`, as Redis counts them (`PUBSUB NUMSUB`).
+pub async fn numsub(redis: &Redis, channel: &str) -> i64 {
+    let mut conn = direct(redis).await;
+    let reply: (String, i64) = redis::cmd("PUBSUB")
+        .arg("NUMSUB")
+        .arg(channel)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    reply.1
+}
+
 /// Writes `request` as raw bytes on a fresh connection and reads until the server closes it (or two
 /// seconds pass): for requests no HTTP client library would send.
 pub async fn raw(url: &str, request: Vec<u8>) -> String {

@@ -143,10 +143,7 @@ pub(crate) fn item_fields(cx: &Cx, id: u64, lookup: &Lookup<Json<Value>>) -> Map
     fields.insert("took_ms".into(), json!(lookup.took_ms));
     fields.insert("origin_calls".into(), json!(state.origin_calls()));
     let (answered, all) = state.metrics().values().fold((0, 0), |(a, n), m| {
-        (
-            a + m.answered_from_cache(),
-            n + m.answered_from_cache() + m.misses + m.bypass,
-        )
+        (a + m.answered_from_cache(), n + m.with_outcome())
     });
     fields.insert(
         "cache_hits".into(),
