@@ -1,8 +1,9 @@
 // The Worker's build command (wrangler.toml [build], so `npx wrangler deploy` and `wrangler dev` run it):
 // installs what the build needs and is missing (the wasm target, the pinned wasm-bindgen and
-// worker-build, the npm packages), then runs worker-build in release mode, told where the pinned
+// worker-build, the npm packages), then runs worker-build in release mode on the demo crate (demo/build), told where the pinned
 // wasm-bindgen, wasm-opt and esbuild are so that it downloads nothing. Whatever is missing and cannot be
 // installed from here is named with the command that installs it.
+import { join } from 'node:path';
 import { run } from './lib/proc.mjs';
 import { buildEnv, ensureToolchain, root } from './lib/toolchain.mjs';
 
@@ -13,6 +14,6 @@ try {
   log(`cannot build the Worker: ${error.message}`);
   process.exit(1);
 }
-const { code } = await run('worker-build', ['--release'], { cwd: root, env: buildEnv() });
+const { code } = await run('worker-build', ['--release'], { cwd: join(root, 'demo'), env: buildEnv() });
 if (code !== 0) log('worker-build failed: see its output above');
 process.exit(code);

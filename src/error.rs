@@ -131,6 +131,15 @@ impl Error {
 /// `Result` with [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// So that `?` works in a workers-rs handler. The message is the error's `Display`, which never carries a
+/// token or a URL's credentials. Feature `worker`, wasm32 only.
+#[cfg(all(feature = "worker", target_arch = "wasm32"))]
+impl From<Error> for worker::Error {
+    fn from(error: Error) -> Self {
+        worker::Error::RustError(error.to_string())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,7 +3,8 @@
 //! Sessions, rate limiting and cached lookups for edge runtimes (Cloudflare Workers and any JavaScript
 //! runtime with `fetch`), over an HTTP Redis service that speaks Upstash's REST protocol.
 //!
-//! The crate is layered, and dependencies point one way:
+//! The crate is layered, and dependencies point one way (the demo Worker, crate `redge-demo`, sits on
+//! top and wires the capabilities to HTTP routes):
 //!
 //! - [`client`]: the HTTP Redis client (commands, typed replies, the wire format, the transport);
 //! - [`session`]: cookie sessions (tokens, versioned records, idle and absolute expiry, rotation,
@@ -11,7 +12,6 @@
 //! - [`cache`]: cached lookups (`get_or_fetch` with stale-while-revalidate, single flight, tags, breaker);
 //! - [`ratelimit`]: rate limiting (GCRA, sliding window, fixed window, token bucket), several policies in
 //!   one round trip, a local block cache, a failure policy, and the standard headers;
-//! - the Worker application (feature `app`, wasm only): routes that wire the capabilities to HTTP.
 //!
 //! Pure logic (the wire format, reply decoding) compiles and is tested natively; whatever touches `fetch`
 //! or the JavaScript clock sits behind [`client::Transport`] and [`clock::Clock`].
@@ -32,8 +32,5 @@ pub mod clock;
 mod error;
 pub mod ratelimit;
 pub mod session;
-
-#[cfg(feature = "app")]
-mod app;
 
 pub use error::{Error, Result};

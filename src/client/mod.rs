@@ -47,7 +47,7 @@ mod reply;
 mod scan;
 pub mod script;
 mod transport;
-pub(crate) mod url;
+pub mod url;
 
 use std::cell::{Cell, RefCell};
 
@@ -180,11 +180,11 @@ impl Client<FetchTransport> {
     }
 
     /// A client configured from a Worker's env: [`URL_VAR`] and [`TOKEN_VAR`], each a var or a secret
-    /// (the names the official SDK reads). Feature `worker-env` (on by default).
+    /// (the names the official SDK reads). Feature `worker`, wasm32 only.
     ///
     /// # Errors
     /// [`Error::Config`] naming the variable that is missing or invalid.
-    #[cfg(feature = "worker-env")]
+    #[cfg(all(feature = "worker", target_arch = "wasm32"))]
     pub fn from_env(env: &worker::Env) -> Result<Self> {
         Self::from_vars(
             |name| {

@@ -12,7 +12,7 @@
 /// A message naming `var` and the problem, without the value: a Redis connection string
 /// (`redis://`, `rediss://`), a user name or password in the URL, a scheme other than `http`/`https`,
 /// or no host.
-pub(crate) fn check_http_url(var: &str, url: &str) -> Result<String, String> {
+pub fn check_http_url(var: &str, url: &str) -> Result<String, String> {
     let trimmed = url.trim().trim_end_matches('/');
     let scheme = scheme_of(trimmed);
     let rest = match scheme.as_deref() {
@@ -62,9 +62,7 @@ pub(crate) fn check_http_url(var: &str, url: &str) -> Result<String, String> {
 /// A form of `url` fit for a log line: `scheme://host[:port]`, any `user:password@` replaced by
 /// `***@`, the path, query and fragment left out (they may hold tokens); `(not a URL)` when no scheme
 /// and host can be told apart.
-// Used by the Worker's log (wasm only); natively only by the tests.
-#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
-pub(crate) fn redact(url: &str) -> String {
+pub fn redact(url: &str) -> String {
     let trimmed = url.trim();
     let Some(scheme) = scheme_of(trimmed) else {
         return "(not a URL)".to_owned();

@@ -38,7 +38,7 @@ test('wrangler deploy --dry-run from a clean clone builds a bundle with the Work
     // The budget: the module is about 306 KiB gzipped (gzip -9); growth past 320 KiB fails here.
     assert.ok(gzipped < 320 * 1024, `the wasm module is ${gzipped} bytes gzipped: over the 320 KiB budget`);
     assert.ok(statSync(join(outdir, 'index.js')).size > 0);
-    assert.ok(existsSync(join(clone, 'build', 'index.js')), 'the build command ran in the clone');
+    assert.ok(existsSync(join(clone, 'demo', 'build', 'index.js')), 'the build command ran in the clone');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -9,8 +9,8 @@ export const gatewayUrl = process.env.REDGE_E2E_GATEWAY;
 export const gatewayToken = process.env.REDGE_E2E_TOKEN;
 
 /**
- * Starts the Worker that `npm test` already built (build/) in `wrangler dev` with extra `vars`, from a
- * folder whose wrangler.toml has no build step: a second build would rewrite build/ under the running
+ * Starts the Worker that `npm test` already built (demo/build/) in `wrangler dev` with extra `vars`, from a
+ * folder whose wrangler.toml has no build step: a second build would rewrite demo/build/ under the running
  * Worker and make it reload mid-test. `gateway` replaces the Redis URL (a wrong one, for a test).
  */
 export async function startExtraWorker({ vars = {}, gateway = gatewayUrl, output } = {}) {
@@ -18,7 +18,7 @@ export async function startExtraWorker({ vars = {}, gateway = gatewayUrl, output
   const dir = mkdtempSync(join(tmpdir(), 'redge-worker-'));
   writeFileSync(join(dir, 'wrangler.toml'), [
     'name = "redge-extra"',
-    `main = ${JSON.stringify(join(root, 'build', 'index.js'))}`,
+    `main = ${JSON.stringify(join(root, 'demo', 'build', 'index.js'))}`,
     `compatibility_date = "${date}"`,
     '[assets]',
     `directory = ${JSON.stringify(join(root, 'www'))}`,

@@ -7,9 +7,9 @@ use std::rc::Rc;
 
 use super::config::{Config, ConfigError, URL_VARS};
 use super::metrics::Registry;
-use crate::client::url::redact;
-use crate::clock::{Clock, SystemClock};
-use crate::ratelimit::RateLimiter;
+use redge::client::url::redact;
+use redge::clock::{Clock, SystemClock};
+use redge::ratelimit::RateLimiter;
 
 thread_local! {
     static CONFIG: OnceCell<Result<Rc<Config>, ConfigError>> = const { OnceCell::new() };

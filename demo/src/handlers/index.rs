@@ -2,11 +2,11 @@
 
 use serde_json::json;
 
-use crate::app::context::{Cx, Handler, Shared, Tr, json_response};
-use crate::app::problem::Problem;
-use crate::app::reply::Reply;
-use crate::app::routes::ROUTES;
-use crate::client::Batch;
+use crate::context::{Cx, Handler, Shared, Tr, json_response};
+use crate::problem::Problem;
+use crate::reply::Reply;
+use crate::routes::ROUTES;
+use redge::client::Batch;
 
 /// The index route.
 pub(crate) struct Index;

@@ -63,10 +63,10 @@ use super::reply::Reply;
 use super::routes::{Method, Route, query_param};
 use super::state;
 use super::timing::{Entry, Meter, Metered};
-use crate::client::{Batch, Client, FetchTransport};
-use crate::clock::SystemClock;
-use crate::ratelimit::{self, Decision, headers};
-use crate::session::{self, Loaded};
+use redge::client::{Batch, Client, FetchTransport};
+use redge::clock::SystemClock;
+use redge::ratelimit::{self, Decision, headers};
+use redge::session::{self, Loaded};
 
 /// The transport of every request's client: `fetch`, metered.
 pub(crate) type Tr = Metered<FetchTransport>;
@@ -234,7 +234,7 @@ pub(crate) struct SessionRead {
     /// The cookie and the store settings.
     pub visit: Visit,
     /// `None` without a cookie; else the load's outcome (`Ok(None)`: the cookie names no live session).
-    pub loaded: Option<crate::Result<Option<Loaded>>>,
+    pub loaded: Option<redge::Result<Option<Loaded>>>,
 }
 
 /// What the middleware learned, handed to the route.

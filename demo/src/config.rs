@@ -31,13 +31,13 @@ use std::fmt;
 
 use super::client_ip::{TRUSTED_HEADER_VAR, Trust};
 use super::route_limits::{DEFAULT_ROUTE_POLICY, RouteLimits};
-use crate::cache::Policy;
-use crate::client::url::check_http_url;
-use crate::client::{
+use redge::cache::Policy;
+use redge::client::url::check_http_url;
+use redge::client::{
     Client, DEFAULT_TIMEOUT_MS, HttpRequest, HttpResponse, TOKEN_VAR, Transport, URL_VAR,
 };
-use crate::ratelimit::{FailurePolicy, Policy as RatePolicy};
-use crate::session::{Lifetimes, SessionConfig};
+use redge::ratelimit::{FailurePolicy, Policy as RatePolicy};
+use redge::session::{Lifetimes, SessionConfig};
 
 /// Name of the variable with the Redis deadline.
 pub const TIMEOUT_VAR: &str = "REDIS_TIMEOUT_MS";
@@ -484,7 +484,7 @@ fn ratelimit_settings(
     read: &impl Fn(&str) -> Option<String>,
     problems: &mut Vec<(&'static str, String)>,
 ) -> RateLimitSettings {
-    use crate::ratelimit::{DEFAULT_PREFIX, DEFAULT_TIMEOUT_MS, config};
+    use redge::ratelimit::{DEFAULT_PREFIX, DEFAULT_TIMEOUT_MS, config};
     const POLICIES: &str = "RATELIMIT_POLICIES";
     const FAILURE: &str = "RATELIMIT_FAILURE";
     const LEGACY: &str = "RATELIMIT_LEGACY_HEADERS";
@@ -637,8 +637,8 @@ fn shorten(text: &str) -> String {
 struct Unused;
 
 impl Transport for Unused {
-    async fn send(&self, _request: HttpRequest) -> crate::Result<HttpResponse> {
-        Err(crate::Error::Transport(
+    async fn send(&self, _request: HttpRequest) -> redge::Result<HttpResponse> {
+        Err(redge::Error::Transport(
             "configuration check only; nothing is sent".into(),
         ))
     }

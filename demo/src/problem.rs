@@ -7,7 +7,7 @@
 use serde_json::{Map, Value, json};
 
 use super::reply::Reply;
-use crate::Error;
+use redge::Error;
 
 /// A problem-details response waiting to be sent.
 #[derive(Debug, Clone, PartialEq)]

@@ -9,13 +9,13 @@ use std::rc::Rc;
 
 use serde_json::{Map, Value, json};
 
-use crate::app::config::LookupSettings;
-use crate::app::context::{Cx, Handler, Shared, Tr, Wait, json_response};
-use crate::app::problem::Problem;
-use crate::app::reply::Reply;
-use crate::app::tags;
-use crate::cache::{Cache, CacheOptions, CacheState, Key, Lookup, LookupError, Pending};
-use crate::client::{Batch, Json};
+use crate::config::LookupSettings;
+use crate::context::{Cx, Handler, Shared, Tr, Wait, json_response};
+use crate::problem::Problem;
+use crate::reply::Reply;
+use crate::tags;
+use redge::cache::{Cache, CacheOptions, CacheState, Key, Lookup, LookupError, Pending};
+use redge::client::{Batch, Json};
 
 /// The largest id the demo origin knows.
 const DEMO_IDS: u64 = 1_000;
@@ -203,7 +203,7 @@ impl Handler for InvalidateTag {
     }
 }
 
-fn invalidation_failed(e: crate::Error) -> Problem {
+fn invalidation_failed(e: redge::Error) -> Problem {
     if e.is_unavailable() {
         Problem::new(503, format!("the cache could not be invalidated: {e}"))
             .header("retry-after", "1")

@@ -22,8 +22,8 @@ use super::reply::Reply;
 use super::routes::{self, Method, Resolution, RouteId};
 use super::timing::{self, Meter, Metered};
 use super::{metrics as registry, state};
-use crate::client::{Client, FetchTransport, Options};
-use crate::clock::{Clock, SystemClock};
+use redge::client::{Client, FetchTransport, Options};
+use redge::clock::{Clock, SystemClock};
 
 /// The largest request body the API reads; every route's body is a small JSON object.
 const MAX_BODY_BYTES: usize = 64 * 1024;

@@ -11,13 +11,13 @@
 
 use serde_json::{Value, json};
 
-use crate::app::context::{Cx, Handler, Shared, Tr, Wait, count_decision, json_response};
-use crate::app::problem::Problem;
-use crate::app::reply::Reply;
-use crate::app::state;
-use crate::client::Batch;
-use crate::clock::SystemClock;
-use crate::ratelimit::{self, Decision, RateLimiter, config::cost_from_body, headers};
+use crate::context::{Cx, Handler, Shared, Tr, Wait, count_decision, json_response};
+use crate::problem::Problem;
+use crate::reply::Reply;
+use crate::state;
+use redge::client::Batch;
+use redge::clock::SystemClock;
+use redge::ratelimit::{self, Decision, RateLimiter, config::cost_from_body, headers};
 
 /// Identifiers longer than this are refused (they are hashed into keys, but a client sending kilobytes
 /// of identifier is a mistake worth reporting).
@@ -28,7 +28,7 @@ fn limiter(cx: &Cx) -> Result<&'static RateLimiter, Problem> {
 }
 
 /// Who is being limited: `?id=`, else the client's key (its address, or `unknown`: see
-/// [`client_ip`](crate::app::client_ip)).
+/// [`client_ip`](crate::client_ip)).
 ///
 /// The identifier is the caller's choice here (this is a demo of the limiter), so it is kept apart from
 /// the identifiers of the route middleware (`demo:` in front): spending or resetting through these

@@ -24,7 +24,7 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use crate::client::{HttpRequest, HttpResponse, Transport};
+use redge::client::{HttpRequest, HttpResponse, Transport};
 
 /// Round trips and Redis time of one request.
 #[derive(Debug, Default)]
@@ -84,7 +84,7 @@ impl<T: Transport> Metered<T> {
 }
 
 impl<T: Transport> Transport for Metered<T> {
-    async fn send(&self, request: HttpRequest) -> crate::Result<HttpResponse> {
+    async fn send(&self, request: HttpRequest) -> redge::Result<HttpResponse> {
         let started = self.inner.now_ms();
         let result = self.inner.send(request).await;
         let ms = self.inner.now_ms().saturating_sub(started);
@@ -171,8 +171,8 @@ fn quoted(text: &str) -> String {
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
-    use crate::Error;
-    use crate::client::{Client, cmd};
+    use redge::Error;
+    use redge::client::{Client, cmd};
 
     /// Answers PING after 7 ms of fake time; fails when the body mentions FAIL.
     struct Fake {
@@ -180,7 +180,7 @@ mod tests {
     }
 
     impl Transport for Fake {
-        async fn send(&self, request: HttpRequest) -> crate::Result<HttpResponse> {
+        async fn send(&self, request: HttpRequest) -> redge::Result<HttpResponse> {
             self.now.set(self.now.get() + 7);
             if String::from_utf8_lossy(&request.body).contains("FAIL") {
                 return Err(Error::Transport("refused".into()));

@@ -22,15 +22,15 @@
 
 use std::rc::Rc;
 
-use crate::app::config::Config;
-use crate::app::context::{Cx, Handler, Shared, Tr};
-use crate::app::handlers::cache;
-use crate::app::metrics::{CONTENT_TYPE, Kind, Registry, increment_text, scrape_allowed};
-use crate::app::problem::Problem;
-use crate::app::reply::Reply;
-use crate::app::state;
-use crate::cache::BreakerState;
-use crate::client::{Batch, Client, Cmd, FetchTransport, Handle, Pairs, Reply as RedisReply, cmd};
+use crate::config::Config;
+use crate::context::{Cx, Handler, Shared, Tr};
+use crate::handlers::cache;
+use crate::metrics::{CONTENT_TYPE, Kind, Registry, increment_text, scrape_allowed};
+use crate::problem::Problem;
+use crate::reply::Reply;
+use crate::state;
+use redge::cache::BreakerState;
+use redge::client::{Batch, Client, Cmd, FetchTransport, Handle, Pairs, Reply as RedisReply, cmd};
 
 /// The metrics route.
 pub(crate) struct Metrics;

@@ -19,7 +19,7 @@
 use std::collections::BTreeMap;
 
 use super::routes::Group;
-use crate::ratelimit::Policy;
+use redge::ratelimit::Policy;
 
 /// The policy every default-limited group spends from.
 pub const DEFAULT_ROUTE_POLICY: &str = "api";
@@ -110,7 +110,7 @@ fn shorten(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ratelimit::{Algorithm, Quota};
+    use redge::ratelimit::{Algorithm, Quota};
 
     fn policies(names: &[&str]) -> Vec<Policy> {
         names

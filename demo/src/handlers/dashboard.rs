@@ -14,11 +14,11 @@ use serde_json::{Value, json};
 
 use super::cache::{item_fields, item_wait, parse_id, prepare_item, resolve_item};
 use super::session::failed;
-use crate::app::context::{Cx, Handler, Shared, Tr, Wait, json_response};
-use crate::app::problem::Problem;
-use crate::app::reply::Reply;
-use crate::cache::Pending;
-use crate::client::{Batch, Json};
+use crate::context::{Cx, Handler, Shared, Tr, Wait, json_response};
+use crate::problem::Problem;
+use crate::reply::Reply;
+use redge::cache::Pending;
+use redge::client::{Batch, Json};
 
 /// `GET /api/dashboard`.
 pub(crate) struct Dashboard;

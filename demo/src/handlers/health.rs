@@ -5,10 +5,10 @@
 
 use serde_json::json;
 
-use crate::app::context::{Cx, Handler, Shared, Tr, json_response};
-use crate::app::problem::Problem;
-use crate::app::reply::Reply;
-use crate::client::{Batch, Handle, commands};
+use crate::context::{Cx, Handler, Shared, Tr, json_response};
+use crate::problem::Problem;
+use crate::reply::Reply;
+use redge::client::{Batch, Handle, commands};
 
 /// The health route.
 pub(crate) struct Health;

@@ -14,12 +14,12 @@
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use crate::Error;
-use crate::app::context::{Cx, Handler, Shared, Tr, json_response};
-use crate::app::problem::Problem;
-use crate::app::reply::Reply;
-use crate::client::Batch;
-use crate::session::{
+use crate::context::{Cx, Handler, Shared, Tr, json_response};
+use crate::problem::Problem;
+use crate::reply::Reply;
+use redge::Error;
+use redge::client::Batch;
+use redge::session::{
     Loaded, Pending, Revoke, Revoked, SessionConfig, SessionStore, Update, origin,
 };
 
@@ -167,7 +167,7 @@ pub(crate) struct List;
 impl Handler for List {
     type Pending = (
         Visit,
-        Option<Pending<Option<Vec<crate::session::SessionSummary>>>>,
+        Option<Pending<Option<Vec<redge::session::SessionSummary>>>>,
     );
 
     fn prepare(cx: &Cx, batch: &Batch<'_, Tr>) -> Result<Self::Pending, Problem> {
