@@ -1,27 +1,45 @@
 //! # redge
 //!
 //! Sessions, rate limiting and cached lookups for edge runtimes (Cloudflare Workers and any JavaScript
-//! runtime with `fetch`), over an HTTP Redis service that speaks Upstash's REST protocol.
+//! runtime with `fetch`), over an HTTP Redis service that speaks Upstash's REST protocol (Upstash
+//! itself, or `redge-gateway` in front of your own Redis).
 //!
-//! The crate is layered, and dependencies point one way (the demo Worker, crate `redge-demo`, sits on
-//! top and wires the capabilities to HTTP routes):
+//! The headline types are at the crate root:
 //!
-//! - [`client`]: the HTTP Redis client (commands, typed replies, the wire format, the transport);
-//! - [`session`]: cookie sessions (tokens, versioned records, idle and absolute expiry, rotation,
-//!   per-user index, sign out everywhere), one round trip per operation;
-//! - [`cache`]: cached lookups (`get_or_fetch` with stale-while-revalidate, single flight, tags, breaker);
-//! - [`ratelimit`]: rate limiting (GCRA, sliding window, fixed window, token bucket), several policies in
-//!   one round trip, a local block cache, a failure policy, and the standard headers;
+//! - [`Client`]: the HTTP Redis client (commands, typed replies, batches, transactions, scripts);
+//! - [`RateLimiter`]: GCRA, sliding window, fixed window, token bucket and sliding log, several policies
+//!   in one round trip, a local block cache, a failure policy ([`Decision`], and the standard headers in
+//!   [`ratelimit::headers`]);
+//! - [`SessionStore`]: cookie sessions (tokens, versioned records, idle and absolute expiry, rotation,
+//!   per-user index, sign out everywhere), one round trip per operation, failing closed;
+//! - [`Cache`]: cached lookups (`get_or_fetch` with stale-while-revalidate, single flight, tags, a
+//!   breaker) that fail open to the origin;
+//! - [`Plan`]: what one request needs from all of them, in one round trip, each part with its own wait.
 //!
-//! Pure logic (the wire format, reply decoding) compiles and is tested natively; whatever touches `fetch`
-//! or the JavaScript clock sits behind [`client::Transport`] and [`clock::Clock`].
+//! Dependencies point one way: the capabilities use the client, which uses a [`client::Transport`]
+//! (`fetch` in a JavaScript runtime). Pure logic (the wire format, reply decoding, the algorithms) does
+//! not need a runtime and is tested natively; time sits behind [`clock::Clock`].
 //!
-//! ```ignore
-//! // Inside a Worker, or any JavaScript runtime with `fetch`:
-//! use redge::client::{cmd, Client};
+//! In a workers-rs Worker, turn on the `worker` feature for [`Client::from_env`] and `?` on
+//! [`Error`] in handlers:
 //!
-//! let client = Client::new("https://example.upstash.io", "token")?;
-//! let pong: String = client.query(&cmd("PING")).await?;
+//! ```no_run
+//! # async fn handler(ip: &str, cookie: &str) -> redge::Result<()> {
+//! use redge::ratelimit::{Algorithm, Policy, Quota};
+//! use redge::session::SessionConfig;
+//! use redge::{Client, Plan, RateLimiter, SessionStore};
+//!
+//! let client = Client::new("https://example.upstash.io", "token")?; // or Client::from_env(&env)
+//! let limiter = RateLimiter::new(vec![Policy::new("api", Algorithm::Gcra, Quota::per_minute(60))])?;
+//! let sessions = SessionStore::new(&client, SessionConfig::default());
+//!
+//! let plan = Plan::new(&client);
+//! let check = plan.limit(&limiter, &[("api", ip)], 1)?;
+//! let session = plan.load_session(&sessions, cookie);
+//! plan.send().await; // one round trip
+//! if !check.finish().allowed { /* 429 */ }
+//! let signed_in = session.finish()?.is_some(); // Err: Redis unavailable, answer 503
+//! # let _ = signed_in; Ok(()) }
 //! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -30,7 +48,13 @@ pub mod cache;
 pub mod client;
 pub mod clock;
 mod error;
+pub mod plan;
 pub mod ratelimit;
 pub mod session;
 
+pub use cache::Cache;
+pub use client::Client;
 pub use error::{Error, Result};
+pub use plan::Plan;
+pub use ratelimit::{Decision, RateLimiter};
+pub use session::SessionStore;

@@ -69,7 +69,7 @@ async fn sign_in_then_every_read_is_one_round_trip() {
         .unwrap();
     assert_eq!(trips(&client), 1);
     let token = issued.token.expose();
-    assert_eq!(token.len(), redge::session::token::TOKEN_LEN);
+    assert_eq!(token.len(), redge::session::TOKEN_LEN);
     let loaded = store.load(&token).await.unwrap().unwrap();
     assert_eq!(trips(&client), 2);
     assert!(!loaded.refreshed);

@@ -5,12 +5,13 @@
 //! A request that needs Redis costs one HTTP round trip, however many parts of the Worker read from it.
 //! [`run`] makes that structural:
 //!
-//! 1. `batch = cx.redis.batch()`: one shared [`Batch`] for the request;
+//! 1. `plan = Plan::new(&cx.redis)`: the library's request plan ([`redge::Plan`]) for the request;
 //! 2. [`Middleware::prepare`] adds what every API route needs (rate limiting, session loading), and the
-//!    route's [`Handler::prepare`] adds its own reads; neither sends anything;
-//! 3. `batch.send()`: the one round trip (nothing is sent when nobody added anything), cut short at the
+//!    route's [`Handler::prepare`] adds its own reads, each with its wait; neither sends anything;
+//! 3. `plan.send()`: the one round trip (nothing is sent when nobody added anything), cut short at the
 //!    shortest deadline of the parts that fail open (the rate-limit check's `RATELIMIT_TIMEOUT_MS`, the
-//!    cache's `CACHE_DEADLINE_MS`) unless a part needs the answer (a session: fail closed), see [`Wait`];
+//!    cache's `CACHE_DEADLINE_MS`) unless a part needs the answer (a session: fail closed), see
+//!    [`Wait`](redge::plan::Wait);
 //! 4. [`Middleware::finish`] reads its handles and applies each capability's failure policy (a denial
 //!    answers 429 here, before the route runs, with the `RateLimit` headers that every response of a
 //!    limited group carries); then [`Handler::respond`] reads the route's handles and builds the
@@ -63,8 +64,9 @@ use super::reply::Reply;
 use super::routes::{Method, Route, query_param};
 use super::state;
 use super::timing::{Entry, Meter, Metered};
-use redge::client::{Batch, Client, FetchTransport};
+use redge::client::{Client, FetchTransport};
 use redge::clock::SystemClock;
+use redge::plan::Plan;
 use redge::ratelimit::{self, Decision, headers};
 use redge::session::{self, Loaded};
 
@@ -176,17 +178,12 @@ pub(crate) trait Handler {
     /// What `prepare` hands to `respond` (handles, validated input).
     type Pending;
 
-    /// Validates the input and adds the route's Redis reads to `batch`. Sends nothing.
+    /// Validates the input and adds the route's Redis reads to `plan`, each with how long it may wait.
+    /// Sends nothing.
     ///
     /// # Errors
     /// A problem (400 ...) answered after the middleware ran: a bad request is still rate limited.
-    fn prepare(cx: &Cx, batch: &Batch<'_, Tr>) -> Result<Self::Pending, Problem>;
-
-    /// How long the route's reads may wait (asked only when it added some). The default needs the
-    /// answer: routes that fail open say so.
-    fn wait(_cx: &Cx, _pending: &Self::Pending) -> Wait {
-        Wait::Full
-    }
+    fn prepare(cx: &Cx, plan: &Plan<'_, Tr>) -> Result<Self::Pending, Problem>;
 
     /// Whether this request needs Redis at all (the route limit charges only those). The default says
     /// yes; a route whose answer can be known without Redis (a rate-limit check its limiter already
@@ -201,25 +198,6 @@ pub(crate) trait Handler {
     /// A problem for the client.
     #[allow(async_fn_in_trait)]
     async fn respond(cx: &Cx, pending: Self::Pending, shared: Shared) -> Result<Reply, Problem>;
-}
-
-/// How long the request's one round trip may take before its readers give up on it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Wait {
-    /// The route needs the answer (a session: fail closed): the client's own deadline applies.
-    Full,
-    /// The route fails open (a cache read, a rate-limit check) after this many milliseconds.
-    Within(u32),
-}
-
-impl Wait {
-    /// Both parts' wait: `Full` when either needs the answer, else the shorter deadline.
-    fn and(self, other: Wait) -> Wait {
-        match (self, other) {
-            (Wait::Within(a), Wait::Within(b)) => Wait::Within(a.min(b)),
-            _ => Wait::Full,
-        }
-    }
 }
 
 /// The middleware's prepared reads: the route group's rate-limit check and, on groups that load it,
@@ -270,37 +248,29 @@ pub(crate) fn count_decision(decision: &Decision) {
 }
 
 impl Middleware {
-    /// Adds every middleware read to the shared batch, and says how long they may wait. `charge: false`
-    /// skips the route limit (the route has no Redis work this time).
+    /// Adds every middleware read to the request's plan (each with its wait). `charge: false` skips the
+    /// route limit (the route has no Redis work this time).
     ///
     /// # Errors
     /// 500 when the rate limiter cannot be built from the configuration.
-    pub fn prepare(
-        cx: &Cx,
-        batch: &Batch<'_, Tr>,
-        charge: bool,
-    ) -> Result<(Middleware, Option<Wait>), Problem> {
-        let mut wait = None;
+    pub fn prepare(cx: &Cx, plan: &Plan<'_, Tr>, charge: bool) -> Result<Middleware, Problem> {
         let policy = cx.config.ratelimit.routes.policy_for(cx.route.group);
         let ratelimit = match policy.filter(|_| charge && cx.route.cost > 0) {
             None => None,
             Some(policy) => {
                 let limiter = state::limiter(&cx.config).map_err(|m| Problem::new(500, m))?;
-                let pending = limiter
-                    .prepare(batch, &[(policy, cx.client.as_str())], cx.route.cost)
+                let pending = plan
+                    .limit(limiter, &[(policy, cx.client.as_str())], cx.route.cost)
                     .map_err(|e| Problem::new(500, format!("the route's rate limit: {e}")))?;
-                if pending.needs_round_trip() {
-                    wait = Some(Wait::Within(limiter.timeout_ms()));
-                }
                 Some(pending)
             }
         };
         let session = cx.route.group.loads_session().then(|| {
             let visit = Visit::read(cx);
-            let pending = visit.prepare_load(cx, batch);
+            let pending = visit.prepare_load(cx, plan);
             (visit, pending)
         });
-        Ok((Middleware { ratelimit, session }, wait))
+        Ok(Middleware { ratelimit, session })
     }
 
     /// Reads the middleware's handles after the send: the `RateLimit` headers go on every response; a
@@ -359,31 +329,18 @@ pub(crate) fn json_response(status: u16, body: &serde_json::Value) -> Result<Rep
 
 /// Runs route `H` with the middleware, in one round trip (see the [module docs](self)).
 pub(crate) async fn run<H: Handler>(cx: &Cx) -> Result<Reply, Problem> {
-    let batch = cx.redis.batch();
+    let plan = Plan::new(&cx.redis);
     // The route first: whether it has Redis work decides whether the route limit charges it. The
     // order inside the batch does not matter (reads only, answered together).
-    let pending = H::prepare(cx, &batch);
-    let route_added = !batch.is_empty();
+    let pending = H::prepare(cx, &plan);
     let charge = match &pending {
         Ok(pending) => H::has_redis_work(cx, pending),
         // A bad request is still rate limited.
         Err(_) => true,
     };
-    let (middleware, middleware_wait) = Middleware::prepare(cx, &batch, charge)?;
-    let route_wait = match &pending {
-        Ok(pending) if route_added => Some(H::wait(cx, pending)),
-        // The route added no read (or will answer 400): only the middleware's deadline counts.
-        _ => None,
-    };
-    let wait = match (middleware_wait, route_wait) {
-        (Some(a), Some(b)) => Some(a.and(b)),
-        (a, b) => a.or(b),
-    };
+    let middleware = Middleware::prepare(cx, &plan, charge)?;
     // The one round trip. Its failure is in every handle; each reader applies its own policy.
-    let _ = match wait {
-        Some(Wait::Within(ms)) => batch.send_within(ms).await,
-        _ => batch.send().await,
-    };
+    let _ = plan.send().await;
     let shared = middleware.finish(cx)?;
     H::respond(cx, pending?, shared).await
 }

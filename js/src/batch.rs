@@ -13,6 +13,7 @@ use js_sys::{Array, Function, Promise};
 use redge::cache::{Cache as CacheInner, CacheState, Key, Policy, Read};
 use redge::client::Json;
 use redge::clock::{Clock, SystemClock};
+use redge::plan::Plan;
 use redge::ratelimit::RateLimiter as LimiterInner;
 use redge::session::{SessionConfig, SessionStore as Store};
 use wasm_bindgen::prelude::*;
@@ -30,8 +31,11 @@ use crate::shapes;
 /// a `Decision`, a `CacheRead`). A cached hit with a session and a rate limit is one round trip instead
 /// of three.
 ///
-/// Every capability must have been built on the client the batch comes from. The batch is sent under
-/// the client's deadline (`timeoutMs`), not the rate limiter's own.
+/// Every capability must have been built on the client the batch comes from. The batch is sent as
+/// redge's request plan: it waits no longer than the shortest deadline of its parts that fail open (a
+/// rate limiter's `timeoutMs`, a cache policy's `deadlineMs`), unless it loads a session, which needs
+/// the answer (the client's own `timeoutMs` applies). A part past its deadline answers by its failure
+/// policy, as it would alone.
 #[wasm_bindgen]
 pub struct Batch {
     client: Rc<RedisClient>,
@@ -196,13 +200,13 @@ enum Prepared<'l> {
 }
 
 async fn run(client: &Rc<RedisClient>, ops: Vec<Op>) -> JsResult<JsValue> {
-    let batch = client.batch();
+    let plan = Plan::new(client);
     let mut prepared = Vec::with_capacity(ops.len());
     for op in &ops {
         prepared.push(match op {
             Op::Session { config, token } => {
                 let store = Store::new(client, (**config).clone());
-                let pending = store.prepare_load(&batch, token.as_deref().unwrap_or(""));
+                let pending = plan.load_session(&store, token.as_deref().unwrap_or(""));
                 Prepared::Session {
                     store,
                     token: token.clone(),
@@ -221,7 +225,7 @@ async fn run(client: &Rc<RedisClient>, ops: Vec<Op>) -> JsResult<JsValue> {
                     .map(|p| (p.as_str(), identifier.as_str()))
                     .collect();
                 Prepared::Limit {
-                    pending: limiter.prepare(&batch, &subjects, *cost),
+                    pending: plan.limit(limiter, &subjects, *cost),
                     legacy_headers: *legacy_headers,
                 }
             }
@@ -229,14 +233,14 @@ async fn run(client: &Rc<RedisClient>, ops: Vec<Op>) -> JsResult<JsValue> {
                 let cache = CacheInner::new(Rc::clone(client), Rc::clone(state));
                 Prepared::Lookup {
                     state: Rc::clone(state),
-                    pending: cache.prepare(&batch, key.clone(), policy),
+                    pending: plan.lookup(&cache, key.clone(), policy),
                 }
             }
         });
     }
     let now = SystemClock.now_ms();
     // One round trip; each entry reads its own outcome (an error is also what its handle reports).
-    let _ = batch.send().await;
+    let _ = plan.send().await;
     let out = Array::new();
     for p in prepared {
         let value = match p {

@@ -112,3 +112,27 @@ test('misuse is InvalidArgumentError: another client, bad arguments, sending twi
   await assert.rejects(c.send(), /already sent/);
   assert.throws(() => c.limit(limiter, 'x'), /already sent/);
 });
+
+test('a batch of fail-open parts answers at their deadline, not the client timeout', async () => {
+  // A service that accepts connections and never answers: only a deadline ends the wait.
+  const { createServer } = await import('node:net');
+  const sockets = new Set();
+  const silent = createServer((socket) => sockets.add(socket));
+  await new Promise((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  const slowClient = new Client({ url: `http://127.0.0.1:${silent.address().port}`, token, timeoutMs: 60_000, retries: 0 });
+  try {
+    const slowLimiter = new RateLimiter(slowClient, { limit: 3, periodMs: 60_000, failure: 'open', timeoutMs: 150 });
+    const slowCache = new Cache(slowClient, { namespace: unique('silent-cache') });
+    const b = slowClient.batch();
+    b.limit(slowLimiter, unique('ip'));
+    b.lookup(slowCache, unique('item'), { deadlineMs: 100 });
+    // Bounded far below the client's 60 s timeout: resolving at all proves the parts' deadline applied.
+    const guard = new Promise((_, reject) => setTimeout(() => reject(new Error('the batch waited for the client timeout')), 20_000).unref());
+    const [decision, read] = await Promise.race([b.send(), guard]);
+    assert.deepEqual([decision.allowed, decision.reason], [true, 'failOpen']);
+    assert.equal(read.status, 'bypass');
+  } finally {
+    for (const socket of sockets) socket.destroy();
+    silent.close();
+  }
+});

@@ -58,7 +58,7 @@ enum Inner {
     Probing { since: u64 },
 }
 
-/// The breaker; see the [module docs](self).
+/// The breaker: closed, then open after repeated failures, then half-open to let one probe through.
 #[derive(Debug)]
 pub struct Breaker {
     config: BreakerConfig,

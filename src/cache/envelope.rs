@@ -113,7 +113,7 @@ impl Envelope {
     /// Reads stored bytes back.
     ///
     /// # Errors
-    /// [`Corrupt`] when the bytes are not an envelope of this schema version.
+    /// An error when the bytes are not an envelope of this schema version.
     pub fn decode(stored: &[u8]) -> Result<Envelope, Corrupt> {
         let text = std::str::from_utf8(stored).map_err(|_| Corrupt::Malformed)?;
         let (header, payload) = text.split_once('\n').ok_or(Corrupt::Malformed)?;

@@ -95,11 +95,6 @@ impl Leader {
             waker.wake();
         }
     }
-
-    /// Publishes `landed` and ends the flight (the next lookup starts a new one).
-    pub fn land(mut self, landed: Landed) {
-        self.publish(landed);
-    }
 }
 
 impl Drop for Leader {

@@ -2,7 +2,7 @@
 //!
 //! | key | holds | TTL |
 //! |---|---|---|
-//! | `<ns>:v:<key>` | the [envelope](super::envelope) | ttl + grace (negative ttl for "not found") |
+//! | `<ns>:v:<key>` | the envelope | ttl + grace (negative ttl for "not found") |
 //! | `<ns>:t:<tag>` | the tag's generation (an integer, `INCR`ed by each invalidation) | [`CacheOptions::tag_ttl_ms`](super::CacheOptions::tag_ttl_ms) |
 //! | `<ns>:l:<key>` | a lease token while one isolate fetches the key | the policy's lease time |
 //!

@@ -101,6 +101,7 @@ impl Memory {
     }
 
     /// Whether nothing is kept.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -45,7 +45,7 @@ pub struct GroupMetrics {
     pub latency_ms_sum: u64,
     /// The slowest lookup (ms).
     pub latency_ms_max: u64,
-    /// Lookups per latency bucket: one count per bound of [`LATENCY_BUCKETS_MS`], then the rest.
+    /// Lookups per latency bucket: one count per bound of 1, 5, 10, 25, 50, 100, 250, 500 and 1,000 ms, then the rest.
     pub latency_ms_buckets: [u64; LATENCY_BUCKETS_MS.len() + 1],
 }
 

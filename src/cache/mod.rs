@@ -2,20 +2,25 @@
 //! stale-if-error, negative caching, single flight, tags, a size cap, a circuit breaker and an optional
 //! memory tier.
 //!
-//! ```ignore
-//! use redge::cache::{Cache, CacheState, CacheOptions, Key, Policy};
+//! ```no_run
+//! # use std::rc::Rc;
+//! # #[derive(serde::Serialize, serde::Deserialize)] struct User { name: String }
+//! # async fn fetch_user(id: u64) -> Result<Option<User>, String> { Ok(None) }
+//! # async fn route(client: redge::Client) -> Result<(), redge::cache::LookupError<String>> {
+//! use redge::cache::{Cache, CacheOptions, CacheState, Key, Policy};
 //! use redge::client::Json;
 //!
 //! // Once per isolate (a thread_local): single flight, breaker, memory tier and metrics live here.
 //! let state = CacheState::new(CacheOptions::default());
-//! // Per request:
-//! let cache = Cache::new(Rc::new(client), state).spawner(move |task| ctx.wait_until(task));
+//! // Per request (in a Worker, add `.spawner(...)` so that refreshes run after the response):
+//! let cache = Cache::new(Rc::new(client), state);
 //! let policy = Policy::new("users").ttl_ms(30_000).grace_ms(600_000).negative_ttl_ms(5_000);
 //! let user = cache
 //!     .get_or_fetch(Key::new("user:42").tag("users"), &policy, || async {
 //!         fetch_user(42).await.map(|found| found.map(Json)) // Ok(Some(v)) | Ok(None) | Err(e)
 //!     })
 //!     .await?;
+//! # Ok(()) }
 //! ```
 //!
 //! # One lookup, branch by branch
@@ -52,15 +57,17 @@
 //! The memory tier of OTHER isolates keeps a value for at most [`Policy::memory_ttl_ms`] after an
 //! invalidation.
 
-pub mod breaker;
-pub mod envelope;
-pub mod flight;
+mod breaker;
+mod envelope;
+mod flight;
+// The key layout, for the npm package's option checks; not part of the API.
+#[doc(hidden)]
 pub mod keys;
 mod lease;
 mod lookup;
-pub mod memory;
-pub mod metrics;
-pub mod policy;
+mod memory;
+mod metrics;
+mod policy;
 mod refresh;
 mod timer;
 mod write;
@@ -74,9 +81,12 @@ pub use breaker::{Breaker, BreakerConfig, BreakerState};
 pub use envelope::{CacheValue, Envelope, Kind};
 pub use lookup::{Pending, Read};
 pub use metrics::GroupMetrics;
-pub use policy::Policy;
+pub use policy::{
+    DEFAULT_DEADLINE_MS, DEFAULT_LEASE_WAIT_MS, DEFAULT_MAX_VALUE_BYTES, DEFAULT_TTL_MS,
+    MAX_VALUE_BYTES_LIMIT, Policy,
+};
 
-use crate::client::{Client, Transport, commands};
+use crate::client::{Client, FetchTransport, Transport, commands};
 use crate::clock::{Clock, SystemClock};
 use crate::{Error, Result};
 
@@ -326,7 +336,7 @@ impl<F: Fn(Task)> Spawn for F {
 }
 
 /// A cache over one client, for one request (cheap: two `Rc`s).
-pub struct Cache<T: Transport> {
+pub struct Cache<T: Transport = FetchTransport> {
     client: Rc<Client<T>>,
     state: Rc<CacheState>,
     spawner: Option<Rc<dyn Spawn>>,

@@ -4,14 +4,19 @@
 //! (`/multi-exec`: atomic) from [`Client::transaction`]. Independent components add their commands to the
 //! same batch, the route sends it once, and each component reads its own result:
 //!
-//! ```ignore
+//! ```no_run
+//! # async fn demo(client: &redge::Client, limiter: &redge::RateLimiter) -> redge::Result<()> {
+//! use redge::client::commands;
 //! let batch = client.batch();
-//! let hits = batch.add::<i64>(commands::incr("hits"));            // a component's command
-//! let decision = limiter.prepare(&batch, "user:42");              // another component's script
-//! batch.send().await?;                                            // ONE round trip
-//! let hits = hits.take()?;                                        // typed, per-entry errors
-//! let decision = decision.take()?;
+//! let hits = batch.add::<i64>(commands::incr("hits"));               // a component's command
+//! let check = limiter.prepare(&batch, &[("per-ip", "203.0.113.7")], 1)?; // another's script
+//! batch.send().await?;                                               // ONE round trip
+//! let hits = hits.take()?;                                           // typed, per-entry errors
+//! let decision = check.finish();                                     // its failure policy applied
+//! # Ok(()) }
 //! ```
+//!
+//! [`Plan`](crate::Plan) sends such a batch with the right deadline for the capabilities in it.
 //!
 //! A component offers `fn prepare<T: Transport>(&self, batch: &Batch<'_, T>) -> Handle<Its>` built with
 //! [`Batch::add`] or [`Batch::add_script`] and, for its decode step, [`Handle::map`]: the caller never

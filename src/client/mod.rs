@@ -25,7 +25,8 @@
 //! Requests are sent in exactly one place (the private `round_trip` behind [`Client::query`], batches and
 //! scripts); helpers only build commands.
 //!
-//! ```ignore
+//! ```no_run
+//! # async fn demo() -> redge::Result<()> {
 //! // In a JavaScript runtime (Worker, Node, browser):
 //! use redge::client::{commands, Client, Options};
 //! let client = Client::with_options("https://example.upstash.io", "token", Options::default())?;
@@ -35,6 +36,7 @@
 //! let name = batch.add::<Option<String>>(commands::get("name"));
 //! batch.send().await?;
 //! let (hits, name) = (hits.take()?, name.take()?);
+//! # Ok(()) }
 //! ```
 
 pub mod batch;
@@ -42,6 +44,8 @@ pub mod batch;
 mod client_tests;
 mod cmd;
 pub mod commands;
+// The wire format, shared with redge-gateway; not part of the API.
+#[doc(hidden)]
 pub mod protocol;
 mod reply;
 mod scan;
@@ -56,7 +60,6 @@ pub use cmd::{Cmd, ToArg, cmd};
 pub use reply::{FromReply, Json, Mismatch, Pairs, Reply};
 pub use scan::Scan;
 pub use script::Script;
-#[cfg(target_arch = "wasm32")]
 pub use transport::FetchTransport;
 #[cfg(target_arch = "wasm32")]
 pub(crate) use transport::sleep_ms;
@@ -148,7 +151,7 @@ pub struct Stats {
 }
 
 /// A client for one HTTP Redis service.
-pub struct Client<T: Transport> {
+pub struct Client<T: Transport = FetchTransport> {
     url: String,
     auth: String,
     options: Options,
@@ -169,7 +172,6 @@ impl<T: Transport> std::fmt::Debug for Client<T> {
     }
 }
 
-#[cfg(target_arch = "wasm32")]
 impl Client<FetchTransport> {
     /// A client that sends through the runtime's global `fetch`, with default [`Options`].
     ///

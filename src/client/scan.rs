@@ -24,11 +24,14 @@ impl<T: Transport> Client<T> {
     /// Starts walking the keys matching `options` (`MATCH`, `COUNT`, `TYPE`). Nothing is sent until
     /// [`Scan::next`] or [`Scan::next_page`].
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # async fn demo(client: &redge::Client) -> redge::Result<()> {
+    /// use redge::client::commands::ScanOptions;
     /// let mut keys = client.scan(ScanOptions { pattern: Some("session:*".into()), ..Default::default() });
     /// while let Some(key) = keys.next().await? {
-    ///     // ...
+    ///     let _: String = key;
     /// }
+    /// # Ok(()) }
     /// ```
     pub fn scan(&self, options: ScanOptions) -> Scan<'_, T> {
         Scan {

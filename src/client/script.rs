@@ -156,9 +156,12 @@ impl<T: Transport> Client<T> {
     /// Runs a script with its keys and arguments and converts the reply; see the [module docs](self) for
     /// the round trips.
     ///
-    /// ```ignore
-    /// let limiter = Script::new("return redis.call('INCR', KEYS[1])");
-    /// let n: i64 = client.eval(&limiter, ["hits"], [] as [&str; 0]).await?;
+    /// ```no_run
+    /// # async fn demo(client: &redge::Client) -> redge::Result<()> {
+    /// use redge::client::Script;
+    /// let counter = Script::new("return redis.call('INCR', KEYS[1])");
+    /// let n: i64 = client.eval(&counter, ["hits"], [] as [&str; 0]).await?;
+    /// # Ok(()) }
     /// ```
     ///
     /// # Errors

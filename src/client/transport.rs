@@ -53,6 +53,23 @@ pub trait Transport {
 
 #[cfg(target_arch = "wasm32")]
 pub use fetch::FetchTransport;
+
+/// The runtime's `fetch`, which exists only in a JavaScript runtime: outside wasm32 every request fails
+/// with [`crate::Error::Transport`] saying so. It lets code written for a Worker (and this crate's
+/// examples) compile and be unit tested natively, where a test gives the client a transport of its own.
+#[cfg(not(target_arch = "wasm32"))]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FetchTransport;
+
+#[cfg(not(target_arch = "wasm32"))]
+impl Transport for FetchTransport {
+    async fn send(&self, _request: HttpRequest) -> Result<HttpResponse> {
+        Err(crate::Error::Transport(
+            "fetch is available only in a JavaScript runtime (wasm32); give the client a transport"
+                .into(),
+        ))
+    }
+}
 #[cfg(target_arch = "wasm32")]
 pub(crate) use fetch::sleep_ms;
 

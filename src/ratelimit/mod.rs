@@ -8,8 +8,8 @@
 //! | GCRA (default) | requests spaced `period / limit` apart, `burst` may come at once; smooth | one time |
 //! | token bucket | `burst` tokens refilled continuously at `limit` per period (same decisions as GCRA) | tokens |
 //! | fixed window | at most `limit` per epoch-aligned window; up to `2 * limit` around a boundary | window, count |
-//! | sliding window | weighted two-bucket window; see [`sliding_window`] for its error bound | window, 2 counts |
-//! | sliding log | the exact sliding window: at most `limit` in any `period` ms; see [`sliding_log`] | one entry per request in the window (limit at most 10 000) |
+//! | sliding window | weighted two-bucket window; it may admit slightly more or less than the exact window, because it assumes the previous window's requests were spread evenly | window, 2 counts |
+//! | sliding log | the exact sliding window: at most `limit` in any `period` ms; the exact model | one entry per request in the window (limit at most 10 000) |
 //!
 //! Every algorithm has a pure Rust reference (`decide` in its module, tested natively) and a Lua
 //! function in `scripts/`; the functions are joined into ONE script, so a request checked against several
@@ -46,31 +46,41 @@
 //!
 //! [`RateLimiter::prepare`] adds the check to a batch other components share; [`Pending::finish`]
 //! reads it after `batch.send()` and applies the failure policy. [`RateLimiter::check`] does both.
-//! In a shared batch the deadline is the client's: build it with
-//! `client.timeout_ms(limiter.timeout_ms())`.
+//! With other parts of a request, add the check to a [`Plan`](crate::Plan): it waits no longer than
+//! [`RateLimiter::timeout_ms`] unless another part needs the full answer.
 //!
-//! ```ignore
-//! use redge::ratelimit::{Algorithm, Policy, Quota, RateLimiter};
+//! ```no_run
+//! # async fn route(client: &redge::Client, ip: &str, user: &str) -> redge::Result<()> {
+//! use redge::ratelimit::{Algorithm, Policy, Quota, RateLimiter, headers};
+//!
+//! // Once per isolate (the block cache and the local fallback live in the limiter):
 //! let limiter = RateLimiter::new(vec![
 //!     Policy::new("per-ip", Algorithm::Gcra, Quota::per_minute(60).burst(10)),
 //!     Policy::new("per-user", Algorithm::SlidingWindow, Quota::per_hour(1_000)),
 //! ])?;
-//! let decision = limiter.check(&client, &[("per-ip", ip), ("per-user", user)], 1).await?;
-//! if !decision.allowed { /* 429 with redge::ratelimit::headers::headers(&decision, false) */ }
+//! // Per request: both policies in one script call, one round trip.
+//! let decision = limiter.check(client, &[("per-ip", ip), ("per-user", user)], 1).await?;
+//! if !decision.allowed {
+//!     let _retry_after = headers::headers(&decision, false); // 429 with these headers
+//! }
+//! # Ok(()) }
 //! ```
 
 pub mod config;
 mod decision;
-pub mod fixed_window;
-pub mod gcra;
+mod fixed_window;
+mod gcra;
 pub mod headers;
 mod key;
 mod local;
+// The reference models and the state the script stores, for the property tests against real Redis;
+// not part of the API.
+#[doc(hidden)]
 pub mod model;
 mod quota;
-pub mod sliding_log;
-pub mod sliding_window;
-pub mod token_bucket;
+mod sliding_log;
+mod sliding_window;
+mod token_bucket;
 
 use std::cell::RefCell;
 use std::collections::HashMap;

@@ -117,7 +117,7 @@ impl fmt::Display for Quota {
 ///   overlaps the sliding window. Smooths the boundary burst; see the module docs for its error bound.
 /// - [`Algorithm::SlidingLog`]: the exact sliding window: at most `limit` in ANY `period` ms. It logs
 ///   every accepted request still in the window, so its limit is capped (see
-///   [`sliding_log`](super::sliding_log)).
+///   the sliding log).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Algorithm {
     /// The generic cell rate algorithm.
@@ -172,7 +172,7 @@ impl Algorithm {
     }
 
     /// Checks that `quota` can be enforced by this algorithm: [`Quota::validate`], and for the sliding
-    /// log a limit of at most [`MAX_LOG_LIMIT`](super::sliding_log::MAX_LOG_LIMIT) (its state holds up
+    /// log a limit of at most 10 000 (its state holds up
     /// to one entry per request allowed).
     ///
     /// # Errors

@@ -7,7 +7,7 @@
 //!   constant time, in Rust. A malformed token (wrong length, characters or encoding) is refused before
 //!   any command is built, so junk cookies cost no round trip. Keys hold the id, never the secret, and no
 //!   error or `Debug` output shows a secret.
-//! - **Records** ([`record`]): one small hash per session, with an envelope version; the data is JSON
+//! - **Records** ([`Session`]): one small hash per session, with an envelope version; the data is JSON
 //!   (serde), counters have their own fields.
 //! - **Lifetimes** ([`Lifetimes`]): an idle timeout (default 30 min) with sliding refresh, throttled so
 //!   that a read writes only when less than half the idle window is left, and an absolute cap (default
@@ -35,40 +35,41 @@
 //!   [`WRITE_DEADLINE_SLACK_MS`] for clock differences, and changes nothing when Redis's own `TIME` is
 //!   past it. Revocations have none (a sign-out that lands late ends only what was asked to end).
 //!
-//! ```ignore
+//! ```no_run
+//! # async fn route(client: &redge::Client, token_from_cookie: &str) -> redge::Result<()> {
 //! // In a Worker (any JavaScript runtime with fetch and Web Crypto):
 //! use redge::session::{SessionConfig, SessionStore};
-//! let store = SessionStore::new(&client, SessionConfig::default());
+//! let store = SessionStore::new(client, SessionConfig::default());
+//! // After your own credential check:
 //! let issued = store.sign_in("alice", &serde_json::json!({}), None).await?;
 //! let set_cookie = store.set_cookie(&issued.token, &issued.session); // the Set-Cookie header value
-//! // Later, from the cookie, in one round trip with the rate limiter's and the cache's commands:
-//! let batch = client.batch();
-//! let session = store.prepare_load(&batch, &token_from_cookie);
-//! batch.send().await.ok(); // each capability reads its own outcome
+//! // Later, from the cookie, in one round trip with the rate limiter's and the cache's reads:
+//! let plan = redge::Plan::new(client);
+//! let session = plan.load_session(&store, token_from_cookie);
+//! plan.send().await; // each part reads its own outcome
 //! match session.finish() {
-//!     Ok(Some(loaded)) => { /* signed in */ }
+//!     Ok(Some(loaded)) => { /* signed in as loaded.session.user */ }
 //!     Ok(None) => { /* 401 */ }
 //!     Err(e) if e.is_unavailable() => { /* 503, cookie untouched */ }
 //!     Err(e) => { /* 500 */ }
 //! }
+//! # Ok(()) }
 //! ```
 
-pub mod cookie;
+mod cookie;
 pub mod origin;
 mod outcome;
 mod pending;
-pub mod record;
+mod record;
 mod store;
-pub mod token;
+mod token;
 
-pub use cookie::CookieConfig;
+pub use cookie::{CookieConfig, DEFAULT_NAME as DEFAULT_COOKIE_NAME};
 pub use outcome::{Issued, Loaded, Revoked, Update};
 pub use pending::Pending;
-pub use record::{Lifetimes, Session, SessionSummary};
+pub use record::{DEFAULT_ABSOLUTE_MS, DEFAULT_IDLE_MS, Lifetimes, Session, SessionSummary};
 pub use store::{SessionStore, WRITE_DEADLINE_SLACK_MS};
-#[cfg(target_arch = "wasm32")]
-pub use token::WebCrypto;
-pub use token::{Random, SessionId, Token, TokenError};
+pub use token::{Random, SessionId, TOKEN_LEN, Token, TokenError, WebCrypto};
 
 use crate::{Error, Result};
 

@@ -6,11 +6,9 @@ use super::CookieConfig;
 use super::outcome::{self, Issued, Loaded, Revoked, Update};
 use super::pending::{Pending, State, scripts};
 use super::record::{Session, SessionSummary};
-#[cfg(target_arch = "wasm32")]
-use super::token::WebCrypto;
-use super::token::{Random, SessionId, Token};
+use super::token::{Random, SessionId, Token, WebCrypto};
 use super::{MAX_COUNTER_LEN, Revoke, SessionConfig, cookie, validate_user};
-use crate::client::{Batch, Client, Reply, Script, Transport};
+use crate::client::{Batch, Client, FetchTransport, Reply, Script, Transport};
 use crate::clock::{Clock, SystemClock};
 use crate::{Error, Result};
 
@@ -19,7 +17,7 @@ use crate::{Error, Result};
 pub const WRITE_DEADLINE_SLACK_MS: u64 = 500;
 
 /// Sessions in one HTTP Redis service; see the [module docs](super).
-pub struct SessionStore<'c, T: Transport> {
+pub struct SessionStore<'c, T: Transport = FetchTransport> {
     client: &'c Client<T>,
     config: SessionConfig,
     clock: Rc<dyn Clock>,
@@ -34,7 +32,6 @@ impl<T: Transport> std::fmt::Debug for SessionStore<'_, T> {
     }
 }
 
-#[cfg(target_arch = "wasm32")]
 impl<'c, T: Transport> SessionStore<'c, T> {
     /// A store using the system clock and Web Crypto.
     pub fn new(client: &'c Client<T>, config: SessionConfig) -> Self {

@@ -64,6 +64,22 @@ impl Random for WebCrypto {
     }
 }
 
+/// Web Crypto exists only in a JavaScript runtime: outside wasm32 it fails every time with
+/// [`crate::Error::Config`] (never a weaker source), so that Worker code compiles and is unit tested
+/// natively, where a test gives the store a [`Random`] of its own.
+#[cfg(not(target_arch = "wasm32"))]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WebCrypto;
+
+#[cfg(not(target_arch = "wasm32"))]
+impl Random for WebCrypto {
+    fn fill(&self, _buf: &mut [u8]) -> Result<()> {
+        Err(crate::Error::Config(
+            "Web Crypto is available only in a JavaScript runtime (wasm32)".into(),
+        ))
+    }
+}
+
 /// Why a string is not a token. The messages never repeat the input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenError {
@@ -71,7 +87,7 @@ pub enum TokenError {
     Empty,
     /// Not exactly [`TOKEN_LEN`] bytes long.
     Length(usize),
-    /// No `.` between an id of [`ID_LEN`] characters and the secret.
+    /// No `.` between an id of 22 characters and the secret.
     Shape,
     /// A character outside `[A-Za-z0-9_-]`.
     Charset,
@@ -96,7 +112,7 @@ impl fmt::Display for TokenError {
 
 impl std::error::Error for TokenError {}
 
-/// A session's public id: [`ID_LEN`] base64url characters. Safe to put in keys, logs and responses.
+/// A session's public id: 22 base64url characters. Safe to put in keys, logs and responses.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SessionId(String);
 
@@ -220,7 +236,7 @@ pub struct SecretHash([u8; 32]);
 
 impl SecretHash {
     /// Lowercase hex, as stored in Redis.
-    pub fn to_hex(&self) -> String {
+    pub fn to_hex(self) -> String {
         let mut out = String::with_capacity(64);
         for b in self.0 {
             out.push(char::from(HEX[usize::from(b >> 4)]));

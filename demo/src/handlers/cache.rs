@@ -10,12 +10,13 @@ use std::rc::Rc;
 use serde_json::{Map, Value, json};
 
 use crate::config::LookupSettings;
-use crate::context::{Cx, Handler, Shared, Tr, Wait, json_response};
+use crate::context::{Cx, Handler, Shared, Tr, json_response};
 use crate::problem::Problem;
 use crate::reply::Reply;
 use crate::tags;
 use redge::cache::{Cache, CacheOptions, CacheState, Key, Lookup, LookupError, Pending};
-use redge::client::{Batch, Json};
+use redge::client::Json;
+use redge::plan::Plan;
 
 /// The largest id the demo origin knows.
 const DEMO_IDS: u64 = 1_000;
@@ -58,13 +59,9 @@ pub(crate) struct Get;
 impl Handler for Get {
     type Pending = (u64, Pending<Json<Value>>);
 
-    fn prepare(cx: &Cx, batch: &Batch<'_, Tr>) -> Result<Self::Pending, Problem> {
+    fn prepare(cx: &Cx, plan: &Plan<'_, Tr>) -> Result<Self::Pending, Problem> {
         let id = parse_id(cx.param("id").unwrap_or_default())?;
-        Ok((id, prepare_item(cx, batch, id)))
-    }
-
-    fn wait(cx: &Cx, _: &Self::Pending) -> Wait {
-        item_wait(cx)
+        Ok((id, prepare_item(cx, plan, id)))
     }
 
     async fn respond(cx: &Cx, (id, pending): Self::Pending, _: Shared) -> Result<Reply, Problem> {
@@ -83,14 +80,10 @@ impl Handler for Get {
     }
 }
 
-/// Adds the cache read of item `id` to the request's batch.
-pub(crate) fn prepare_item(cx: &Cx, batch: &Batch<'_, Tr>, id: u64) -> Pending<Json<Value>> {
-    cache(cx).prepare(batch, key(id), &cx.config.lookup.policy)
-}
-
-/// A lookup fails open to the origin after the cache's own deadline.
-pub(crate) fn item_wait(cx: &Cx) -> Wait {
-    Wait::Within(cx.config.lookup.policy.deadline_ms)
+/// Adds the cache read of item `id` to the request's plan; it fails open to the origin after the
+/// cache's own deadline.
+pub(crate) fn prepare_item(cx: &Cx, plan: &Plan<'_, Tr>, id: u64) -> Pending<Json<Value>> {
+    plan.lookup(&cache(cx), key(id), &cx.config.lookup.policy)
 }
 
 /// Finishes the read of item `id`: served from the cache, or fetched from the origin (and written).
@@ -163,7 +156,7 @@ pub(crate) struct Invalidate;
 impl Handler for Invalidate {
     type Pending = u64;
 
-    fn prepare(cx: &Cx, _: &Batch<'_, Tr>) -> Result<u64, Problem> {
+    fn prepare(cx: &Cx, _: &Plan<'_, Tr>) -> Result<u64, Problem> {
         parse_id(cx.param("id").unwrap_or_default())
     }
 
@@ -183,7 +176,7 @@ pub(crate) struct InvalidateTag;
 impl Handler for InvalidateTag {
     type Pending = String;
 
-    fn prepare(cx: &Cx, _: &Batch<'_, Tr>) -> Result<String, Problem> {
+    fn prepare(cx: &Cx, _: &Plan<'_, Tr>) -> Result<String, Problem> {
         let tag = cx.param("tag").unwrap_or_default();
         if !tags::is_known(tag) {
             return Err(Problem::bad_request(format!(
@@ -218,7 +211,7 @@ pub(crate) struct Metrics;
 impl Handler for Metrics {
     type Pending = ();
 
-    fn prepare(_: &Cx, _: &Batch<'_, Tr>) -> Result<(), Problem> {
+    fn prepare(_: &Cx, _: &Plan<'_, Tr>) -> Result<(), Problem> {
         Ok(())
     }
 

@@ -12,46 +12,36 @@
 
 use serde_json::{Value, json};
 
-use super::cache::{item_fields, item_wait, parse_id, prepare_item, resolve_item};
+use super::cache::{item_fields, parse_id, prepare_item, resolve_item};
 use super::session::failed;
-use crate::context::{Cx, Handler, Shared, Tr, Wait, json_response};
+use crate::context::{Cx, Handler, Shared, Tr, json_response};
 use crate::problem::Problem;
 use crate::reply::Reply;
 use redge::cache::Pending;
-use redge::client::{Batch, Json};
+use redge::client::Json;
+use redge::plan::Plan;
 
 /// `GET /api/dashboard`.
 pub(crate) struct Dashboard;
 
-/// The item's id, its pending read, and whether the visitor sent a session cookie.
+/// The item's id and its pending read (the session is the middleware's).
 pub(crate) struct Prepared {
     id: u64,
     item: Pending<Json<Value>>,
-    has_cookie: bool,
 }
 
 impl Handler for Dashboard {
     type Pending = Prepared;
 
-    fn prepare(cx: &Cx, batch: &Batch<'_, Tr>) -> Result<Prepared, Problem> {
+    fn prepare(cx: &Cx, plan: &Plan<'_, Tr>) -> Result<Prepared, Problem> {
         let id = match cx.query("item") {
             Some(raw) => parse_id(&raw)?,
             None => 1,
         };
-        let has_cookie = super::session::Visit::read(cx).has_token();
         Ok(Prepared {
             id,
-            item: prepare_item(cx, batch, id),
-            has_cookie,
+            item: prepare_item(cx, plan, id),
         })
-    }
-
-    fn wait(cx: &Cx, prepared: &Prepared) -> Wait {
-        if prepared.has_cookie {
-            Wait::Full
-        } else {
-            item_wait(cx)
-        }
     }
 
     async fn respond(cx: &Cx, prepared: Prepared, shared: Shared) -> Result<Reply, Problem> {

@@ -8,7 +8,8 @@ use serde_json::json;
 use crate::context::{Cx, Handler, Shared, Tr, json_response};
 use crate::problem::Problem;
 use crate::reply::Reply;
-use redge::client::{Batch, Handle, commands};
+use redge::client::{Handle, commands};
+use redge::plan::{Plan, Wait};
 
 /// The health route.
 pub(crate) struct Health;
@@ -16,8 +17,8 @@ pub(crate) struct Health;
 impl Handler for Health {
     type Pending = Handle<String>;
 
-    fn prepare(_cx: &Cx, batch: &Batch<'_, Tr>) -> Result<Handle<String>, Problem> {
-        Ok(batch.add(commands::ping()))
+    fn prepare(_cx: &Cx, plan: &Plan<'_, Tr>) -> Result<Handle<String>, Problem> {
+        Ok(plan.read(commands::ping(), Wait::Full))
     }
 
     async fn respond(cx: &Cx, ping: Handle<String>, _: Shared) -> Result<Reply, Problem> {

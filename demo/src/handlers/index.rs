@@ -6,7 +6,7 @@ use crate::context::{Cx, Handler, Shared, Tr, json_response};
 use crate::problem::Problem;
 use crate::reply::Reply;
 use crate::routes::ROUTES;
-use redge::client::Batch;
+use redge::plan::Plan;
 
 /// The index route.
 pub(crate) struct Index;
@@ -14,7 +14,7 @@ pub(crate) struct Index;
 impl Handler for Index {
     type Pending = ();
 
-    fn prepare(_cx: &Cx, _batch: &Batch<'_, Tr>) -> Result<(), Problem> {
+    fn prepare(_cx: &Cx, _plan: &Plan<'_, Tr>) -> Result<(), Problem> {
         Ok(())
     }
 

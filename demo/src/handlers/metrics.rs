@@ -30,7 +30,8 @@ use crate::problem::Problem;
 use crate::reply::Reply;
 use crate::state;
 use redge::cache::BreakerState;
-use redge::client::{Batch, Client, Cmd, FetchTransport, Handle, Pairs, Reply as RedisReply, cmd};
+use redge::client::{Client, Cmd, FetchTransport, Handle, Pairs, Reply as RedisReply, cmd};
+use redge::plan::{Plan, Wait};
 
 /// The metrics route.
 pub(crate) struct Metrics;
@@ -39,7 +40,7 @@ impl Handler for Metrics {
     /// The deployment's hash, unless this isolate's counters were asked for (or nothing is shared).
     type Pending = Option<Handle<Pairs<String, String>>>;
 
-    fn prepare(cx: &Cx, batch: &Batch<'_, Tr>) -> Result<Self::Pending, Problem> {
+    fn prepare(cx: &Cx, plan: &Plan<'_, Tr>) -> Result<Self::Pending, Problem> {
         let sent = cx.header("authorization");
         if !scrape_allowed(cx.config.metrics_token.as_deref(), sent.as_deref()) {
             return Err(
@@ -52,11 +53,12 @@ impl Handler for Metrics {
             return Ok(None);
         }
         for command in flush_commands(&cx.config) {
-            let _ = batch.add::<RedisReply>(command);
+            let _ = plan.read::<RedisReply>(command, Wait::Full);
         }
-        Ok(Some(
-            batch.add(cmd("HGETALL").arg(cx.config.metrics.key.as_str())),
-        ))
+        Ok(Some(plan.read(
+            cmd("HGETALL").arg(cx.config.metrics.key.as_str()),
+            Wait::Full,
+        )))
     }
 
     async fn respond(cx: &Cx, hash: Self::Pending, _: Shared) -> Result<Reply, Problem> {

@@ -11,12 +11,12 @@
 
 use serde_json::{Value, json};
 
-use crate::context::{Cx, Handler, Shared, Tr, Wait, count_decision, json_response};
+use crate::context::{Cx, Handler, Shared, Tr, count_decision, json_response};
 use crate::problem::Problem;
 use crate::reply::Reply;
 use crate::state;
-use redge::client::Batch;
 use redge::clock::SystemClock;
+use redge::plan::Plan;
 use redge::ratelimit::{self, Decision, RateLimiter, config::cost_from_body, headers};
 
 /// Identifiers longer than this are refused (they are hashed into keys, but a client sending kilobytes
@@ -69,7 +69,7 @@ pub(crate) struct List;
 impl Handler for List {
     type Pending = ();
 
-    fn prepare(_: &Cx, _: &Batch<'_, Tr>) -> Result<(), Problem> {
+    fn prepare(_: &Cx, _: &Plan<'_, Tr>) -> Result<(), Problem> {
         Ok(())
     }
 
@@ -104,7 +104,7 @@ impl<const PEEK: bool> Handler for Decide<PEEK> {
     /// The check, in the request's batch (nothing added when the block cache already knows).
     type Pending = ratelimit::Pending<'static, SystemClock>;
 
-    fn prepare(cx: &Cx, batch: &Batch<'_, Tr>) -> Result<Self::Pending, Problem> {
+    fn prepare(cx: &Cx, plan: &Plan<'_, Tr>) -> Result<Self::Pending, Problem> {
         let limiter = limiter(cx)?;
         let policy = policy(cx, limiter)?;
         let id = identifier(cx)?;
@@ -113,13 +113,8 @@ impl<const PEEK: bool> Handler for Decide<PEEK> {
         } else {
             cost_from_body(&String::from_utf8_lossy(&cx.body)).map_err(Problem::bad_request)?
         };
-        limiter
-            .prepare(batch, &[(policy.as_str(), id.as_str())], cost)
+        plan.limit(limiter, &[(policy.as_str(), id.as_str())], cost)
             .map_err(|e| Problem::bad_request(e.to_string()))
-    }
-
-    fn wait(cx: &Cx, _: &Self::Pending) -> Wait {
-        limiter(cx).map_or(Wait::Full, |l| Wait::Within(l.timeout_ms()))
     }
 
     fn has_redis_work(_: &Cx, pending: &Self::Pending) -> bool {
@@ -157,7 +152,7 @@ pub(crate) struct Reset;
 impl Handler for Reset {
     type Pending = (String, String);
 
-    fn prepare(cx: &Cx, _: &Batch<'_, Tr>) -> Result<Self::Pending, Problem> {
+    fn prepare(cx: &Cx, _: &Plan<'_, Tr>) -> Result<Self::Pending, Problem> {
         let limiter = limiter(cx)?;
         Ok((policy(cx, limiter)?, identifier(cx)?))
     }

@@ -18,7 +18,7 @@ use crate::context::{Cx, Handler, Shared, Tr, json_response};
 use crate::problem::Problem;
 use crate::reply::Reply;
 use redge::Error;
-use redge::client::Batch;
+use redge::plan::{Plan, Wait};
 use redge::session::{
     Loaded, Pending, Revoke, Revoked, SessionConfig, SessionStore, Update, origin,
 };
@@ -57,20 +57,15 @@ impl Visit {
         Visit { store, token }
     }
 
-    /// Whether the request carries a session cookie.
-    pub(crate) fn has_token(&self) -> bool {
-        self.token.is_some()
-    }
-
-    /// Adds the session load to `batch` when there is a cookie.
+    /// Adds the session load to the request's plan when there is a cookie.
     pub(crate) fn prepare_load(
         &self,
         cx: &Cx,
-        batch: &Batch<'_, Tr>,
+        plan: &Plan<'_, Tr>,
     ) -> Option<Pending<Option<Loaded>>> {
         self.token
             .as_deref()
-            .map(|token| self.store(cx).prepare_load(batch, token))
+            .map(|token| plan.load_session(&self.store(cx), token))
     }
 
     /// The cookie that ends a stale session on the client (sent when the cookie names no live session).
@@ -136,9 +131,9 @@ pub(crate) struct Current;
 impl Handler for Current {
     type Pending = (Visit, Option<Pending<Option<Loaded>>>);
 
-    fn prepare(cx: &Cx, batch: &Batch<'_, Tr>) -> Result<Self::Pending, Problem> {
+    fn prepare(cx: &Cx, plan: &Plan<'_, Tr>) -> Result<Self::Pending, Problem> {
         let visit = Visit::new(cx)?;
-        let pending = visit.prepare_load(cx, batch);
+        let pending = visit.prepare_load(cx, plan);
         Ok((visit, pending))
     }
 
@@ -170,12 +165,13 @@ impl Handler for List {
         Option<Pending<Option<Vec<redge::session::SessionSummary>>>>,
     );
 
-    fn prepare(cx: &Cx, batch: &Batch<'_, Tr>) -> Result<Self::Pending, Problem> {
+    fn prepare(cx: &Cx, plan: &Plan<'_, Tr>) -> Result<Self::Pending, Problem> {
         let visit = Visit::new(cx)?;
-        let pending = visit
-            .token
-            .as_deref()
-            .map(|token| visit.store(cx).prepare_list(batch, token));
+        let pending = visit.token.as_deref().map(|token| {
+            plan.add(Wait::Full, |batch| {
+                visit.store(cx).prepare_list(batch, token)
+            })
+        });
         Ok((visit, pending))
     }
 
@@ -202,7 +198,7 @@ pub(crate) struct SignIn;
 impl Handler for SignIn {
     type Pending = (Visit, SignInBody);
 
-    fn prepare(cx: &Cx, _: &Batch<'_, Tr>) -> Result<Self::Pending, Problem> {
+    fn prepare(cx: &Cx, _: &Plan<'_, Tr>) -> Result<Self::Pending, Problem> {
         Ok((Visit::new(cx)?, cx.json()?))
     }
 
@@ -233,7 +229,7 @@ pub(crate) struct Patch;
 impl Handler for Patch {
     type Pending = (Visit, PatchBody);
 
-    fn prepare(cx: &Cx, _: &Batch<'_, Tr>) -> Result<Self::Pending, Problem> {
+    fn prepare(cx: &Cx, _: &Plan<'_, Tr>) -> Result<Self::Pending, Problem> {
         Ok((Visit::new(cx)?, cx.json()?))
     }
 
@@ -295,7 +291,7 @@ impl<const T: u8> SignOut<T> {
 impl<const T: u8> Handler for SignOut<T> {
     type Pending = (Visit, String);
 
-    fn prepare(cx: &Cx, _: &Batch<'_, Tr>) -> Result<Self::Pending, Problem> {
+    fn prepare(cx: &Cx, _: &Plan<'_, Tr>) -> Result<Self::Pending, Problem> {
         let id = cx.param("id").unwrap_or_default().to_owned();
         Ok((Visit::new(cx)?, id))
     }

@@ -95,10 +95,10 @@ impl PolicyInput {
             policy = policy.lease_ms(ms);
         }
         if let Some(bytes) = self.max_value_bytes {
-            if bytes > redge::cache::policy::MAX_VALUE_BYTES_LIMIT {
+            if bytes > redge::cache::MAX_VALUE_BYTES_LIMIT {
                 return Err(format!(
                     "maxValueBytes must be at most {}, got {bytes}",
-                    redge::cache::policy::MAX_VALUE_BYTES_LIMIT
+                    redge::cache::MAX_VALUE_BYTES_LIMIT
                 ));
             }
             policy = policy.max_value_bytes(bytes);
