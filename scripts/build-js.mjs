@@ -19,13 +19,25 @@ const targets = [
   { target: 'nodejs', dir: 'node' },
 ];
 
-// wasm-bindgen cannot declare a generic method, so the two methods whose result type is the origin's get
-// their generic signature here. A signature that is not found fails the build: the Rust side changed.
+// wasm-bindgen declares neither generics nor overloads, so they are added here: the two methods whose
+// result type is the origin's, the `Batch` class whose type parameter lists its entries' results (its
+// methods already name `T`), and `Client.fromEnv`'s second form, for dictionaries such as `process.env`.
+// A declaration that is not found fails the build: the Rust side changed.
 const ctx = 'ctx?: { waitUntil(promise: Promise<unknown>): void }';
 const origin = 'origin: () => Promise<T | null | undefined> | T | null | undefined';
+const fromEnv = 'static fromEnv(env: RedisEnv, options?: ClientTuning): Client;';
+const fromDictionary = [
+  '/**',
+  '     * A client from a dictionary of variables such as `process.env`, read as the form above reads a',
+  "     * Worker's `env`: a missing variable is a `ConfigError` when called, not a type error.",
+  '     */',
+  '    static fromEnv(env: { readonly [name: string]: unknown }, options?: ClientTuning): Client;',
+].join('\n');
 const generic = [
   [`getOrFetch(key: CacheKey, policy: CachePolicy, origin: () => unknown, ${ctx}): Promise<Lookup>;`, `getOrFetch<T = unknown>(key: CacheKey, policy: CachePolicy, ${origin}, ${ctx}): Promise<Lookup<T>>;`],
   [`resolve(origin: () => unknown, ${ctx}): Promise<Lookup>;`, `resolve<T = unknown>(${origin}, ${ctx}): Promise<Lookup<T>>;`],
+  ['export class Batch {', 'export class Batch<T extends BatchResult[] = BatchResult[]> {'],
+  [fromEnv, `${fromEnv}\n    ${fromDictionary}`],
 ];
 
 function genericDeclarations(file) {
