@@ -4,8 +4,8 @@
 //
 //   node scripts/build-js.mjs     (prints the package's wasm sizes, raw and gzipped)
 //
-// It also links the built package as `redge` for the Node tests (js/node_modules) and the example Worker
-// (examples/js-worker/node_modules), exactly as `npm install <dir>` would.
+// It also links the built package as `redge` for the Node tests (js/node_modules) and the example Workers
+// (examples/js-worker/node_modules, examples/ts-worker/node_modules), exactly as `npm install <dir>` would.
 import { cpSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -98,7 +98,10 @@ export async function buildPackage({ log = console.log } = {}) {
   // The ESM entry points import the nodejs build through `require`: mark that directory CommonJS.
   writeFileSync(join(packageDir, 'node', 'package.json'), '{ "type": "commonjs" }\n');
   link(packageDir, join(crate, 'node_modules', 'redge'));
-  if (existsSync(join(root, 'examples', 'js-worker'))) link(packageDir, join(root, 'examples', 'js-worker', 'node_modules', 'redge'));
+  for (const example of ['js-worker', 'ts-worker']) {
+    const dir = join(root, 'examples', example);
+    if (existsSync(dir)) link(packageDir, join(dir, 'node_modules', 'redge'));
+  }
   return { dir: packageDir, sizes: sizes() };
 }
 

@@ -67,6 +67,10 @@ test('the declarations compile under tsc --strict, and catch mistyped calls (js/
   assert.equal(typeCheck(new URL('./types', import.meta.url)), '', 'tsc reported errors');
 });
 
+test('the example TypeScript Worker (examples/ts-worker) type-checks under tsc --strict', () => {
+  assert.equal(typeCheck(new URL('../../examples/ts-worker', import.meta.url)), '', 'tsc reported errors');
+});
+
 test('errors are Error subclasses with a code', () => {
   const e = new redge.InvalidArgumentError('bad', { code: 'REDGE_INVALID_ARGUMENT' });
   assert.ok(e instanceof redge.RedgeError && e instanceof Error);
