@@ -4,8 +4,8 @@
 //
 //   node scripts/build-js.mjs     (prints the package's wasm sizes, raw and gzipped)
 //
-// It also links the built package as `redge` for the Node tests (js/node_modules) and the example Worker
-// (examples/js-worker/node_modules), exactly as `npm install <dir>` would.
+// It also links the built package as `redge` for the Node tests (js/node_modules) and the example Workers
+// (examples/js-worker/node_modules, examples/ts-worker/node_modules), exactly as `npm install <dir>` would.
 import { cpSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -19,13 +19,25 @@ const targets = [
   { target: 'nodejs', dir: 'node' },
 ];
 
-// wasm-bindgen cannot declare a generic method, so the two methods whose result type is the origin's get
-// their generic signature here. A signature that is not found fails the build: the Rust side changed.
+// wasm-bindgen declares neither generics nor overloads, so they are added here: the two methods whose
+// result type is the origin's, the `Batch` class whose type parameter lists its entries' results (its
+// methods already name `T`), and `Client.fromEnv`'s second form, for dictionaries such as `process.env`.
+// A declaration that is not found fails the build: the Rust side changed.
 const ctx = 'ctx?: { waitUntil(promise: Promise<unknown>): void }';
 const origin = 'origin: () => Promise<T | null | undefined> | T | null | undefined';
+const fromEnv = 'static fromEnv(env: RedisEnv, options?: ClientTuning): Client;';
+const fromDictionary = [
+  '/**',
+  '     * A client from a dictionary of variables such as `process.env`, read as the form above reads a',
+  "     * Worker's `env`: a missing variable is a `ConfigError` when called, not a type error.",
+  '     */',
+  '    static fromEnv(env: { readonly [name: string]: unknown }, options?: ClientTuning): Client;',
+].join('\n');
 const generic = [
   [`getOrFetch(key: CacheKey, policy: CachePolicy, origin: () => unknown, ${ctx}): Promise<Lookup>;`, `getOrFetch<T = unknown>(key: CacheKey, policy: CachePolicy, ${origin}, ${ctx}): Promise<Lookup<T>>;`],
   [`resolve(origin: () => unknown, ${ctx}): Promise<Lookup>;`, `resolve<T = unknown>(${origin}, ${ctx}): Promise<Lookup<T>>;`],
+  ['export class Batch {', 'export class Batch<T extends BatchResult[] = BatchResult[]> {'],
+  [fromEnv, `${fromEnv}\n    ${fromDictionary}`],
 ];
 
 function genericDeclarations(file) {
@@ -86,7 +98,10 @@ export async function buildPackage({ log = console.log } = {}) {
   // The ESM entry points import the nodejs build through `require`: mark that directory CommonJS.
   writeFileSync(join(packageDir, 'node', 'package.json'), '{ "type": "commonjs" }\n');
   link(packageDir, join(crate, 'node_modules', 'redge'));
-  if (existsSync(join(root, 'examples', 'js-worker'))) link(packageDir, join(root, 'examples', 'js-worker', 'node_modules', 'redge'));
+  for (const example of ['js-worker', 'ts-worker']) {
+    const dir = join(root, 'examples', example);
+    if (existsSync(dir)) link(packageDir, join(dir, 'node_modules', 'redge'));
+  }
   return { dir: packageDir, sizes: sizes() };
 }
 

@@ -1,8 +1,9 @@
 // `npm test`: every suite, in order, ending with one line "N passed, N failed".
 //   native  cargo test --workspace (pure logic; the gateway against a real redis-server)
 //   wasm    wasm-pack test --node (the library compiled to wasm, against the real gateway and Redis)
-//   js      the npm package built (scripts/build-js.mjs), its Node tests and the example JavaScript
-//           Worker in wrangler dev, against the real gateway and Redis
+//   js      the npm package built (scripts/build-js.mjs), its Node tests (tsc --strict over the type tests
+//           and the TypeScript example among them), and the example Workers (JavaScript, TypeScript) in
+//           wrangler dev, against the real gateway and Redis
 //   e2e     the Worker in wrangler dev and the page in headless Chromium, against the real stack
 // `npm test -- wasm` (or `npm run test:wasm`, ...) runs one suite.
 import { createServer } from 'node:http';
@@ -84,20 +85,33 @@ const runners = {
     for (const [target, { raw, gzip }] of Object.entries(sizes)) log(`js: ${target}/redge_bg.wasm is ${raw} bytes, ${gzip} gzipped`);
     const { gateway } = await gatewayStack();
     // A low limit, so that the tests reach it; a short origin latency, so that misses stay quick.
-    const worker = await startWorker({
-      gatewayUrl: gateway.url,
-      token: gateway.token,
-      vars: { RATE_LIMIT_PER_MINUTE: '5', ORIGIN_LATENCY_MS: '30' },
-      cwd: join(root, 'examples', 'js-worker'),
-      readyPath: '/health',
-      log,
-    });
+    const example = (name) =>
+      startWorker({
+        gatewayUrl: gateway.url,
+        token: gateway.token,
+        vars: { RATE_LIMIT_PER_MINUTE: '5', ORIGIN_LATENCY_MS: '30' },
+        cwd: join(root, 'examples', name),
+        readyPath: '/health',
+        log,
+      });
+    const tests = join(root, 'js', 'tests');
+    const nodeTest = (paths, workerUrl) => {
+      const env = { ...process.env, REDGE_TEST_URL: gateway.url, REDGE_TEST_TOKEN: gateway.token, REDGE_JS_WORKER_URL: workerUrl };
+      return run(process.execPath, ['--test', '--test-reporter=tap', '--test-concurrency=1', ...paths], { cwd: root, env });
+    };
+    const jsWorker = await example('js-worker');
     try {
-      const env = { ...process.env, REDGE_TEST_URL: gateway.url, REDGE_TEST_TOKEN: gateway.token, REDGE_JS_WORKER_URL: worker.url };
-      const result = await run(process.execPath, ['--test', '--test-reporter=tap', '--test-concurrency=1', join(root, 'js', 'tests')], { cwd: root, env });
-      count('js', result, nodePattern);
+      // Every Node test (among them tsc over js/tests/types and examples/ts-worker), with the JavaScript example.
+      count('js', await nodeTest([tests], jsWorker.url), nodePattern);
     } finally {
-      await worker.stop();
+      await jsWorker.stop();
+    }
+    // The TypeScript example is the same Worker: the same end-to-end tests, against it.
+    const tsWorker = await example('ts-worker');
+    try {
+      count('js (ts-worker)', await nodeTest([join(tests, 'worker.test.mjs')], tsWorker.url), nodePattern);
+    } finally {
+      await tsWorker.stop();
     }
   },
   async e2e() {

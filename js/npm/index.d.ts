@@ -1,6 +1,7 @@
 export { Batch, Cache, CacheRead, Client, RateLimiter, SessionStore } from './web/redge.js';
 export type {
   Algorithm,
+  BatchResult,
   CacheGroupMetrics,
   CacheKey,
   CacheMetrics,
@@ -20,6 +21,7 @@ export type {
   PolicySelection,
   Quota,
   RateLimiterOptions,
+  RedisEnv,
   Reason,
   RedisArgument,
   RedisReply,

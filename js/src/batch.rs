@@ -27,9 +27,13 @@ use crate::session::SessionStore;
 use crate::shapes;
 
 /// One request's reads, sent together: `loadSession`, `limit` and `lookup` each add one entry and
-/// return its index; `send()` resolves with one result per entry, in order (a `LoadedSession` or `null`,
-/// a `Decision`, a `CacheRead`). A cached hit with a session and a rate limit is one round trip instead
-/// of three.
+/// return the batch, so that calls chain; `send()` resolves with one result per entry, in order (a
+/// `LoadedSession` or `null`, a `Decision`, a `CacheRead`). A cached hit with a session and a rate limit
+/// is one round trip instead of three.
+///
+/// In TypeScript, `Batch<T>` carries the result type of each entry added through a chain, so that
+/// `const [loaded, decision, read] = await client.batch().loadSession(...).limit(...).lookup(...).send()`
+/// types each element; a batch filled in separate statements resolves to `BatchResult[]`.
 ///
 /// Every capability must have been built on the client the batch comes from. The batch is sent as
 /// redge's request plan: it waits no longer than the shortest deadline of its parts that fail open (a
@@ -38,6 +42,11 @@ use crate::shapes;
 /// policy, as it would alone.
 #[wasm_bindgen]
 pub struct Batch {
+    /// Shared by the batch and every handle its add methods return: they are one batch.
+    state: Rc<State>,
+}
+
+struct State {
     client: Rc<RedisClient>,
     ops: RefCell<Vec<Op>>,
     sent: Cell<bool>,
@@ -65,24 +74,30 @@ enum Op {
 #[wasm_bindgen]
 impl Client {
     /// An empty batch on this client: see `Batch`.
+    #[wasm_bindgen(unchecked_return_type = "Batch<[]>")]
     pub fn batch(&self) -> Batch {
         Batch {
-            client: Rc::clone(&self.inner),
-            ops: RefCell::new(Vec::new()),
-            sent: Cell::new(false),
+            state: Rc::new(State {
+                client: Rc::clone(&self.inner),
+                ops: RefCell::new(Vec::new()),
+                sent: Cell::new(false),
+            }),
         }
     }
 }
 
 #[wasm_bindgen]
 impl Batch {
-    /// Adds the read of the session of `token` (as `SessionStore.load`); returns the entry's index.
-    #[wasm_bindgen(js_name = loadSession)]
+    /// Adds the read of the session of `token` (as `SessionStore.load`); returns the batch.
+    #[wasm_bindgen(
+        js_name = loadSession,
+        unchecked_return_type = "Batch<[...T, LoadedSession | null]>"
+    )]
     pub fn load_session(
         &self,
         sessions: &SessionStore,
         #[wasm_bindgen(unchecked_param_type = "string | null | undefined")] token: JsValue,
-    ) -> JsResult<u32> {
+    ) -> JsResult<Batch> {
         self.same_client(&sessions.client, "loadSession: this SessionStore")?;
         let token = convert::optional_string(&token, "loadSession: token")?;
         self.push(Op::Session {
@@ -91,13 +106,14 @@ impl Batch {
         })
     }
 
-    /// Adds a rate-limit check (as `RateLimiter.limit`); returns the entry's index.
+    /// Adds a rate-limit check (as `RateLimiter.limit`); returns the batch.
+    #[wasm_bindgen(unchecked_return_type = "Batch<[...T, Decision]>")]
     pub fn limit(
         &self,
         limiter: &RateLimiter,
         #[wasm_bindgen(unchecked_param_type = "string")] identifier: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "LimitOptions")] options: JsValue,
-    ) -> JsResult<u32> {
+    ) -> JsResult<Batch> {
         self.same_client(&limiter.client, "limit: this RateLimiter")?;
         let identifier = convert::string(&identifier, "limit: identifier")?;
         let o: LimitOptions = convert::options(options, "limit options", true)?;
@@ -112,13 +128,14 @@ impl Batch {
     }
 
     /// Adds the read of a cached lookup; its result is a `CacheRead`, to `resolve(origin)` once the
-    /// request is known to go on. Returns the entry's index.
+    /// request is known to go on. Returns the batch.
+    #[wasm_bindgen(unchecked_return_type = "Batch<[...T, CacheRead]>")]
     pub fn lookup(
         &self,
         cache: &Cache,
         #[wasm_bindgen(unchecked_param_type = "CacheKey")] key: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "CachePolicy")] policy: JsValue,
-    ) -> JsResult<u32> {
+    ) -> JsResult<Batch> {
         self.same_client(&cache.client, "lookup: this Cache")?;
         let (key, policy) = cache::key_and_policy(&key, policy)?;
         self.push(Op::Lookup {
@@ -131,20 +148,19 @@ impl Batch {
     /// How many entries were added.
     #[wasm_bindgen(getter)]
     pub fn length(&self) -> u32 {
-        u32::try_from(self.ops.borrow().len()).unwrap_or(u32::MAX)
+        u32::try_from(self.state.ops.borrow().len()).unwrap_or(u32::MAX)
     }
 
     /// Sends every entry in one round trip and resolves with their results, in order. Rejects with
     /// the first failure (a session Redis could not read, a cost above a policy's capacity), as
     /// `Promise.all` would; a rate-limit check never fails because Redis did, and a cache read never
     /// does (a failed one resolves as `bypass`). A batch is sent once.
-    #[wasm_bindgen(
-        unchecked_return_type = "Promise<Array<LoadedSession | null | Decision | CacheRead>>"
-    )]
+    #[wasm_bindgen(unchecked_return_type = "Promise<T extends [] ? BatchResult[] : T>")]
     pub fn send(&self) -> Promise {
-        let already = self.sent.replace(true);
-        let ops = std::mem::take(&mut *self.ops.borrow_mut());
-        let client = Rc::clone(&self.client);
+        let state = &self.state;
+        let already = state.sent.replace(true);
+        let ops = std::mem::take(&mut *state.ops.borrow_mut());
+        let client = Rc::clone(&state.client);
         convert::promise(async move {
             if already {
                 return Err(invalid(
@@ -158,20 +174,22 @@ impl Batch {
 }
 
 impl Batch {
-    fn push(&self, op: Op) -> JsResult<u32> {
-        if self.sent.get() {
+    /// Adds `op` and returns another handle on this batch, for chaining.
+    fn push(&self, op: Op) -> JsResult<Batch> {
+        if self.state.sent.get() {
             return Err(invalid(
                 "Batch",
                 "this batch was already sent; make a new one",
             ));
         }
-        let mut ops = self.ops.borrow_mut();
-        ops.push(op);
-        Ok(u32::try_from(ops.len() - 1).unwrap_or(u32::MAX))
+        self.state.ops.borrow_mut().push(op);
+        Ok(Batch {
+            state: Rc::clone(&self.state),
+        })
     }
 
     fn same_client(&self, other: &Rc<RedisClient>, what: &str) -> JsResult<()> {
-        if Rc::ptr_eq(&self.client, other) {
+        if Rc::ptr_eq(&self.state.client, other) {
             Ok(())
         } else {
             Err(invalid(

@@ -39,11 +39,12 @@ impl Client {
     }
 
     /// A client from an environment object (a Worker's `env`, or `process.env`) holding
-    /// `UPSTASH_REDIS_REST_URL` and `UPSTASH_REDIS_REST_TOKEN`, the names the official SDK uses.
-    /// Throws a `ConfigError` naming the missing variable.
+    /// `UPSTASH_REDIS_REST_URL` and `UPSTASH_REDIS_REST_TOKEN`, the names the official SDK uses; its
+    /// other properties (a Worker's other bindings) are not read. Throws a `ConfigError` naming a
+    /// variable that is missing, empty or not a string.
     #[wasm_bindgen(js_name = fromEnv)]
     pub fn from_env(
-        #[wasm_bindgen(unchecked_param_type = "Record<string, unknown>")] env: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "RedisEnv")] env: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "ClientTuning")] options: JsValue,
     ) -> JsResult<Client> {
         if !env.is_object() {

@@ -26,6 +26,15 @@ export interface ClientTuning {
   retryWrites?: boolean;
 }
 
+/**
+ * The two variables `Client.fromEnv` reads, as `wrangler types` declares them in a Worker's `interface Env`
+ * (next to any other bindings, which are not read).
+ */
+export interface RedisEnv {
+  readonly UPSTASH_REDIS_REST_URL: string;
+  readonly UPSTASH_REDIS_REST_TOKEN: string;
+}
+
 /** What `Client.stats()` counts. */
 export interface ClientStats {
   /** HTTP requests sent, retries included. */
@@ -126,6 +135,9 @@ export interface Decision {
   /** `RateLimit-Policy`, `RateLimit`, and `Retry-After` when refused: pass to `new Response(body, { headers })`. */
   headers: Record<string, string>;
 }
+
+/** What one entry of a `Batch` resolves to: `loadSession` a `LoadedSession` or `null`, `limit` a `Decision`, `lookup` a `CacheRead`. */
+export type BatchResult = LoadedSession | null | Decision | CacheRead;
 
 /** `new SessionStore(client, options)`. */
 export interface SessionStoreOptions {

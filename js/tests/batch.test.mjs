@@ -2,7 +2,7 @@
 // one round trip, each finishing on its own terms, and the misuses a caller can make.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Cache, Client, InvalidArgumentError, RateLimiter, SessionStore, UnavailableError } from 'redge';
+import { Batch, Cache, Client, InvalidArgumentError, RateLimiter, SessionStore, UnavailableError } from 'redge';
 import { deadUrl, token, unique, url } from './env.mjs';
 
 const client = new Client({ url, token });
@@ -25,10 +25,8 @@ test('a session, a rate limit and a cached hit in one round trip', async () => {
   };
   const id = unique('ip');
   const request = async () => {
-    const b = client.batch();
-    assert.equal(b.loadSession(sessions, issued.token), 0);
-    assert.equal(b.limit(limiter, id), 1);
-    assert.equal(b.lookup(cache, key, { ttlMs: 60_000 }), 2);
+    const b = client.batch().loadSession(sessions, issued.token).limit(limiter, id).lookup(cache, key, { ttlMs: 60_000 });
+    assert.ok(b instanceof Batch);
     assert.equal(b.length, 3);
     const [loaded, decision, read] = await b.send();
     return { loaded, decision, read, lookup: await read.resolve(origin) };
@@ -135,4 +133,18 @@ test('a batch of fail-open parts answers at their deadline, not the client timeo
     for (const socket of sockets) socket.destroy();
     silent.close();
   }
+});
+
+test('the add methods return the batch they add to: a chain and separate statements fill one batch', async () => {
+  const id = unique('ip');
+  const statements = client.batch();
+  const returned = statements.limit(limiter, id);
+  assert.equal(statements.length, 1);
+  returned.loadSession(sessions, null);
+  assert.deepEqual([statements.length, returned.length], [2, 2]);
+  const [[decision, loaded], n] = await trips(() => statements.send());
+  assert.deepEqual([decision.allowed, decision.remaining, loaded], [true, 2, null]);
+  assert.equal(n, 1);
+  await assert.rejects(returned.send(), /already sent/);
+  assert.throws(() => returned.lookup(cache, 'k'), /already sent/);
 });

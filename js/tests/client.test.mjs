@@ -77,6 +77,11 @@ test('fromEnv reads the SDK variable names and names the one missing', async () 
   assert.equal(await fromEnv.command(['PING']), 'PONG');
   assert.throws(() => Client.fromEnv({ UPSTASH_REDIS_REST_URL: url }), (e) => e instanceof ConfigError && /UPSTASH_REDIS_REST_TOKEN is not set/.test(e.message));
   assert.throws(() => Client.fromEnv(undefined), InvalidArgumentError);
+  // A Worker's env: the two secrets next to bindings of any type, none of which is read.
+  const bindings = { SESSIONS: { get: async () => null }, QUEUE: class Queue {}, LIMIT: '60', WEIGHT: 3, FLAG: true, NOTHING: null };
+  const workerEnv = Object.freeze({ ...bindings, UPSTASH_REDIS_REST_URL: url, UPSTASH_REDIS_REST_TOKEN: token });
+  assert.equal(await Client.fromEnv(workerEnv).command(['PING']), 'PONG');
+  assert.throws(() => Client.fromEnv({ ...bindings, UPSTASH_REDIS_REST_URL: 42, UPSTASH_REDIS_REST_TOKEN: token }), (e) => e instanceof ConfigError && /UPSTASH_REDIS_REST_URL/.test(e.message));
   assert.throws(() => Client.fromEnv({ UPSTASH_REDIS_REST_URL: url, UPSTASH_REDIS_REST_TOKEN: token }, { nope: 1 }), /unknown field `nope`/);
 });
 

@@ -11,10 +11,11 @@ import * as redge from 'redge';
 const pkgDir = dirname(fileURLToPath(import.meta.resolve('redge/package.json')));
 const manifest = JSON.parse(readFileSync(join(pkgDir, 'package.json'), 'utf8'));
 
-test('one package: Node resolves the node entry, Workers, browsers and Deno the web build', () => {
+test('one package: Node resolves the node entry, Workers, Vercel Edge, browsers and Deno the web build', () => {
   assert.ok(import.meta.resolve('redge').endsWith('/node.mjs'));
   const conditions = manifest.exports['.'];
-  assert.deepEqual(Object.keys(conditions), ['types', 'workerd', 'node', 'browser', 'deno', 'default']);
+  assert.deepEqual(Object.keys(conditions), ['types', 'workerd', 'edge-light', 'node', 'browser', 'deno', 'default']);
+  assert.equal(conditions['edge-light'], './edge-light.js');
   assert.equal(manifest.name, 'redge');
   assert.match(manifest.version, /^\d+\.\d+\.\d+$/);
   assert.deepEqual(
@@ -28,7 +29,7 @@ test('npm pack takes exactly the files the package needs', () => {
   const [packed] = JSON.parse(execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: pkgDir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }));
   const files = packed.files.map((f) => f.path).sort();
   assert.deepEqual(files, [...manifest.files, 'package.json'].sort());
-  for (const entry of ['workerd.js', 'node.mjs', 'web.js', 'index.d.ts']) assert.ok(files.includes(entry), entry);
+  for (const entry of ['workerd.js', 'edge-light.js', 'node.mjs', 'web.js', 'index.d.ts']) assert.ok(files.includes(entry), entry);
 });
 
 test('the declarations read like TypeScript: options objects, optional arguments, documentation, no BigInt', () => {
@@ -38,7 +39,11 @@ test('the declarations read like TypeScript: options objects, optional arguments
   assert.ok(dts.length > 1000);
   assert.match(dts, /limit\(identifier: string, options\?: LimitOptions\): Promise<Decision>;/);
   assert.match(dts, /getOrFetch<T = unknown>\(key: CacheKey, policy: CachePolicy, origin: \(\) => Promise<T \| null \| undefined> \| T \| null \| undefined, ctx\?: .*\): Promise<Lookup<T>>;/);
-  assert.match(dts, /static fromEnv\(env: Record<string, unknown>, options\?: ClientTuning\): Client;/);
+  assert.match(dts, /static fromEnv\(env: RedisEnv, options\?: ClientTuning\): Client;/);
+  assert.match(dts, /static fromEnv\(env: \{ readonly \[name: string\]: unknown \}, options\?: ClientTuning\): Client;/);
+  assert.match(dts, /export class Batch<T extends BatchResult\[\] = BatchResult\[\]> \{/);
+  assert.match(dts, /limit\(limiter: RateLimiter, identifier: string, options\?: LimitOptions\): Batch<\[\.\.\.T, Decision\]>;/);
+  assert.match(dts, /send\(\): Promise<T extends \[\] \? BatchResult\[\] : T>;/);
   assert.match(dts, /\* Charges `identifier` \(an IP, a user id, an API key\)/, 'doc comments are carried over');
   const decision = dts.slice(dts.indexOf('export interface Decision'), dts.indexOf('}', dts.indexOf('export interface Decision')));
   assert.doesNotMatch(decision, /bigint/);
@@ -48,16 +53,22 @@ test('the declarations read like TypeScript: options objects, optional arguments
   assert.match(index, /export \* from '\.\/errors\.js'/);
 });
 
-test('the declarations compile under tsc --strict, and catch mistyped calls (js/tests/types/usage.ts)', () => {
+/** What `tsc --strict --noEmit -p <project>` reports: nothing when the project type-checks. */
+function typeCheck(project) {
   const tsc = fileURLToPath(new URL('../../node_modules/.bin/tsc', import.meta.url));
-  const project = fileURLToPath(new URL('./types', import.meta.url));
-  let output = '';
   try {
-    execFileSync(tsc, ['-p', project], { encoding: 'utf8' });
+    return execFileSync(tsc, ['--strict', '--noEmit', '-p', fileURLToPath(project)], { encoding: 'utf8' });
   } catch (error) {
-    output = `${error.stdout}${error.stderr}`;
+    return `${error.stdout}${error.stderr}` || error.message;
   }
-  assert.equal(output, '', 'tsc reported errors');
+}
+
+test('the declarations compile under tsc --strict, and catch mistyped calls (js/tests/types)', () => {
+  assert.equal(typeCheck(new URL('./types', import.meta.url)), '', 'tsc reported errors');
+});
+
+test('the example TypeScript Worker (examples/ts-worker) type-checks under tsc --strict', () => {
+  assert.equal(typeCheck(new URL('../../examples/ts-worker', import.meta.url)), '', 'tsc reported errors');
 });
 
 test('errors are Error subclasses with a code', () => {

@@ -1,5 +1,6 @@
-// The example Worker (examples/js-worker) in `wrangler dev`, on the built package, against the real
-// gateway and Redis: a rate-limited, session-aware, cached route end to end.
+// An example Worker (examples/js-worker, and in a second run examples/ts-worker: the same Worker in
+// TypeScript) in `wrangler dev`, on the built package, against the real gateway and Redis: a
+// rate-limited, session-aware, cached route end to end.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { test } from 'node:test';
