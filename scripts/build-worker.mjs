@@ -1,8 +1,12 @@
 // The Worker's build command (wrangler.toml [build], so `npx wrangler deploy` and `wrangler dev` run it):
 // installs what the build needs and is missing (the wasm target, the pinned wasm-bindgen and
-// worker-build, the npm packages), then runs worker-build in release mode on the demo crate (demo/build), told where the pinned
-// wasm-bindgen, wasm-opt and esbuild are so that it downloads nothing. Whatever is missing and cannot be
-// installed from here is named with the command that installs it.
+// worker-build, the npm packages), then runs worker-build in release mode on a Worker crate (output in
+// its build/ folder), told where the pinned wasm-bindgen, wasm-opt and esbuild are so that it downloads
+// nothing. Whatever is missing and cannot be installed from here is named with the command that
+// installs it.
+//
+//   node scripts/build-worker.mjs [crate]   crate: a folder relative to the repository root, `demo` by
+//                                           default (examples/rust-worker builds the Rust example)
 import { join } from 'node:path';
 import { run } from './lib/proc.mjs';
 import { buildEnv, ensureToolchain, root } from './lib/toolchain.mjs';
@@ -14,6 +18,7 @@ try {
   log(`cannot build the Worker: ${error.message}`);
   process.exit(1);
 }
-const { code } = await run('worker-build', ['--release'], { cwd: join(root, 'demo'), env: buildEnv() });
+const crate = process.argv[2] ?? 'demo';
+const { code } = await run('worker-build', ['--release'], { cwd: join(root, crate), env: buildEnv() });
 if (code !== 0) log('worker-build failed: see its output above');
 process.exit(code);
