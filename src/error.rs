@@ -126,6 +126,23 @@ impl Error {
     pub fn is_redis(&self) -> bool {
         matches!(self, Error::Redis(_))
     }
+
+    /// The HTTP status an application answers with when this error ends a request: 503 when Redis is
+    /// unreachable, too slow or refuses the credentials (try again later; a session must not be taken
+    /// for signed out), 502 for a reply that cannot be read or a Redis error, 500 for everything the
+    /// application did wrong (configuration, arguments, a cost over a policy's capacity).
+    pub fn status(&self) -> u16 {
+        if self.is_unavailable() || self.is_auth() {
+            503
+        } else if matches!(
+            self,
+            Error::Protocol(_) | Error::Type { .. } | Error::Redis(_)
+        ) {
+            502
+        } else {
+            500
+        }
+    }
 }
 
 /// `Result` with [`Error`].
@@ -168,5 +185,10 @@ mod tests {
         }
         assert!(Error::TooLarge("x".into()).is_too_large());
         assert!(http(401).is_auth());
+        assert_eq!(Error::Timeout(5).status(), 503);
+        assert_eq!(http(401).status(), 503);
+        assert_eq!(Error::Protocol("x".into()).status(), 502);
+        assert_eq!(Error::Redis("ERR".into()).status(), 502);
+        assert_eq!(Error::Config("x".into()).status(), 500);
     }
 }

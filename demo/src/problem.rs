@@ -87,16 +87,7 @@ impl From<Error> for Problem {
     /// Redis unreachable or too slow: 503 (try again later). A reply we cannot read: 502. Anything else
     /// the Worker did wrong: 500. The message says which, without the token or the URL.
     fn from(error: Error) -> Problem {
-        let status = if error.is_unavailable() || error.is_auth() {
-            503
-        } else if matches!(
-            error,
-            Error::Protocol(_) | Error::Type { .. } | Error::Redis(_)
-        ) {
-            502
-        } else {
-            500
-        };
+        let status = error.status();
         let problem = Problem::new(status, error.to_string());
         if status == 503 {
             problem.header("retry-after", "1")

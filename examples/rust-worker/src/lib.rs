@@ -5,10 +5,12 @@
 //! - `GET /me`: who the session cookie belongs to; 401 without a valid one.
 //! - `GET /item/:id`: an item from an origin (standing in for a database or an API), cached in Redis,
 //!   5 requests a minute per client IP.
-//!   The session load, the rate-limit check and the cache read share one Redis round trip.
+//!   The session load, the rate-limit check and the cache read share one Redis round trip (a
+//!   [`redge::Plan`]), which waits no longer than the limiter's and the cache's deadlines allow.
 //! - `POST /sign-out`: the session ends and the cookie is cleared.
 use std::rc::Rc;
 
+use redge::Plan;
 use redge::cache::{Cache, CacheOptions, CacheState, Policy as CachePolicy};
 use redge::client::{Client, FetchTransport, Json};
 use redge::ratelimit::{Algorithm, Policy, Quota, RateLimiter, headers};
@@ -100,18 +102,22 @@ async fn item(
     let cache = Cache::new(Rc::clone(client), CACHE.with(Rc::clone))
         .spawner(move |task| ctx.wait_until(task));
     let policy = CachePolicy::new("items").ttl_ms(60_000).grace_ms(600_000);
-    // Three capabilities, one round trip: each reads its own outcome once the batch is sent.
-    let batch = client.batch();
-    let session = store.prepare_load(&batch, token);
-    let limit = limiter.prepare(&batch, &[("items", &ip)], 1)?;
-    let read = cache.prepare::<Json<Value>>(&batch, format!("item:{id}"), &policy);
-    let _ = batch.send().await; // a failure reaches each outcome, which applies its own policy
+    // Three capabilities, one round trip: each reads its own outcome once the plan is sent.
+    let plan = Plan::new(client);
+    let session = plan.load_session(store, token);
+    let limit = plan.limit(&limiter, &[("items", &ip)], 1)?;
+    let read = plan.lookup::<Json<Value>>(&cache, format!("item:{id}"), &policy);
+    plan.send().await; // a failure reaches each outcome, which applies its own policy
     let decision = limit.finish();
     let mut out = headers::headers(&decision, false);
     if !decision.allowed {
         return with(Response::error("too many requests", 429)?, out);
     }
-    let loaded = session.finish()?;
+    let loaded = match session.finish() {
+        Ok(loaded) => loaded,
+        // Redis unavailable: 503 and the cookie left alone, never "signed out".
+        Err(e) => return Response::error(e.to_string(), e.status()),
+    };
     out.extend(loaded.as_ref().and_then(|l| refresh(store, token, l)));
     // A hit is served as it is; a miss calls the origin and writes its answer (one more round trip).
     let lookup = cache
