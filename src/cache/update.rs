@@ -76,7 +76,7 @@ impl Queues {
     }
 
     /// How many keys have updates running or waiting.
-    #[cfg(test)]
+    #[cfg(all(test, not(target_arch = "wasm32")))]
     pub(super) fn len(&self) -> usize {
         self.map.borrow().len()
     }
