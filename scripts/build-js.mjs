@@ -19,13 +19,15 @@ const targets = [
   { target: 'nodejs', dir: 'node' },
 ];
 
-// wasm-bindgen cannot declare a generic method, so the two methods whose result type is the origin's get
-// their generic signature here. A signature that is not found fails the build: the Rust side changed.
+// wasm-bindgen cannot declare a generic method, so the methods whose result type is the cached value's
+// get their generic signature here. A signature that is not found fails the build: the Rust side changed.
 const ctx = 'ctx?: { waitUntil(promise: Promise<unknown>): void }';
 const origin = 'origin: () => Promise<T | null | undefined> | T | null | undefined';
 const generic = [
   [`getOrFetch(key: CacheKey, policy: CachePolicy, origin: () => unknown, ${ctx}): Promise<Lookup>;`, `getOrFetch<T = unknown>(key: CacheKey, policy: CachePolicy, ${origin}, ${ctx}): Promise<Lookup<T>>;`],
   [`resolve(origin: () => unknown, ${ctx}): Promise<Lookup>;`, `resolve<T = unknown>(${origin}, ${ctx}): Promise<Lookup<T>>;`],
+  ['get(key: CacheKey, policy?: CachePolicy): Promise<CacheEntry>;', 'get<T = unknown>(key: CacheKey, policy?: CachePolicy): Promise<CacheEntry<T>>;'],
+  ['update(key: CacheKey, policy: CachePolicy | undefined, change: (current: any) => unknown): Promise<CacheUpdate>;', 'update<T = unknown>(key: CacheKey, policy: CachePolicy | undefined, change: (current: T) => T | undefined): Promise<CacheUpdate<T>>;'],
 ];
 
 function genericDeclarations(file) {

@@ -1,11 +1,13 @@
 export { Batch, Cache, CacheRead, Client, RateLimiter, SessionStore } from './web/redge.js';
 export type {
   Algorithm,
+  CacheEntry,
   CacheGroupMetrics,
   CacheKey,
   CacheMetrics,
   CacheOptions,
   CachePolicy,
+  CacheUpdate,
   ClientOptions,
   ClientStats,
   ClientTuning,

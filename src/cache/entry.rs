@@ -51,16 +51,6 @@ impl<V> Cached<V> {
             Cached::Absent | Cached::NotCached => None,
         }
     }
-
-    /// `fresh`, `stale`, `absent` or `notCached`.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Cached::Fresh(_) => "fresh",
-            Cached::Stale(_) => "stale",
-            Cached::Absent => "absent",
-            Cached::NotCached => "notCached",
-        }
-    }
 }
 
 /// Writes an entry with its tags' current generations in one step; see `scripts/set.lua`.
