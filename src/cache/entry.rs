@@ -149,7 +149,9 @@ impl<T: Transport + 'static> Cache<T> {
     /// group's, pass a copy of its policy with that TTL, as below.
     ///
     /// One round trip: a script reads the tags' generations and writes the entry in one atomic step,
-    /// so an invalidation of a tag can never land between the two and be lost.
+    /// so an invalidation of a tag can never land between the two and be lost. As with any cache in
+    /// front of an origin, a lookup of the key whose origin call was already running writes its answer
+    /// when it lands, over this value.
     ///
     /// ```no_run
     /// # async fn run<T: redge::client::Transport + 'static>(cache: redge::cache::Cache<T>) -> redge::Result<()> {

@@ -58,7 +58,11 @@
 //! - [`Cache::update`] changes a cached value in place with a closure, atomically (optimistic
 //!   compare-and-set; one round trip more per race lost to another isolate).
 //!
-//! Unlike a lookup they have no origin to fall back on: a Redis failure is an [`Error`].
+//! Unlike a lookup they have no origin to fall back on: a Redis failure is an [`Error`], and they ask
+//! Redis even while the breaker is open (skipping it would only turn every call into an error; the
+//! caller's own failure policy decides), though their outcomes feed the breaker. They bound each round
+//! trip by the policy's deadline ([`Error::Timeout`] past it), and count Redis failures in the group's
+//! `cache_errors`, not as lookups.
 //!
 //! # Invalidation
 //!

@@ -17,9 +17,11 @@ use crate::client::{Reply, Script, Transport};
 use crate::{Error, Result};
 
 /// The most compare-and-set attempts one [`Cache::update`] makes. Only other isolates can make an
-/// attempt lose (this isolate's updates of a key queue), so losing this often means a key written from
-/// many places at once; giving up bounds the caller's wait.
-pub const MAX_UPDATE_ATTEMPTS: u32 = 16;
+/// attempt lose (this isolate's updates of a key queue), and each attempt starts from the entry the
+/// lost one was answered with, so with `k` isolates updating one key at once an attempt loses with a
+/// chance of about `(k - 1) / k`: with four, 32 attempts all lose about once in 10 000 updates, and
+/// giving up there bounds the caller's wait to 33 round trips.
+pub const MAX_UPDATE_ATTEMPTS: u32 = 32;
 
 /// What [`Cache::update`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -9,9 +9,10 @@ local current = redis.call('GET', KEYS[1])
 local same = current ~= false and redis.sha1hex(current) == ARGV[1]
 for i = 2, #KEYS do
   if not same then break end
-  -- As the client reads it: a missing or non-numeric counter is generation 0.
-  local g = tonumber(redis.call('GET', KEYS[i]) or '0') or 0
-  same = g == tonumber(ARGV[i + 1])
+  -- As the client and the set script read it: a missing or non-numeric counter is generation 0.
+  local g = redis.call('GET', KEYS[i])
+  if not g or not string.match(g, '^%d+$') then g = '0' end
+  same = tonumber(g) == tonumber(ARGV[i + 1])
 end
 if same then
   redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
