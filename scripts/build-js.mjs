@@ -19,10 +19,10 @@ const targets = [
   { target: 'nodejs', dir: 'node' },
 ];
 
-// wasm-bindgen declares neither generics nor overloads, so they are added here: the two methods whose
-// result type is the origin's, the `Batch` class whose type parameter lists its entries' results (its
-// methods already name `T`), and `Client.fromEnv`'s second form, for dictionaries such as `process.env`.
-// A declaration that is not found fails the build: the Rust side changed.
+// wasm-bindgen declares neither generics nor overloads, so they are added here: the methods whose
+// result type is the origin's or the cached value's, the `Batch` class whose type parameter lists its
+// entries' results (its methods already name `T`), and `Client.fromEnv`'s second form, for dictionaries
+// such as `process.env`. A declaration that is not found fails the build: the Rust side changed.
 const ctx = 'ctx?: { waitUntil(promise: Promise<unknown>): void }';
 const origin = 'origin: () => Promise<T | null | undefined> | T | null | undefined';
 const fromEnv = 'static fromEnv(env: RedisEnv, options?: ClientTuning): Client;';
@@ -38,6 +38,8 @@ const generic = [
   [`resolve(origin: () => unknown, ${ctx}): Promise<Lookup>;`, `resolve<T = unknown>(${origin}, ${ctx}): Promise<Lookup<T>>;`],
   ['export class Batch {', 'export class Batch<T extends BatchResult[] = BatchResult[]> {'],
   [fromEnv, `${fromEnv}\n    ${fromDictionary}`],
+  ['get(key: CacheKey, policy?: CachePolicy): Promise<CacheEntry>;', 'get<T = unknown>(key: CacheKey, policy?: CachePolicy): Promise<CacheEntry<T>>;'],
+  ['update(key: CacheKey, policy: CachePolicy | undefined, change: (current: any) => unknown): Promise<CacheUpdate>;', 'update<T = unknown>(key: CacheKey, policy: CachePolicy | undefined, change: (current: T) => T | undefined): Promise<CacheUpdate<T>>;'],
 ];
 
 function genericDeclarations(file) {

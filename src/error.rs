@@ -50,6 +50,10 @@ pub enum Error {
         /// The most the policy allows at once.
         capacity: u64,
     },
+    /// A compare-and-set lost to concurrent writers more times than its bound allows (a hot key being
+    /// changed from many isolates at once); nothing was written. Trying again later may succeed.
+    #[error("conflict: {0}")]
+    Conflict(String),
     /// A batch handle was read before its batch was sent.
     #[error("the batch was not sent: call `send().await` before reading its handles")]
     NotSent,
@@ -120,6 +124,11 @@ impl Error {
     /// A rate-limited request costs more than its policy allows at once.
     pub fn is_insufficient_capacity(&self) -> bool {
         matches!(self, Error::InsufficientCapacity { .. })
+    }
+
+    /// A compare-and-set kept losing to concurrent writers.
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, Error::Conflict(_))
     }
 
     /// Redis answered with an error reply.

@@ -1,5 +1,5 @@
 //! Cached lookups compiled to wasm, against the real gateway and redis-server: every branch of a
-//! lookup, counted in round trips.
+//! lookup, and the direct get, set, delete and update, counted in round trips.
 #![cfg(target_arch = "wasm32")]
 
 mod support;
@@ -9,8 +9,8 @@ use std::rc::Rc;
 
 use futures_util::future::join_all;
 use redge::cache::{
-    BreakerConfig, BreakerState, Cache, CacheOptions, CacheState, Key, LookupError, Policy, Status,
-    Task,
+    BreakerConfig, BreakerState, Cache, CacheOptions, CacheState, Cached, Key, LookupError, Policy,
+    Status, Task, Updated,
 };
 use redge::client::{Client, FetchTransport, Json, Options, cmd};
 use redge::clock::FakeClock;
@@ -528,4 +528,286 @@ async fn a_lease_held_elsewhere_serves_stale_or_waits_then_fetches() {
         other, "someone-else",
         "never deletes another holder's lease"
     );
+}
+
+/// A cache of its own (another isolate's state, over `client`) in `s`'s namespace, on its clock.
+fn other_isolate(s: &Setup, client: Client<FetchTransport>) -> Cache<FetchTransport> {
+    let options = CacheOptions {
+        namespace: s.namespace.clone(),
+        ..CacheOptions::default()
+    };
+    Cache::new(
+        Rc::new(client),
+        CacheState::with_clock(options, s.clock.clone()),
+    )
+}
+
+fn add(by: i64) -> impl FnMut(&Json<i64>) -> Option<Json<i64>> {
+    move |Json(n): &Json<i64>| Some(Json(n + by))
+}
+
+#[wasm_bindgen_test]
+async fn set_then_get_or_fetch_hits_without_calling_the_origin() {
+    let s = setup();
+    let calls = Rc::new(Cell::new(0));
+    let key = Key::new("k").tag("t");
+    s.cache
+        .set(key.clone(), &"set".to_owned(), &policy())
+        .await
+        .unwrap();
+    assert_eq!(s.trips(), (1, 1), "one script call");
+    let pttl: i64 = s.raw(cmd("PTTL").arg(s.entry("k"))).await;
+    assert!(pttl > 60_000 && pttl <= 70_000, "ttl + grace, got {pttl}");
+    let hit = s
+        .get(key.clone(), &policy(), Ok(Some("origin")), &calls)
+        .await
+        .unwrap();
+    assert_eq!(
+        (hit.status, hit.value.as_deref()),
+        (Status::Hit, Some("set"))
+    );
+    assert_eq!((calls.get(), s.trips().0), (0, 2));
+    let got = s.cache.get::<String>(key, &policy()).await.unwrap();
+    assert_eq!(got, Cached::Fresh("set".to_owned()));
+    assert_eq!(s.trips().0, 3, "get: one round trip");
+    // And the other way: what a lookup cached, get returns.
+    s.get("looked-up", &policy(), Ok(Some("o")), &calls)
+        .await
+        .unwrap();
+    let got = s.cache.get::<String>("looked-up", &policy()).await.unwrap();
+    assert_eq!(got, Cached::Fresh("o".to_owned()));
+}
+
+#[wasm_bindgen_test]
+async fn a_set_value_goes_stale_then_expires_in_redis() {
+    let s = setup();
+    let short = Policy::new("test")
+        .ttl_ms(300)
+        .grace_ms(0)
+        .deadline_ms(5_000);
+    s.cache
+        .set("k", &Json(1), &short.clone().grace_ms(60_000))
+        .await
+        .unwrap();
+    s.clock.advance(300);
+    assert_eq!(
+        s.cache.get("k", &policy()).await,
+        Ok(Cached::Stale(Json(1)))
+    );
+    s.cache.set("gone", &Json(2), &short).await.unwrap();
+    support::sleep_ms(400).await;
+    let exists: i64 = s.raw(cmd("EXISTS").arg(s.entry("gone"))).await;
+    assert_eq!(exists, 0, "Redis dropped it at ttl + grace");
+    assert_eq!(
+        s.cache.get::<Json<i64>>("gone", &short).await,
+        Ok(Cached::NotCached)
+    );
+}
+
+#[wasm_bindgen_test]
+async fn invalidating_a_tag_invalidates_set_values() {
+    let s = setup();
+    let calls = Rc::new(Cell::new(0));
+    let key = || Key::new("item").tags(["all", "group-1"]);
+    s.cache
+        .set(key(), &"v1".to_owned(), &policy())
+        .await
+        .unwrap();
+    assert_eq!(s.cache.invalidate_tag("group-1").await, Ok(1));
+    assert_eq!(
+        s.cache.get::<String>(key(), &policy()).await,
+        Ok(Cached::NotCached)
+    );
+    let miss = s
+        .get(key(), &policy(), Ok(Some("v2")), &calls)
+        .await
+        .unwrap();
+    assert_eq!((miss.status, calls.get()), (Status::Miss, 1));
+    // A set after the invalidation is written at the new generation: valid again.
+    s.cache
+        .set(key(), &"v3".to_owned(), &policy())
+        .await
+        .unwrap();
+    let stored: String = s.raw(cmd("GET").arg(s.entry("item"))).await;
+    assert!(stored.contains(" t 0,1\n"), "{stored}");
+    assert_eq!(s.status(key(), Ok(None), &calls).await, Status::Hit);
+}
+
+#[wasm_bindgen_test]
+async fn delete_then_get_misses() {
+    let s = setup();
+    let calls = Rc::new(Cell::new(0));
+    s.cache.set("k", &"v".to_owned(), &policy()).await.unwrap();
+    assert_eq!(s.cache.delete("k").await, Ok(true));
+    assert_eq!(s.cache.delete("k").await, Ok(false));
+    assert_eq!(
+        s.cache.get::<String>("k", &policy()).await,
+        Ok(Cached::NotCached)
+    );
+    assert_eq!(
+        s.status("k", Ok(Some("origin")), &calls).await,
+        Status::Miss
+    );
+    assert_eq!(calls.get(), 1);
+}
+
+#[wasm_bindgen_test]
+async fn negative_entries_are_known_absent_to_every_operation() {
+    let s = setup();
+    let calls = Rc::new(Cell::new(0));
+    // Written by a lookup whose origin said "not found", or by set_not_found: the same entry.
+    s.get("a", &policy(), Ok(None), &calls).await.unwrap();
+    s.cache.set_not_found("b", &policy()).await.unwrap();
+    let pttl: i64 = s.raw(cmd("PTTL").arg(s.entry("b"))).await;
+    assert!(pttl > 0 && pttl <= 5_000, "negative TTL, got {pttl}");
+    for key in ["a", "b"] {
+        assert_eq!(
+            s.cache.get::<String>(key, &policy()).await,
+            Ok(Cached::Absent)
+        );
+        assert_eq!(s.status(key, Ok(Some("x")), &calls).await, Status::Negative);
+        let update = s
+            .cache
+            .update(key, &policy(), |v: &String| Some(v.clone()))
+            .await;
+        assert_eq!(update, Ok(Updated::NotCached), "nothing to change");
+    }
+    assert_eq!(calls.get(), 1);
+    s.clock.advance(5_000);
+    assert_eq!(
+        s.cache.get::<String>("b", &policy()).await,
+        Ok(Cached::NotCached)
+    );
+    // A set replaces "not found".
+    s.cache
+        .set("a", &"found".to_owned(), &policy())
+        .await
+        .unwrap();
+    assert_eq!(
+        s.cache.get("a", &policy()).await,
+        Ok(Cached::Fresh("found".to_owned()))
+    );
+}
+
+#[wasm_bindgen_test]
+async fn update_changes_in_place_and_keeps_the_ttl() {
+    let s = setup();
+    s.cache.set("n", &Json(10), &policy()).await.unwrap();
+    s.clock.advance(1_000);
+    let before = s.trips().0;
+    assert_eq!(
+        s.cache.update("n", &policy(), add(5)).await,
+        Ok(Updated::Written(Json(15)))
+    );
+    assert_eq!(s.trips().0 - before, 2, "read, compare-and-set");
+    let stored: String = s.raw(cmd("GET").arg(s.entry("n"))).await;
+    let fresh_until = s.cache.state().now_ms() - 1_000 + 10_000;
+    assert!(
+        stored.contains(&format!(" {fresh_until} j -\n15")),
+        "{stored}"
+    );
+    let pttl: i64 = s.raw(cmd("PTTL").arg(s.entry("n"))).await;
+    assert!(pttl > 0 && pttl <= 70_000, "the TTL is kept, got {pttl}");
+    let kept = s.cache.update("n", &policy(), |_: &Json<i64>| None).await;
+    assert_eq!(kept, Ok(Updated::Kept(Json(15))));
+    let absent = s.cache.update("none", &policy(), add(1)).await;
+    assert_eq!(absent, Ok(Updated::NotCached));
+    let exists: i64 = s.raw(cmd("EXISTS").arg(s.entry("none"))).await;
+    assert_eq!(exists, 0, "an update never invents a value");
+}
+
+#[wasm_bindgen_test]
+async fn twenty_concurrent_increments_lose_nothing() {
+    let s = setup();
+    let key = || Key::new("counter").tag("t");
+    s.cache.set(key(), &Json(0), &policy()).await.unwrap();
+    let before = s.trips().0;
+    let p = policy();
+    let updates = (0..20).map(|_| s.cache.update(key(), &p, add(1)));
+    let results = join_all(updates).await;
+    assert!(
+        results.iter().all(|r| matches!(r, Ok(Updated::Written(_)))),
+        "{results:?}"
+    );
+    assert_eq!(s.cache.get(key(), &p).await, Ok(Cached::Fresh(Json(20))));
+    assert_eq!(
+        s.trips().0 - before,
+        21 + 1,
+        "one read, one compare-and-set per update (the queue hands on each write), the get"
+    );
+}
+
+#[wasm_bindgen_test]
+async fn concurrent_increments_from_several_isolates_lose_nothing() {
+    let s = setup();
+    s.cache.set("counter", &Json(0), &policy()).await.unwrap();
+    let isolates: Vec<Cache<FetchTransport>> =
+        (0..4).map(|_| other_isolate(&s, client())).collect();
+    let calls = Rc::new(Cell::new(0));
+    let p = policy();
+    let updates = isolates.iter().flat_map(|cache| {
+        (0..10).map(|_| {
+            let calls = Rc::clone(&calls);
+            cache.update("counter", &p, move |Json(n): &Json<i64>| {
+                calls.set(calls.get() + 1);
+                Some(Json(n + 1))
+            })
+        })
+    });
+    let results = join_all(updates.collect::<Vec<_>>()).await;
+    // An update that loses every race (rare, by design: see MAX_UPDATE_ATTEMPTS) fails with Conflict
+    // and writes nothing; every other one is applied exactly once.
+    let written = results
+        .iter()
+        .filter(|r| matches!(r, Ok(Updated::Written(_))))
+        .count();
+    let conflicts = results
+        .iter()
+        .filter(|r| matches!(r, Err(e) if e.is_conflict()))
+        .count();
+    assert_eq!(written + conflicts, 40, "{results:?}");
+    assert!(written >= 36, "{results:?}");
+    let total = Json(i64::try_from(written).unwrap());
+    assert_eq!(s.cache.get("counter", &p).await, Ok(Cached::Fresh(total)));
+    // Each lost race ran the closure once more, on the newer value.
+    assert!(calls.get() >= 40, "{}", calls.get());
+}
+
+#[wasm_bindgen_test]
+async fn a_race_lost_to_another_isolate_retries_on_its_value_without_another_read() {
+    let s = setup();
+    s.cache.set("n", &Json(0), &policy()).await.unwrap();
+    // This isolate's requests reach Redis 300 ms late: its read runs at about 300 ms and its
+    // compare-and-set at about 600 ms. The other isolate's update runs at about 450 ms, in between.
+    let (url, token) = support::gateway();
+    let port = support::late_server(300, &url).await;
+    let late = other_isolate(
+        &s,
+        Client::new(&format!("http://127.0.0.1:{port}"), &token).unwrap(),
+    );
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    let log = Rc::clone(&seen);
+    let p = policy();
+    let slow = late.update("n", &p, move |Json(n): &Json<i64>| {
+        log.borrow_mut().push(*n);
+        Some(Json(n + 1))
+    });
+    let fast = async {
+        support::sleep_ms(450).await;
+        s.cache.update("n", &p, add(10)).await
+    };
+    let (slow, fast) = futures_util::future::join(slow, fast).await;
+    assert_eq!(fast, Ok(Updated::Written(Json(10))));
+    assert_eq!(slow, Ok(Updated::Written(Json(11))));
+    assert_eq!(
+        *seen.borrow(),
+        [0, 10],
+        "ran again on the other isolate's value"
+    );
+    assert_eq!(
+        late.client().stats().round_trips,
+        3,
+        "read, lost compare-and-set (which answered the newer entry), won compare-and-set"
+    );
+    assert_eq!(s.cache.get("n", &p).await, Ok(Cached::Fresh(Json(11))));
 }

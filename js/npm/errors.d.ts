@@ -13,6 +13,7 @@ export type RedgeErrorCode =
   | 'REDGE_ORIGIN'
   | 'REDGE_PROTOCOL'
   | 'REDGE_REPLY_TYPE'
+  | 'REDGE_CONFLICT'
   | 'REDGE_INTERNAL';
 
 /** The base class: every error redge produces. */

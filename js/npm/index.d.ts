@@ -2,11 +2,13 @@ export { Batch, Cache, CacheRead, Client, RateLimiter, SessionStore } from './we
 export type {
   Algorithm,
   BatchResult,
+  CacheEntry,
   CacheGroupMetrics,
   CacheKey,
   CacheMetrics,
   CacheOptions,
   CachePolicy,
+  CacheUpdate,
   ClientOptions,
   ClientStats,
   ClientTuning,

@@ -19,6 +19,7 @@ use crate::shapes;
 /// Cached lookups: `getOrFetch(key, policy, origin)` serves a fresh value from Redis in one round trip,
 /// and otherwise calls `origin` once per key per isolate (concurrent lookups join the same call) and
 /// writes its answer. Redis failures never fail a lookup: the origin answers (`status: "bypass"`).
+/// `get`, `set`, `delete` and `update` read and write the same entries directly (see `entries.rs`).
 ///
 /// Create it once per isolate: in-flight origin calls, the circuit breaker and the memory tier live
 /// in it.
@@ -135,10 +136,20 @@ impl Cache {
 
 /// A lookup's key and policy, checked.
 pub(crate) fn key_and_policy(key: &JsValue, policy: JsValue) -> JsResult<(Key, Policy)> {
-    let key = cache_key(key)?;
-    let policy = convert::options::<PolicyInput>(policy, "getOrFetch: policy", true)?
+    key_and_policy_for("getOrFetch", key, policy)
+}
+
+/// The key and policy passed to `method`, checked; errors name the method.
+pub(crate) fn key_and_policy_for(
+    method: &str,
+    key: &JsValue,
+    policy: JsValue,
+) -> JsResult<(Key, Policy)> {
+    let key = cache_key(key, &format!("{method}: key"))?;
+    let what = format!("{method}: policy");
+    let policy = convert::options::<PolicyInput>(policy, &what, true)?
         .policy()
-        .map_err(|e| invalid("getOrFetch: policy", e))?;
+        .map_err(|e| invalid(&what, e))?;
     Ok((key, policy))
 }
 
@@ -194,16 +205,17 @@ fn wait_until(ctx: &JsValue) -> Option<Function> {
         .and_then(|f| f.dyn_into::<Function>().ok())
 }
 
-fn cache_key(key: &JsValue) -> JsResult<Key> {
+/// A cache key: a string, or `{ key, tags }`; errors say `what`.
+pub(crate) fn cache_key(key: &JsValue, what: &str) -> JsResult<Key> {
     if let Some(name) = key.as_string() {
         return Ok(Key::new(name));
     }
     if key.is_object() {
-        let tagged: TaggedKey = convert::options(key.clone(), "getOrFetch: key", false)?;
+        let tagged: TaggedKey = convert::options(key.clone(), what, false)?;
         return Ok(Key::new(tagged.key).tags(tagged.tags));
     }
     Err(invalid(
-        "getOrFetch: key",
+        what,
         format!(
             "expected a string or {{ key, tags }}, got {}",
             type_name(key)

@@ -124,6 +124,7 @@ pub fn describe(error: &redge::Error) -> Described {
         E::Redis(_) => Described::new("RedisError", "REDGE_REDIS", message),
         E::Protocol(_) => Described::new("RedgeError", "REDGE_PROTOCOL", message),
         E::Type { .. } => Described::new("RedgeError", "REDGE_REPLY_TYPE", message),
+        E::Conflict(_) => Described::new("RedgeError", "REDGE_CONFLICT", message),
         _ => Described::new("RedgeError", "REDGE_INTERNAL", message),
     };
     d.retryable = error.is_retryable();
@@ -228,6 +229,11 @@ mod tests {
                 redge::Error::Protocol("junk".into()),
                 "RedgeError",
                 "REDGE_PROTOCOL",
+            ),
+            (
+                redge::Error::Conflict("busy".into()),
+                "RedgeError",
+                "REDGE_CONFLICT",
             ),
         ];
         for (error, class, code) in cases {

@@ -15,8 +15,8 @@
 //!   field names each accepts, to refuse unknown ones;
 //! - [`shapes`]: the result objects (pure, tested natively);
 //! - [`error`]: which JavaScript class and code each error gets;
-//! - `client`, `ratelimit`, `session`, `cache` (wasm only): the exported classes; `batch`: one
-//!   request's reads of all three in one round trip;
+//! - `client`, `ratelimit`, `session`, `cache` and `entries` (wasm only): the exported classes;
+//!   `batch`: one request's reads of all three in one round trip;
 //! - `convert` (wasm only): argument checks and value conversion.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -34,6 +34,8 @@ mod cache;
 mod client;
 #[cfg(target_arch = "wasm32")]
 mod convert;
+#[cfg(target_arch = "wasm32")]
+mod entries;
 #[cfg(target_arch = "wasm32")]
 mod ratelimit;
 #[cfg(target_arch = "wasm32")]

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use redge::cache::{BreakerState, GroupMetrics, Lookup, Status};
+use redge::cache::{BreakerState, Cached, GroupMetrics, Lookup, Status, Updated};
 use redge::client::Json;
 use redge::ratelimit::{Decision, PolicyStatus, Reason, headers};
 use redge::session::{Issued, Loaded, Revoked, Session, SessionSummary, Update};
@@ -385,6 +385,44 @@ pub fn metrics(
     }
 }
 
+/// What `cache.get` found, or what `cache.update` did: a status and the value (`null` without one).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EntryShape {
+    /// `fresh`, `stale`, `absent` or `notCached` for `get`; `written`, `kept` or `notCached` for
+    /// `update`.
+    pub status: &'static str,
+    /// The value: the cached one, or the one written.
+    pub value: serde_json::Value,
+}
+
+/// The JavaScript form of what `get` found.
+pub fn cached(cached: Cached<Json<serde_json::Value>>) -> EntryShape {
+    let (status, value) = match cached {
+        Cached::Fresh(v) => ("fresh", Some(v)),
+        Cached::Stale(v) => ("stale", Some(v)),
+        Cached::Absent => ("absent", None),
+        Cached::NotCached => ("notCached", None),
+    };
+    entry(status, value)
+}
+
+/// The JavaScript form of what `update` did.
+pub fn updated(updated: Updated<Json<serde_json::Value>>) -> EntryShape {
+    let (status, value) = match updated {
+        Updated::Written(v) => ("written", Some(v)),
+        Updated::Kept(v) => ("kept", Some(v)),
+        Updated::NotCached => ("notCached", None),
+    };
+    entry(status, value)
+}
+
+fn entry(status: &'static str, value: Option<Json<serde_json::Value>>) -> EntryShape {
+    EntryShape {
+        status,
+        value: value.map_or(serde_json::Value::Null, |v| v.0),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -480,5 +518,27 @@ mod tests {
         assert_eq!(json["breaker"], "halfOpen");
         assert_eq!(json["originCalls"], 2.0);
         assert_eq!(json["groups"]["items"]["memoryHits"], 1.0);
+    }
+
+    #[test]
+    fn entries_have_a_status_and_a_value_or_null() {
+        let value = || Json(serde_json::json!({"n": 1}));
+        let json = |shape: EntryShape| serde_json::to_value(shape).unwrap();
+        assert_eq!(
+            json(cached(Cached::Stale(value()))),
+            serde_json::json!({"status": "stale", "value": {"n": 1}})
+        );
+        assert_eq!(
+            json(cached(Cached::NotCached)),
+            serde_json::json!({"status": "notCached", "value": null})
+        );
+        assert_eq!(cached(Cached::Absent).status, "absent");
+        assert_eq!(cached(Cached::Fresh(value())).status, "fresh");
+        assert_eq!(
+            json(updated(Updated::Written(value()))),
+            serde_json::json!({"status": "written", "value": {"n": 1}})
+        );
+        assert_eq!(updated(Updated::Kept(value())).status, "kept");
+        assert_eq!(updated(Updated::NotCached).value, serde_json::Value::Null);
     }
 }

@@ -281,6 +281,22 @@ export interface Lookup<T = unknown> {
   tookMs: number;
 }
 
+/** What `cache.get` found. */
+export interface CacheEntry<T = unknown> {
+  /** `stale`: past its TTL, inside the policy's grace; `absent`: a remembered "not found"; `notCached`: nothing usable. */
+  status: "fresh" | "stale" | "absent" | "notCached";
+  /** The value, or null for `absent` and `notCached`. */
+  value: T | null;
+}
+
+/** What `cache.update` did. */
+export interface CacheUpdate<T = unknown> {
+  /** `written`: the function's value was stored; `kept`: it returned undefined; `notCached`: nothing to change, the function was not called. */
+  status: "written" | "kept" | "notCached";
+  /** The value now cached (written or kept), or null for `notCached`. */
+  value: T | null;
+}
+
 /** One key group's counters. */
 export interface CacheGroupMetrics {
   lookups: number;

@@ -1,8 +1,9 @@
 // The Cache against the real gateway and Redis: misses and hits, "not found", origin failures, tags,
-// single flight, background refresh through ctx.waitUntil, a Redis that is down, and bad arguments.
+// single flight, background refresh through ctx.waitUntil, a Redis that is down, and bad arguments; then
+// get, set, delete and update over the same entries.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Cache, Client, InvalidArgumentError } from 'redge';
+import { Cache, Client, InvalidArgumentError, UnavailableError } from 'redge';
 import { deadUrl, sleep, token, unique, url } from './env.mjs';
 
 const client = new Client({ url, token });
@@ -127,4 +128,107 @@ test('bad arguments reject with InvalidArgumentError', async () => {
   }
   assert.throws(() => new Cache(client, { namespace: '' }), InvalidArgumentError);
   assert.throws(() => new Cache(client, { prefix: 'x' }), /unknown field `prefix`/);
+});
+
+test('set writes what getOrFetch would: the next lookup is a hit, get reads it back', async () => {
+  const own = new Client({ url, token });
+  const direct = new Cache(own, { namespace });
+  const key = { key: unique('set'), tags: [unique('t').replace(/:/g, '-')] };
+  await direct.set(key, { balance: 1250 }, { ttlMs: 60_000 });
+  assert.equal(own.stats().roundTrips, 1);
+  let calls = 0;
+  const hit = await direct.getOrFetch(key, {}, () => {
+    calls += 1;
+    return { balance: 0 };
+  });
+  assert.deepEqual([hit.status, hit.value, calls], ['hit', { balance: 1250 }, 0]);
+  assert.deepEqual(await direct.get(key), { status: 'fresh', value: { balance: 1250 } });
+  assert.equal(own.stats().roundTrips, 3, 'set, lookup, get: one round trip each');
+  // Written under other tags, or read without them, it is not this entry.
+  assert.equal((await direct.get(key.key)).status, 'notCached');
+  await direct.invalidateTag(key.tags[0]);
+  assert.deepEqual(await direct.get(key), { status: 'notCached', value: null });
+});
+
+test('a set value has its own TTL: fresh, then stale within the grace, then gone', async () => {
+  const key = unique('ttl');
+  await cache.set(key, 'v', { ttlMs: 50, graceMs: 150 });
+  assert.equal((await cache.get(key, { graceMs: 150 })).status, 'fresh');
+  await sleep(80);
+  assert.deepEqual(await cache.get(key, { graceMs: 150 }), { status: 'stale', value: 'v' });
+  await sleep(150);
+  assert.equal((await cache.get(key, { graceMs: 150 })).status, 'notCached');
+});
+
+test('set(key, null) remembers "not found"; delete removes an entry', async () => {
+  const key = unique('gone');
+  await cache.set(key, null, { negativeTtlMs: 60_000 });
+  assert.deepEqual(await cache.get(key), { status: 'absent', value: null });
+  const lookup = await cache.getOrFetch(key, {}, () => 'never');
+  assert.deepEqual([lookup.status, lookup.found], ['negative', false]);
+  // Without a negative TTL "not found" is not cached: the entry is deleted.
+  await cache.set(key, undefined);
+  assert.equal((await cache.get(key)).status, 'notCached');
+  await cache.set(key, 1);
+  assert.equal(await cache.delete(key), true);
+  assert.equal(await cache.delete({ key }), false);
+  assert.equal((await cache.get(key)).status, 'notCached');
+  assert.equal((await cache.getOrFetch(key, {}, () => 2)).status, 'miss');
+});
+
+test('update changes a value in place; concurrent increments lose nothing', async () => {
+  const own = new Client({ url, token });
+  const direct = new Cache(own, { namespace });
+  const key = unique('counter');
+  await direct.set(key, 0);
+  const before = own.stats().roundTrips;
+  const results = await Promise.all(Array.from({ length: 20 }, () => direct.update(key, {}, (n) => n + 1)));
+  assert.ok(results.every((r) => r.status === 'written'), JSON.stringify(results));
+  assert.equal(own.stats().roundTrips - before, 21, 'one read, then one compare-and-set per update');
+  assert.deepEqual(await direct.get(key), { status: 'fresh', value: 20 });
+  assert.deepEqual(await direct.update(key, undefined, () => undefined), { status: 'kept', value: 20 });
+  let called = false;
+  const absent = await direct.update(unique('none'), {}, () => {
+    called = true;
+    return 1;
+  });
+  assert.deepEqual([absent, called], [{ status: 'notCached', value: null }, false]);
+});
+
+test('an update function that throws rejects with what it threw and writes nothing', async () => {
+  const key = unique('throwing');
+  await cache.set(key, { n: 1 });
+  class Refused extends Error {}
+  await assert.rejects(cache.update(key, {}, () => {
+    throw new Refused('insufficient funds');
+  }), (e) => e instanceof Refused);
+  for (const [change, pattern] of [
+    [() => null, /returned null/],
+    [async () => 2, /returned a promise/],
+    [() => 10n, /JSON/],
+  ]) {
+    await assert.rejects(cache.update(key, {}, change), (e) => e instanceof InvalidArgumentError && pattern.test(e.message), String(pattern));
+  }
+  assert.deepEqual((await cache.get(key)).value, { n: 1 });
+});
+
+test('bad arguments to get, set, delete and update reject with InvalidArgumentError', async () => {
+  for (const [call, pattern] of [
+    [() => cache.get(42), /get: key: expected a string/],
+    [() => cache.get(''), /key/],
+    [() => cache.set('k', 1, { ttl: 5 }), /set: policy: unknown field `ttl`/],
+    [() => cache.set('k', () => 1), /set: value/],
+    [() => cache.set('k', 'x'.repeat(20), { maxValueBytes: 10 }), /caps values at 10/],
+    [() => cache.delete(undefined), /delete: key/],
+    [() => cache.update('k', {}, 'not a function'), /update: change: expected a function/],
+  ]) {
+    await assert.rejects(call(), (e) => e instanceof InvalidArgumentError && pattern.test(e.message), String(pattern));
+  }
+});
+
+test('get, set and update reject when Redis is down: there is no origin to fall back on', async () => {
+  const down = new Cache(new Client({ url: deadUrl, token, timeoutMs: 200 }));
+  await assert.rejects(down.get('k', { deadlineMs: 200 }), UnavailableError);
+  await assert.rejects(down.set('k', 1, { deadlineMs: 200 }), UnavailableError);
+  await assert.rejects(down.update('k', { deadlineMs: 200 }, (n) => n), UnavailableError);
 });

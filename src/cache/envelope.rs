@@ -28,6 +28,9 @@ use crate::client::Json;
 /// as misses and are rewritten, with no migration step.
 pub const SCHEMA: &str = "rc1";
 
+/// What the header holds in place of generations for a key without tags.
+pub const NO_GENERATIONS: &str = "-";
+
 /// What the payload holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -90,8 +93,9 @@ pub enum Corrupt {
 impl Envelope {
     /// The stored text.
     pub fn encode(&self) -> String {
+        let (head, tail) = self.encode_around_generations();
         let generations = if self.generations.is_empty() {
-            "-".to_owned()
+            NO_GENERATIONS.to_owned()
         } else {
             self.generations
                 .iter()
@@ -99,15 +103,28 @@ impl Envelope {
                 .collect::<Vec<_>>()
                 .join(",")
         };
-        let mut out = String::with_capacity(48 + self.payload.len());
-        out.push_str(&format!(
-            "{SCHEMA} {} {} {} {generations}\n",
+        let mut out = String::with_capacity(head.len() + generations.len() + tail.len());
+        out.push_str(&head);
+        out.push_str(&generations);
+        out.push_str(&tail);
+        out
+    }
+
+    /// The stored text without its generations: what comes before them and what comes after.
+    /// [`Cache::set`](super::Cache::set) writes through a script that reads the tags' generations and
+    /// puts them in between (comma-separated, or `NO_GENERATIONS`) in the same atomic step, so that the
+    /// header's layout stays defined here only.
+    pub fn encode_around_generations(&self) -> (String, String) {
+        let head = format!(
+            "{SCHEMA} {} {} {} ",
             self.created,
             self.fresh_until,
             self.kind.code()
-        ));
-        out.push_str(&self.payload);
-        out
+        );
+        let mut tail = String::with_capacity(1 + self.payload.len());
+        tail.push('\n');
+        tail.push_str(&self.payload);
+        (head, tail)
     }
 
     /// Reads stored bytes back.
@@ -139,7 +156,7 @@ impl Envelope {
             .and_then(Kind::from_code)
             .ok_or(Corrupt::Malformed)?;
         let generations = match fields.next().ok_or(Corrupt::Malformed)? {
-            "-" => Vec::new(),
+            NO_GENERATIONS => Vec::new(),
             list => list
                 .split(',')
                 .map(|g| g.parse().map_err(|_| Corrupt::Malformed))

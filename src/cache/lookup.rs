@@ -7,12 +7,12 @@ use std::rc::Rc;
 use super::envelope::{CacheValue, Envelope, Kind};
 use super::flight::{Landed, Leader, Role};
 use super::lease::LeaseOutcome;
-use super::policy::{Freshness, Policy, freshness};
+use super::policy::{Freshness, Policy, Standing, freshness, standing};
 use super::timer::within;
 use super::write::{envelope, release, write};
 use super::{Cache, CacheState, Key, Lookup, LookupError, Status, keys};
 use crate::Error;
-use crate::client::{Batch, Handle, Transport, cmd};
+use crate::client::{Batch, Cmd, Handle, Transport, cmd};
 
 /// An origin: called at most once, returning found (`Some`), not found (`None`) or an error. Implemented
 /// by every `FnOnce() -> impl Future<Output = Result<Option<V>, E>>`; the public methods spell the
@@ -154,53 +154,42 @@ impl<V: CacheValue> Pending<V> {
 }
 
 /// A tag generation as stored (`None`: never invalidated, generation 0).
-fn parse_generation(stored: Option<&[u8]>) -> u64 {
+pub(super) fn parse_generation(stored: Option<&[u8]>) -> u64 {
     stored
         .and_then(|b| std::str::from_utf8(b).ok())
         .and_then(|s| s.parse().ok())
         .unwrap_or(0)
 }
 
-/// Decides what an entry read at `now` is worth.
+/// Decides what an entry read at `now` is worth to a lookup of `V`.
 fn classify<V: CacheValue>(
     state: &CacheState,
     ctx: &Ctx,
     stored: Option<&[u8]>,
     now: u64,
 ) -> Found<V> {
-    let Some(bytes) = stored else {
-        return Found::Miss;
-    };
     let corrupt = || {
         state.metrics.with(&ctx.policy.group, |m| m.corrupt += 1);
         Found::Miss
     };
-    let Ok(envelope) = Envelope::decode(bytes) else {
-        return corrupt();
-    };
-    // A tag invalidated since the value was fetched (or a different tag list): a miss.
-    if envelope.generations != ctx.generations {
-        return Found::Miss;
-    }
-    match (
-        freshness(envelope.fresh_until, now, &ctx.policy),
-        envelope.is_negative(),
-    ) {
-        (Freshness::Fresh, true) => Found::Negative,
-        (Freshness::Fresh, false) => match envelope.value::<V>() {
+    match standing(stored, &ctx.generations, now, &ctx.policy) {
+        Standing::Fresh(envelope) => match envelope.value::<V>() {
             Some(value) => Found::Fresh {
                 value,
                 envelope: Rc::new(envelope),
                 memory: false,
             },
+            // Another kind, or a payload that does not decode.
             None => corrupt(),
         },
-        // "Not found" gets no grace: past its time, ask again.
-        (Freshness::Stale, true) | (Freshness::Expired, _) => Found::Miss,
-        (Freshness::Stale, false) => match envelope.value::<V>() {
+        Standing::Stale(envelope) => match envelope.value::<V>() {
             Some(value) => Found::Stale { value },
             None => corrupt(),
         },
+        Standing::Absent => Found::Negative,
+        // Absent, expired, invalidated by a tag: a miss.
+        Standing::Unusable => Found::Miss,
+        Standing::Corrupt => corrupt(),
     }
 }
 
@@ -219,23 +208,14 @@ impl<T: Transport + 'static> Cache<T> {
         let entry_key = keys::entry(self.namespace(), key.name());
         let source = if let Err(why) = key.validate() {
             Source::Invalid(why)
-        } else if let Some(envelope) = (policy.memory_ttl_ms > 0)
-            .then(|| self.state.memory.get(&entry_key, now))
-            .flatten()
-            .filter(|e| freshness(e.fresh_until, now, policy) == Freshness::Fresh)
-        {
+        } else if let Some(envelope) = self.memory_copy(&entry_key, policy, now) {
             // Fresh in this isolate's memory: no round trip.
             Source::Memory(envelope)
         } else if !self.state.breaker.allow(now) {
             // Redis failed repeatedly: skip it until the breaker half-opens.
             Source::Skipped
         } else {
-            let tags = key
-                .tag_list()
-                .iter()
-                .map(|t| keys::tag(self.namespace(), t));
-            let read = cmd("MGET").arg(&entry_key).args_from(tags);
-            Source::Redis(batch.add(read))
+            Source::Redis(batch.add(self.read_cmd(&key, &entry_key)))
         };
         Pending {
             state: Rc::clone(&self.state),
@@ -249,6 +229,35 @@ impl<T: Transport + 'static> Cache<T> {
             source,
             value: PhantomData,
         }
+    }
+
+    /// This isolate's memory copy of an entry, when the policy keeps one and it is fresh at `now`.
+    pub(super) fn memory_copy(
+        &self,
+        entry_key: &str,
+        policy: &Policy,
+        now: u64,
+    ) -> Option<Rc<Envelope>> {
+        (policy.memory_ttl_ms > 0)
+            .then(|| self.state.memory.get(entry_key, now))
+            .flatten()
+            .filter(|e| freshness(e.fresh_until, now, policy) == Freshness::Fresh)
+    }
+
+    /// The read of a lookup: `MGET <entry> <tag generations...>`, one command for the entry and the
+    /// current generation of each of its tags.
+    pub(super) fn read_cmd(&self, key: &Key, entry_key: &str) -> Cmd {
+        cmd("MGET").args_from(self.entry_and_tags(key, entry_key))
+    }
+
+    /// The entry's Redis key, then the generation counter of each of its tags: the keys of the read
+    /// and of the scripts that write entries.
+    pub(super) fn entry_and_tags(&self, key: &Key, entry_key: &str) -> Vec<String> {
+        let tags = key
+            .tag_list()
+            .iter()
+            .map(|t| keys::tag(self.namespace(), t));
+        std::iter::once(entry_key.to_owned()).chain(tags).collect()
     }
 
     /// Looks `key` up and, when nothing usable is cached, asks `origin` (`Ok(Some(v))` found,
@@ -362,7 +371,7 @@ impl<T: Transport + 'static> Cache<T> {
         }
     }
 
-    fn remember(&self, ctx: &Ctx, envelope: Rc<Envelope>) {
+    pub(super) fn remember(&self, ctx: &Ctx, envelope: Rc<Envelope>) {
         if ctx.policy.memory_ttl_ms > 0 && !envelope.is_negative() {
             let now = self.state.now_ms();
             let until = now

@@ -49,15 +49,36 @@
 //! round trips the cache sends itself (its own read, the write, the lease). The write after a miss is
 //! awaited (within that deadline) before the lookup answers, so the next lookup finds the value.
 //!
+//! # Reading and writing entries directly
+//!
+//! Next to the lookup, for values the application knows without asking an origin (a balance it has
+//! just changed, a record it has just saved), each one round trip and each reading or writing the same
+//! envelopes as the lookup:
+//!
+//! - [`Cache::get`] reads without calling an origin, and tells [`Cached::Fresh`], [`Cached::Stale`],
+//!   [`Cached::Absent`] (a remembered "not found") and [`Cached::NotCached`] apart.
+//! - [`Cache::set`] writes a value as if an origin had returned it (its own TTL, the key's tags), so the
+//!   next lookup is a hit; [`Cache::set_not_found`] remembers "not found".
+//! - [`Cache::delete`] removes an entry.
+//! - [`Cache::update`] changes a cached value in place with a closure, atomically (optimistic
+//!   compare-and-set; one round trip more per race lost to another isolate).
+//!
+//! Unlike a lookup they have no origin to fall back on: a Redis failure is an [`Error`], and they ask
+//! Redis even while the breaker is open (skipping it would only turn every call into an error; the
+//! caller's own failure policy decides), though their outcomes feed the breaker. They bound each round
+//! trip by the policy's deadline ([`Error::Timeout`] past it), and count Redis failures in the group's
+//! `cache_errors`, not as lookups.
+//!
 //! # Invalidation
 //!
-//! [`Cache::invalidate`] deletes one key; [`Cache::invalidate_tag`] increments a tag's generation, which
+//! [`Cache::delete`] (or its alias [`Cache::invalidate`]) deletes one key; [`Cache::invalidate_tag`] increments a tag's generation, which
 //! turns every entry fetched before into a miss; [`Cache::purge_prefix`] deletes every entry whose key
 //! starts with a prefix with `SCAN` + `UNLINK` in batches (for administrators: it walks the keyspace).
 //! The memory tier of OTHER isolates keeps a value for at most [`Policy::memory_ttl_ms`] after an
 //! invalidation.
 
 mod breaker;
+mod entry;
 mod envelope;
 mod flight;
 // The key layout, for the npm package's option checks; not part of the API.
@@ -70,6 +91,7 @@ mod metrics;
 mod policy;
 mod refresh;
 mod timer;
+mod update;
 mod write;
 
 use std::collections::BTreeMap;
@@ -78,6 +100,7 @@ use std::pin::Pin;
 use std::rc::Rc;
 
 pub use breaker::{Breaker, BreakerConfig, BreakerState};
+pub use entry::Cached;
 pub use envelope::{CacheValue, Envelope, Kind};
 pub use lookup::{Pending, Read};
 pub use metrics::GroupMetrics;
@@ -85,6 +108,7 @@ pub use policy::{
     DEFAULT_DEADLINE_MS, DEFAULT_LEASE_WAIT_MS, DEFAULT_MAX_VALUE_BYTES, DEFAULT_TTL_MS,
     MAX_VALUE_BYTES_LIMIT, Policy,
 };
+pub use update::{MAX_UPDATE_ATTEMPTS, Updated};
 
 use crate::client::{Client, FetchTransport, Transport, commands};
 use crate::clock::{Clock, SystemClock};
@@ -129,6 +153,7 @@ pub struct CacheState {
     breaker: Breaker,
     memory: memory::Memory,
     metrics: metrics::Metrics,
+    updates: Rc<update::Queues>,
 }
 
 impl std::fmt::Debug for dyn Clock {
@@ -152,6 +177,7 @@ impl CacheState {
             clock: Rc::new(clock),
             flights: Rc::default(),
             metrics: metrics::Metrics::default(),
+            updates: Rc::default(),
         })
     }
 
@@ -382,22 +408,12 @@ impl<T: Transport + 'static> Cache<T> {
         &self.state.options.namespace
     }
 
-    /// Deletes one key's entry (and this isolate's memory copy). Returns whether an entry existed.
-    /// Tried twice after a transport error or a 5xx (deleting twice is harmless).
+    /// [`Cache::delete`] under the name that pairs with [`Cache::invalidate_tag`]: the same operation.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] for an unusable key; any Redis error.
+    /// As [`Cache::delete`].
     pub async fn invalidate(&self, key: &str) -> Result<bool> {
-        keys::validate("key", key).map_err(Error::InvalidArgument)?;
-        let entry = keys::entry(self.namespace(), key);
-        self.state.memory.remove(&entry);
-        let unlink = commands::unlink([&entry]);
-        let removed: i64 = match self.client.query(&unlink).await {
-            // Deleting twice is harmless: one more try after a transport error or a 5xx.
-            Err(e) if e.is_retryable() => self.client.query(&unlink).await?,
-            other => other?,
-        };
-        Ok(removed > 0)
+        self.delete(key).await
     }
 
     /// Invalidates every entry tagged `tag`: its generation goes up by one, so entries fetched before
@@ -455,3 +471,6 @@ impl<T: Transport + 'static> Cache<T> {
 
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests;
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod entry_tests;

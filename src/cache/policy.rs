@@ -1,5 +1,8 @@
 //! [`Policy`]: how long a value is fresh, how long it may be served stale, how long "not found" is
-//! remembered, how big a value may be, and how long the cache may make a caller wait.
+//! remembered, how big a value may be, and how long the cache may make a caller wait; and [`standing`],
+//! what a stored entry is worth under a policy.
+
+use super::envelope::Envelope;
 
 /// The default time a value is fresh: one minute.
 pub const DEFAULT_TTL_MS: u64 = 60_000;
@@ -159,9 +162,79 @@ pub fn freshness(fresh_until: u64, now: u64, policy: &Policy) -> Freshness {
     }
 }
 
+/// What an entry read from Redis is worth at a given time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Standing {
+    /// A value, fresh.
+    Fresh(Envelope),
+    /// A value past its fresh time, inside the grace window.
+    Stale(Envelope),
+    /// A remembered "not found", still fresh. It gets no grace: past its time it is [`Standing::Unusable`].
+    Absent,
+    /// Nothing usable: no entry, past the grace window, or written before one of its tags was invalidated
+    /// (or under another tag list).
+    Unusable,
+    /// Bytes that are not an envelope of this schema version.
+    Corrupt,
+}
+
+/// Where the entry `stored` stands at `now` under `policy`, for a key whose tags are at `generations`
+/// now. The one place that decides; lookups, `get` and `update` all read entries through it.
+pub fn standing(stored: Option<&[u8]>, generations: &[u64], now: u64, policy: &Policy) -> Standing {
+    let Some(bytes) = stored else {
+        return Standing::Unusable;
+    };
+    let Ok(envelope) = Envelope::decode(bytes) else {
+        return Standing::Corrupt;
+    };
+    if envelope.generations != generations {
+        return Standing::Unusable;
+    }
+    match (
+        freshness(envelope.fresh_until, now, policy),
+        envelope.is_negative(),
+    ) {
+        (Freshness::Fresh, true) => Standing::Absent,
+        (Freshness::Fresh, false) => Standing::Fresh(envelope),
+        (Freshness::Stale, true) | (Freshness::Expired, _) => Standing::Unusable,
+        (Freshness::Stale, false) => Standing::Stale(envelope),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cache::envelope::Kind;
+
+    #[test]
+    fn standing_of_stored_entries() {
+        let p = Policy::new("g").ttl_ms(1_000).grace_ms(500);
+        let entry = |kind, generations: Vec<u64>| Envelope {
+            created: 9_000,
+            fresh_until: 10_000,
+            kind,
+            generations,
+            payload: if kind == Kind::Negative { "" } else { "v" }.into(),
+        };
+        let text = entry(Kind::Text, vec![3]);
+        let stored = text.encode();
+        let at = |now, generations: &[u64]| standing(Some(stored.as_bytes()), generations, now, &p);
+        assert_eq!(at(9_999, &[3]), Standing::Fresh(text.clone()));
+        assert_eq!(at(10_000, &[3]), Standing::Stale(text.clone()));
+        assert_eq!(at(10_500, &[3]), Standing::Unusable, "past the grace");
+        assert_eq!(
+            at(9_999, &[4]),
+            Standing::Unusable,
+            "a tag invalidated since"
+        );
+        assert_eq!(at(9_999, &[]), Standing::Unusable, "another tag list");
+        let negative = entry(Kind::Negative, vec![]).encode();
+        let neg = |now| standing(Some(negative.as_bytes()), &[], now, &p);
+        assert_eq!(neg(9_999), Standing::Absent);
+        assert_eq!(neg(10_000), Standing::Unusable, "no grace for not found");
+        assert_eq!(standing(None, &[], 0, &p), Standing::Unusable);
+        assert_eq!(standing(Some(b"junk"), &[], 0, &p), Standing::Corrupt);
+    }
 
     #[test]
     fn defaults_are_documented_values() {

@@ -11,10 +11,18 @@ use crate::client::{FakeTransport, fake_server};
 use crate::client::{Json, Reply};
 use crate::clock::FakeClock;
 
-type Data = Rc<RefCell<HashMap<String, String>>>;
+pub(super) type Data = Rc<RefCell<HashMap<String, String>>>;
 
-/// A tiny Redis: strings, MGET, INCR, UNLINK; scripts answer 1.
-fn store(data: Data) -> FakeTransport {
+/// Runs before each compare-and-set of `Cache::update`: another isolate's write, for the race tests.
+pub(super) type Hook = Rc<RefCell<Option<Box<dyn FnMut(&mut HashMap<String, String>)>>>>;
+
+/// A tiny Redis: strings, MGET, INCR, UNLINK; the cache's set and update scripts as Rust (the real
+/// scripts run against redis-server in `tests/cache.rs`); other scripts answer 1.
+pub(super) fn store(data: Data) -> FakeTransport {
+    store_with_hook(data, Hook::default())
+}
+
+pub(super) fn store_with_hook(data: Data, hook: Hook) -> FakeTransport {
     fake_server(move |args| {
         let name = args
             .first()
@@ -46,28 +54,89 @@ fn store(data: Data) -> FakeTransport {
             ("UNLINK", keys) => Ok(Reply::Int(
                 keys.iter().filter(|k| data.remove(*k).is_some()).count() as i64,
             )),
-            ("EVAL" | "EVALSHA", _) => Ok(Reply::Int(1)),
+            ("EVAL" | "EVALSHA", [script, numkeys, rest @ ..]) => {
+                let n: usize = numkeys.parse().unwrap_or(0);
+                let (keys, argv) = rest.split_at(n.min(rest.len()));
+                let is = |s: &crate::client::Script| script == s.source() || script == s.sha1();
+                if is(super::entry::set_script()) {
+                    Ok(fake_set(&mut data, keys, argv))
+                } else if is(super::update::update_script()) {
+                    if let Some(hook) = hook.borrow_mut().as_mut() {
+                        hook(&mut data);
+                    }
+                    Ok(fake_update(&mut data, keys, argv))
+                } else {
+                    Ok(Reply::Int(1))
+                }
+            }
             _ => Err(format!("ERR unknown command '{name}'")),
         }
     })
 }
 
-struct Fixture {
-    data: Data,
-    clock: FakeClock,
-    cache: Cache<FakeTransport>,
+/// `scripts/set.lua`.
+fn fake_set(data: &mut HashMap<String, String>, keys: &[String], argv: &[String]) -> Reply {
+    let generations: Vec<String> = keys[1..]
+        .iter()
+        .map(|k| {
+            data.get(k)
+                .filter(|g| !g.is_empty() && g.bytes().all(|b| b.is_ascii_digit()))
+                .cloned()
+                .unwrap_or_else(|| "0".into())
+        })
+        .collect();
+    let list = if generations.is_empty() {
+        argv[2].clone()
+    } else {
+        generations.join(",")
+    };
+    data.insert(keys[0].clone(), format!("{}{list}{}", argv[0], argv[1]));
+    Reply::Array(
+        generations
+            .into_iter()
+            .map(|g| Reply::Data(g.into_bytes()))
+            .collect(),
+    )
+}
+
+/// `scripts/update.lua`.
+fn fake_update(data: &mut HashMap<String, String>, keys: &[String], argv: &[String]) -> Reply {
+    let sha = |v: &String| sha1_smol::Sha1::from(v.as_bytes()).digest().to_string();
+    let mut same = data.get(&keys[0]).map(sha).as_ref() == Some(&argv[0]);
+    for (i, key) in keys.iter().enumerate().skip(1) {
+        let g: u64 = data.get(key).and_then(|g| g.parse().ok()).unwrap_or(0);
+        same = same && argv[i + 1].parse() == Ok(g);
+    }
+    if same {
+        data.insert(keys[0].clone(), argv[1].clone());
+        return Reply::Int(1);
+    }
+    Reply::Array(
+        keys.iter()
+            .map(|k| {
+                data.get(k)
+                    .map_or(Reply::Nil, |v| Reply::Data(v.clone().into_bytes()))
+            })
+            .collect(),
+    )
+}
+
+pub(super) struct Fixture {
+    pub(super) data: Data,
+    pub(super) clock: FakeClock,
+    pub(super) cache: Cache<FakeTransport>,
     tasks: Rc<RefCell<Vec<Task>>>,
 }
 
 impl Fixture {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         let data: Data = Rc::default();
         let client = Client::with_transport("http://redis.test", "t", store(Rc::clone(&data)))
             .unwrap_or_else(|e| panic!("{e}"));
         Self::with_client(data, client)
     }
 
-    fn with_client(data: Data, client: Client<FakeTransport>) -> Self {
+    pub(super) fn with_client(data: Data, client: Client<FakeTransport>) -> Self {
         let clock = FakeClock::new(1_000_000);
         let state = CacheState::with_clock(CacheOptions::default(), clock.clone());
         let tasks: Rc<RefCell<Vec<Task>>> = Rc::default();
@@ -81,7 +150,7 @@ impl Fixture {
         }
     }
 
-    fn round_trips(&self) -> u64 {
+    pub(super) fn round_trips(&self) -> u64 {
         self.cache.client().stats().round_trips
     }
 
@@ -94,7 +163,7 @@ impl Fixture {
         n
     }
 
-    fn get(
+    pub(super) fn get(
         &self,
         key: impl Into<Key>,
         policy: &Policy,
@@ -111,7 +180,7 @@ impl Fixture {
 }
 
 /// Stays pending once, so that every other lookup joins before the origin answers.
-async fn yield_once() {
+pub(super) async fn yield_once() {
     let mut yielded = false;
     std::future::poll_fn(|cx| {
         if std::mem::replace(&mut yielded, true) {
@@ -123,7 +192,7 @@ async fn yield_once() {
     .await;
 }
 
-fn policy() -> Policy {
+pub(super) fn policy() -> Policy {
     Policy::new("test")
         .ttl_ms(1_000)
         .grace_ms(10_000)

@@ -86,7 +86,7 @@ pub(super) async fn release<T: Transport>(
 }
 
 /// Feeds a Redis outcome to the breaker and the metrics.
-fn record(state: &CacheState, group: &str, outcome: Result<()>) {
+pub(super) fn record(state: &CacheState, group: &str, outcome: Result<()>) {
     match outcome {
         Ok(()) => state.breaker.success(),
         Err(e) => {

@@ -1,6 +1,6 @@
 // Type-checked (never run) by package.test.mjs with `tsc --strict` against the built package's
 // declarations: the README's uses compile, and the mistakes below are caught by the types.
-import { Cache, CacheRead, Client, InvalidArgumentError, RateLimiter, SessionStore, type Decision, type Lookup } from 'redge';
+import { Cache, CacheRead, Client, InvalidArgumentError, RateLimiter, SessionStore, type CacheEntry, type CacheUpdate, type Decision, type Lookup } from 'redge';
 
 declare const env: Record<string, unknown>;
 
@@ -36,6 +36,11 @@ export async function handler(request: Request, ctx: { waitUntil(promise: Promis
   const cache = new Cache(client, { namespace: 'app' });
   const lookup: Lookup<{ id: number }> = await cache.getOrFetch({ key: 'item:1', tags: ['items'] }, { ttlMs: 30_000 }, async () => ({ id: 1 }), ctx);
   const id: number | undefined = lookup.value?.id;
+  await cache.set({ key: 'balance:1', tags: ['user:1'] }, 1_250, { ttlMs: 5_000 });
+  const entry: CacheEntry<number> = await cache.get<number>('balance:1');
+  const stale: boolean = entry.status === 'stale';
+  const change: CacheUpdate<number> = await cache.update('balance:1', undefined, (cents: number) => (cents >= 500 ? cents - 500 : undefined));
+  const existed: boolean = await cache.delete('balance:1');
 
   const batch = client.batch();
   batch.loadSession(sessions, issued.token);
@@ -58,8 +63,12 @@ export async function handler(request: Request, ctx: { waitUntil(promise: Promis
   new RateLimiter(client, { limit: 1 });
   // @ts-expect-error the failure policy is one of three names
   new RateLimiter(client, { limit: 1, periodMs: 1, failure: 'maybe' });
+  // @ts-expect-error an update returns the value's type (or undefined to keep it)
+  await cache.update<number>('balance:1', {}, (cents) => String(cents));
+  // @ts-expect-error get's statuses are not lookup statuses
+  const hit: 'hit' = entry.status;
   // @ts-expect-error a reason is not a free string
   const reason: 'nope' = decision.reason;
 
-  return Response.json({ pong, replies, stats, wait, user, conflict, id, reason });
+  return Response.json({ pong, replies, stats, wait, user, conflict, id, reason, stale, change, existed, hit });
 }
