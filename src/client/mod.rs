@@ -43,6 +43,7 @@ mod client_tests;
 mod cmd;
 pub mod commands;
 pub mod protocol;
+pub mod read_only;
 mod reply;
 mod scan;
 pub mod script;
