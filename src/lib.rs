@@ -12,6 +12,7 @@
 //! - [`cache`]: cached lookups (`get_or_fetch` with stale-while-revalidate, single flight, tags, breaker);
 //! - [`ratelimit`]: rate limiting (GCRA, sliding window, fixed window, token bucket), several policies in
 //!   one round trip, a local block cache, a failure policy, and the standard headers;
+//! - [`origin`]: web origins, parsed and compared one way for the session's Origin check and for CORS;
 //!
 //! Pure logic (the wire format, reply decoding) compiles and is tested natively; whatever touches `fetch`
 //! or the JavaScript clock sits behind [`client::Transport`] and [`clock::Clock`].
@@ -30,6 +31,7 @@ pub mod cache;
 pub mod client;
 pub mod clock;
 mod error;
+pub mod origin;
 pub mod ratelimit;
 pub mod session;
 

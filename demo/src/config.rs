@@ -5,7 +5,7 @@
 //! | `UPSTASH_REDIS_REST_URL` | yes | base URL of the HTTP Redis service (a secret or a var) |
 //! | `UPSTASH_REDIS_REST_TOKEN` | yes | its token (a secret) |
 //! | `REDIS_TIMEOUT_MS` | no | deadline of one Redis call, retries included; 1..=30000, default 1000 |
-//! | `CORS_ALLOWED_ORIGINS` | no | comma-separated origins (`https://app.example.com`) that may call the API from a browser, with credentials |
+//! | `CORS_ALLOWED_ORIGINS` | no | comma-separated origins (`https://app.example.com`) that may call the API from a browser, with credentials; parsed as [`Origin`]s, so CORS and the session check compare them one way; `*` is refused because allowed origins receive credentials, so a wildcard would let any site act as the visitor |
 //! | `METRICS_TOKEN` | no | when set, `GET /api/metrics` requires `Authorization: Bearer <token>` |
 //! | `METRICS_FLUSH_MS` | no | how often an isolate adds what its counters gained to the deployment's totals in Redis, in the background: 0 (off: each isolate reports its own) or 1000..=3600000, default 10000 |
 //! | `METRICS_KEY` | no | the Redis hash with the deployment's totals, default `redge:metrics` |
@@ -36,6 +36,7 @@ use redge::client::url::check_http_url;
 use redge::client::{
     Client, DEFAULT_TIMEOUT_MS, HttpRequest, HttpResponse, TOKEN_VAR, Transport, URL_VAR,
 };
+use redge::origin::Origin;
 use redge::ratelimit::{FailurePolicy, Policy as RatePolicy};
 use redge::session::{Lifetimes, SessionConfig};
 
@@ -78,8 +79,8 @@ pub struct Config {
     pub redis_token: String,
     /// Deadline of one Redis call in milliseconds.
     pub redis_timeout_ms: u32,
-    /// Origins allowed to call the API from a browser (normalised: lowercase, no trailing slash).
-    pub cors_origins: Vec<String>,
+    /// Origins allowed to call the API from a browser.
+    pub cors_origins: Vec<Origin>,
     /// Token required by `GET /api/metrics`, if any.
     pub metrics_token: Option<String>,
     /// How the isolates add their counters up in Redis.
@@ -159,8 +160,8 @@ pub struct SessionSettings {
     pub store: SessionConfig,
     /// Whether development cookies were asked for.
     pub insecure_cookie: bool,
-    /// Origins allowed to change sessions besides the Worker's own (normalised).
-    pub allowed_origins: Vec<String>,
+    /// Origins allowed to change sessions besides the Worker's own.
+    pub allowed_origins: Vec<Origin>,
 }
 
 /// Every missing or invalid value, reported together.
@@ -243,7 +244,7 @@ impl Config {
         let mut cors_origins = Vec::new();
         if let Some(list) = read(CORS_VAR) {
             for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-                match parse_origin(item) {
+                match Origin::parse(item) {
                     Ok(origin) => {
                         if !cors_origins.contains(&origin) {
                             cors_origins.push(origin);
@@ -311,7 +312,7 @@ impl Config {
 /// The session settings; their problems join the others.
 fn session_settings(
     read: &impl Fn(&str) -> Option<String>,
-    cors_origins: &[String],
+    cors_origins: &[Origin],
     problems: &mut Vec<(&'static str, String)>,
 ) -> SessionSettings {
     let defaults = Lifetimes::default();
@@ -357,7 +358,7 @@ fn session_settings(
     let mut allowed_origins = cors_origins.to_vec();
     if let Some(list) = read(SESSION_ORIGINS_VAR) {
         for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            match parse_origin(item) {
+            match Origin::parse(item) {
                 Ok(origin) if !allowed_origins.contains(&origin) => allowed_origins.push(origin),
                 Ok(_) => {}
                 Err(why) => {
@@ -561,73 +562,6 @@ fn ratelimit_settings(
     }
 }
 
-/// Normalises an origin (`scheme://host[:port]`), or says why it is not one.
-///
-/// A wildcard is refused: the API sends credentials (the session cookie) to allowed origins, and a
-/// wildcard would let any web site act as a signed-in visitor.
-pub fn parse_origin(text: &str) -> Result<String, String> {
-    let shown = shorten(text);
-    if text == "*" {
-        return Err(
-            "\"*\" is not accepted: list the origins (credentials are sent to allowed origins, so a wildcard would let any site act as the visitor)".into(),
-        );
-    }
-    let lower = text.to_ascii_lowercase();
-    let lower = lower.strip_suffix('/').unwrap_or(&lower);
-    let Some((scheme, rest)) = lower.split_once("://") else {
-        return Err(format!(
-            "{shown:?} is not an origin such as https://app.example.com"
-        ));
-    };
-    if scheme != "https" && scheme != "http" {
-        return Err(format!(
-            "{shown:?}: only http and https origins are allowed"
-        ));
-    }
-    if rest.is_empty() || rest.contains(['/', '?', '#', '@', ' ', '*']) {
-        return Err(format!(
-            "{shown:?} is not an origin: scheme://host[:port], no path, no wildcard"
-        ));
-    }
-    // An IPv6 host is bracketed (`[::1]:3000`); otherwise the last colon starts the port.
-    let (host, port) = if let Some(end) = rest.find(']').filter(|_| rest.starts_with('[')) {
-        let (host, tail) = rest.split_at(end + 1);
-        match tail.strip_prefix(':') {
-            Some(port) => (host, Some(port)),
-            None if tail.is_empty() => (host, None),
-            None => return Err(format!("{shown:?} has an invalid host")),
-        }
-    } else {
-        match rest.rsplit_once(':') {
-            Some((host, port)) => (host, Some(port)),
-            None => (rest, None),
-        }
-    };
-    let valid_host = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
-        Some(ipv6) => {
-            !ipv6.is_empty()
-                && ipv6
-                    .chars()
-                    .all(|c| c.is_ascii_hexdigit() || matches!(c, ':' | '.'))
-        }
-        None => {
-            !host.is_empty()
-                && host
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-'))
-        }
-    };
-    if !valid_host {
-        return Err(format!("{shown:?} has an invalid host"));
-    }
-    if let Some(port) = port
-        && port.parse::<u16>().map_or(true, |p| p == 0)
-    {
-        return Err(format!("{shown:?} has an invalid port"));
-    }
-    Ok(lower.to_owned())
-}
-
 fn shorten(text: &str) -> String {
     text.chars().take(80).collect()
 }
@@ -659,6 +593,10 @@ mod tests {
                 .find(|(k, _)| k == name)
                 .map(|(_, v)| v.clone())
         }
+    }
+
+    fn shown(origins: &[Origin]) -> Vec<String> {
+        origins.iter().map(Origin::to_string).collect()
     }
 
     const GOOD: &[(&str, &str)] = &[
@@ -752,7 +690,7 @@ mod tests {
         ));
         let config = Config::from_vars(vars(&pairs)).unwrap();
         assert_eq!(
-            config.cors_origins,
+            shown(&config.cors_origins),
             [
                 "https://app.example.com",
                 "http://localhost:8787",
@@ -773,7 +711,7 @@ mod tests {
         let config = Config::from_vars(vars(&pairs)).unwrap();
         assert!(config.session.insecure_cookie);
         assert_eq!(
-            config.session.allowed_origins,
+            shown(&config.session.allowed_origins),
             ["https://app.example", "https://admin.example"]
         );
         assert_eq!(config.session.store.lifetimes.idle_ms(), 600_000);
@@ -929,7 +867,12 @@ mod tests {
             "https://[::1",
             "https://[::1]x",
         ] {
-            assert!(parse_origin(bad).is_err(), "{bad} accepted");
+            let mut pairs = GOOD.to_vec();
+            pairs.push((CORS_VAR, bad));
+            let err = Config::from_vars(vars(&pairs)).unwrap_err();
+            assert_eq!(err.problems.len(), 1, "{bad}: {err}");
+            assert_eq!(err.problems[0].0, CORS_VAR);
+            assert!(err.problems[0].1.contains(bad), "{bad}: {err}");
         }
     }
 
