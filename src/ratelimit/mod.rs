@@ -61,6 +61,7 @@
 
 pub mod config;
 mod decision;
+mod duration;
 pub mod fixed_window;
 pub mod gcra;
 pub mod headers;
