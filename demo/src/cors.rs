@@ -271,7 +271,7 @@ mod tests {
                 _ => None,
             })
             .unwrap();
-            let cors = Cors::new(&config.cors_origins, Some(&own));
+            let cors = Cors::new(&config.cors.allowed_origins, Some(&own));
             let session = &config.session.allowed_origins;
             assert!(cors.allows(sent), "CORS: {configured} / {sent}");
             assert!(

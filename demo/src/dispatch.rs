@@ -128,7 +128,7 @@ async fn respond(
             .collect();
         Problem::new(500, e.to_string()).with("errors", json!(errors))
     })?;
-    facts.cors_origins.clone_from(&config.cors_origins);
+    facts.cors_origins.clone_from(&config.cors.allowed_origins);
 
     if facts.method == Method::Options {
         facts.route = "preflight";
