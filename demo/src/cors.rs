@@ -48,21 +48,21 @@ impl<'a> Cors<'a> {
     /// The origin an `Origin` header names, when it may call the API with credentials. Origins compare
     /// as [`Origin`]s, the way the session's Origin check compares them, so a configured
     /// `https://app.example.com:443` allows the `https://app.example.com` browsers send.
-    pub fn allowed(&self, origin: &str) -> Option<Origin> {
+    pub fn allowed_origin(&self, origin: &str) -> Option<Origin> {
         let origin = Origin::parse(origin).ok()?;
         (self.own == Some(&origin) || self.allowed.contains(&origin)).then_some(origin)
     }
 
-    /// Whether `origin` may call the API with credentials (see [`Cors::allowed`]).
+    /// Whether `origin` may call the API with credentials (see [`Cors::allowed_origin`]).
     pub fn allows(&self, origin: &str) -> bool {
-        self.allowed(origin).is_some()
+        self.allowed_origin(origin).is_some()
     }
 
     /// Headers for an ordinary (non-preflight) API response. The allowed origin is sent back in its
     /// serialised form, which is what a browser sent.
     pub fn response_headers(&self, origin: Option<&str>) -> Vec<(&'static str, String)> {
         let mut headers = vec![("vary", "Origin".to_owned())];
-        if let Some(origin) = origin.and_then(|o| self.allowed(o)) {
+        if let Some(origin) = origin.and_then(|o| self.allowed_origin(o)) {
             let origin = origin.to_string();
             headers.push(("access-control-allow-origin", origin.clone()));
             headers.push(("access-control-allow-credentials", "true".to_owned()));
@@ -83,7 +83,7 @@ impl<'a> Cors<'a> {
         let Some(origin) = origin else {
             return Preflight::Refused("a preflight needs an Origin header".into());
         };
-        let Some(allowed) = self.allowed(origin) else {
+        let Some(allowed) = self.allowed_origin(origin) else {
             let shown: String = origin.chars().take(100).collect();
             return Preflight::Refused(format!(
                 "origin {shown} is not allowed; add it to CORS_ALLOWED_ORIGINS"

@@ -6,8 +6,8 @@
 //! release cannot open a hole). And logs name a command only when one of the tables knows it, so a value sent where a
 //! command name belongs (`/my-secret`) never reaches a log line.
 
-/// Commands that never modify data: the library's table, so that read-only tokens here and the client's
-/// retry rule agree (see [`redge::client::read_only`]).
+// Commands that never modify data: the library's table, so that read-only tokens here and the client's
+// retry rule agree.
 pub use redge::client::read_only::READ_ONLY;
 
 /// Commands that modify data or server state; sorted, upper case. Only used to name commands in logs.

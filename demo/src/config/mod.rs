@@ -5,7 +5,7 @@
 //! | `UPSTASH_REDIS_REST_URL` | yes | base URL of the HTTP Redis service (a secret or a var) |
 //! | `UPSTASH_REDIS_REST_TOKEN` | yes | its token (a secret) |
 //! | `REDIS_TIMEOUT_MS` | no | deadline of one Redis call, retries included; 1..=30000, default 1000 |
-//! | `CORS_ALLOWED_ORIGINS` | no | comma-separated origins (`https://app.example.com`) that may call the API from a browser, with credentials; parsed as [`Origin`]s, so CORS and the session check compare them one way; `*` is refused because allowed origins receive credentials, so a wildcard would let any site act as the visitor |
+//! | `CORS_ALLOWED_ORIGINS` | no | comma-separated origins (`https://app.example.com`) that may call the API from a browser, with credentials; parsed as [`redge::origin::Origin`]s, so CORS and the session check compare them one way; `*` is refused because allowed origins receive credentials, so a wildcard would let any site act as the visitor |
 //! | `METRICS_TOKEN` | no | when set, `GET /api/metrics` requires `Authorization: Bearer <token>` |
 //! | `METRICS_FLUSH_MS` | no | how often an isolate adds what its counters gained to the deployment's totals in Redis, in the background: 0 (off: each isolate reports its own) or 1000..=3600000, default 10000 |
 //! | `METRICS_KEY` | no | the Redis hash with the deployment's totals, default `redge:metrics` |
