@@ -14,13 +14,14 @@
 //!   per-user index, sign out everywhere), one round trip per operation, failing closed;
 //! - [`Cache`]: cached lookups (`get_or_fetch` with stale-while-revalidate, single flight, tags, a
 //!   breaker) that fail open to the origin;
-//! - [`Plan`]: what one request needs from all of them, in one round trip, each part with its own wait.
+//! - [`Plan`]: what one request needs from all of them, in one round trip, each part with its own wait;
+//! - [`origin`]: web origins, parsed and compared one way (the session's Origin check, CORS).
 //!
 //! Dependencies point one way: the capabilities use the client, which uses a [`client::Transport`]
 //! (`fetch` in a JavaScript runtime). Pure logic (the wire format, reply decoding, the algorithms) does
 //! not need a runtime and is tested natively; time sits behind [`clock::Clock`].
 //!
-//! In a workers-rs Worker, turn on the `worker` feature for [`Client::from_env`] and `?` on
+//! In a workers-rs Worker, turn on the `worker` feature for `Client::from_env(&env)` and `?` on
 //! [`Error`] in handlers:
 //!
 //! ```no_run
@@ -48,6 +49,7 @@ pub mod cache;
 pub mod client;
 pub mod clock;
 mod error;
+pub mod origin;
 pub mod plan;
 pub mod ratelimit;
 pub mod session;

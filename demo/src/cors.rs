@@ -21,11 +21,13 @@ pub const EXPOSE_HEADERS: &str = "Server-Timing, RateLimit, RateLimit-Policy, Re
 /// How long a browser may cache a preflight answer, in seconds.
 pub const MAX_AGE_S: u32 = 600;
 
+use redge::origin::Origin;
+
 /// The configured origins and the Worker's own.
 #[derive(Debug, Clone, Copy)]
 pub struct Cors<'a> {
-    allowed: &'a [String],
-    own: &'a str,
+    allowed: &'a [Origin],
+    own: Option<&'a Origin>,
 }
 
 /// The answer to an `OPTIONS` request.
@@ -38,27 +40,34 @@ pub enum Preflight {
 }
 
 impl<'a> Cors<'a> {
-    /// `allowed` are normalised origins (see [`super::config::parse_origin`]); `own` is the request
-    /// URL's origin.
-    pub fn new(allowed: &'a [String], own: &'a str) -> Self {
+    /// `allowed` are the configured origins; `own` is the request URL's origin, when it has one.
+    pub fn new(allowed: &'a [Origin], own: Option<&'a Origin>) -> Self {
         Cors { allowed, own }
     }
 
-    /// Whether `origin` may call the API with credentials. Comparison ignores ASCII case, as browsers
-    /// send the serialised origin in lowercase anyway.
-    pub fn allows(&self, origin: &str) -> bool {
-        origin.eq_ignore_ascii_case(self.own)
-            || self.allowed.iter().any(|o| o.eq_ignore_ascii_case(origin))
+    /// The origin an `Origin` header names, when it may call the API with credentials. Origins compare
+    /// as [`Origin`]s, the way the session's Origin check compares them, so a configured
+    /// `https://app.example.com:443` allows the `https://app.example.com` browsers send.
+    pub fn allowed_origin(&self, origin: &str) -> Option<Origin> {
+        let origin = Origin::parse(origin).ok()?;
+        (self.own == Some(&origin) || self.allowed.contains(&origin)).then_some(origin)
     }
 
-    /// Headers for an ordinary (non-preflight) API response.
+    /// Whether `origin` may call the API with credentials (see [`Cors::allowed_origin`]).
+    pub fn allows(&self, origin: &str) -> bool {
+        self.allowed_origin(origin).is_some()
+    }
+
+    /// Headers for an ordinary (non-preflight) API response. The allowed origin is sent back in its
+    /// serialised form, which is what a browser sent.
     pub fn response_headers(&self, origin: Option<&str>) -> Vec<(&'static str, String)> {
         let mut headers = vec![("vary", "Origin".to_owned())];
-        if let Some(origin) = origin.filter(|o| self.allows(o)) {
-            headers.push(("access-control-allow-origin", origin.to_owned()));
+        if let Some(origin) = origin.and_then(|o| self.allowed_origin(o)) {
+            let origin = origin.to_string();
+            headers.push(("access-control-allow-origin", origin.clone()));
             headers.push(("access-control-allow-credentials", "true".to_owned()));
             headers.push(("access-control-expose-headers", EXPOSE_HEADERS.to_owned()));
-            headers.push(("timing-allow-origin", origin.to_owned()));
+            headers.push(("timing-allow-origin", origin));
         }
         headers
     }
@@ -74,12 +83,12 @@ impl<'a> Cors<'a> {
         let Some(origin) = origin else {
             return Preflight::Refused("a preflight needs an Origin header".into());
         };
-        if !self.allows(origin) {
+        let Some(allowed) = self.allowed_origin(origin) else {
             let shown: String = origin.chars().take(100).collect();
             return Preflight::Refused(format!(
                 "origin {shown} is not allowed; add it to CORS_ALLOWED_ORIGINS"
             ));
-        }
+        };
         let method = method.trim();
         if !ALLOW_METHODS.split(", ").any(|m| m == method) {
             let shown: String = method.chars().take(20).collect();
@@ -103,7 +112,7 @@ impl<'a> Cors<'a> {
             }
         }
         let mut headers = preflight_vary();
-        headers.push(("access-control-allow-origin", origin.to_owned()));
+        headers.push(("access-control-allow-origin", allowed.to_string()));
         headers.push(("access-control-allow-credentials", "true".to_owned()));
         headers.push(("access-control-allow-methods", ALLOW_METHODS.to_owned()));
         headers.push(("access-control-allow-headers", ALLOW_HEADERS.join(", ")));
@@ -120,24 +129,16 @@ pub fn preflight_vary() -> Vec<(&'static str, String)> {
     )]
 }
 
-/// The origin (`scheme://host[:port]`) of an absolute URL, lowercase.
-pub fn origin_of(url: &str) -> String {
-    let lower = url.to_ascii_lowercase();
-    match lower.split_once("://") {
-        Some((scheme, rest)) => {
-            let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-            format!("{scheme}://{authority}")
-        }
-        None => String::new(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn allowed() -> Vec<String> {
-        vec!["https://app.example.com".into()]
+    fn allowed() -> Vec<Origin> {
+        vec![Origin::parse("https://app.example.com").unwrap()]
+    }
+
+    fn own() -> Origin {
+        Origin::parse("https://redge.example.dev").unwrap()
     }
 
     fn header<'h>(headers: &'h [(&'static str, String)], name: &str) -> Option<&'h str> {
@@ -150,7 +151,8 @@ mod tests {
     #[test]
     fn allowed_origins_get_credentials_and_exposed_headers() {
         let list = allowed();
-        let cors = Cors::new(&list, "https://redge.example.dev");
+        let own = own();
+        let cors = Cors::new(&list, Some(&own));
         let headers = cors.response_headers(Some("https://app.example.com"));
         assert_eq!(header(&headers, "vary"), Some("Origin"));
         assert_eq!(
@@ -177,7 +179,8 @@ mod tests {
     #[test]
     fn other_origins_get_only_vary() {
         let list = allowed();
-        let cors = Cors::new(&list, "https://redge.example.dev");
+        let own = own();
+        let cors = Cors::new(&list, Some(&own));
         for origin in [
             Some("https://evil.example"),
             Some("https://app.example.com.evil.example"),
@@ -196,7 +199,8 @@ mod tests {
     #[test]
     fn preflights_from_allowed_origins_pass() {
         let list = allowed();
-        let cors = Cors::new(&list, "https://redge.example.dev");
+        let own = own();
+        let cors = Cors::new(&list, Some(&own));
         let Preflight::Allowed(headers) = cors.preflight(
             Some("https://app.example.com"),
             "PATCH",
@@ -224,7 +228,8 @@ mod tests {
     #[test]
     fn preflights_are_refused_with_a_reason() {
         let list = allowed();
-        let cors = Cors::new(&list, "https://redge.example.dev");
+        let own = own();
+        let cors = Cors::new(&list, Some(&own));
         let refused = |origin, method, headers| match cors.preflight(origin, method, headers) {
             Preflight::Refused(why) => why,
             Preflight::Allowed(_) => panic!("allowed {origin:?} {method}"),
@@ -244,16 +249,55 @@ mod tests {
         );
     }
 
+    /// `CORS_ALLOWED_ORIGINS` feeds both CORS and the session's Origin check; both compare origins as
+    /// `Origin`s, so a default port written out in the variable or in the header changes neither answer.
     #[test]
-    fn origins_of_urls() {
-        assert_eq!(
-            origin_of("http://127.0.0.1:8787/api/x?y#z"),
-            "http://127.0.0.1:8787"
-        );
-        assert_eq!(
-            origin_of("HTTPS://Redge.Example.dev"),
-            "https://redge.example.dev"
-        );
-        assert_eq!(origin_of("not a url"), "");
+    fn cors_and_the_session_check_agree_on_configured_origins() {
+        use crate::config::{CORS_VAR, Config};
+        use redge::client::{TOKEN_VAR, URL_VAR};
+        use redge::session::origin::origin_allowed;
+
+        let url = "https://redge.example.dev/api/session";
+        let own = Origin::of_url(url).unwrap();
+        for (configured, sent) in [
+            ("https://app.example.com:443", "https://app.example.com"),
+            ("https://app.example.com", "https://app.example.com:443"),
+            ("HTTP://App.Example.com:80/", "http://app.example.com"),
+        ] {
+            let config = Config::from_vars(|name| match name {
+                URL_VAR => Some("https://eu1.example.io".into()),
+                TOKEN_VAR => Some("token".into()),
+                CORS_VAR => Some(configured.into()),
+                _ => None,
+            })
+            .unwrap();
+            let cors = Cors::new(&config.cors.allowed_origins, Some(&own));
+            let session = &config.session.allowed_origins;
+            assert!(cors.allows(sent), "CORS: {configured} / {sent}");
+            assert!(
+                origin_allowed(Some(sent), url, session),
+                "session: {configured} / {sent}"
+            );
+            let Preflight::Allowed(headers) = cors.preflight(Some(sent), "POST", None) else {
+                panic!("preflight refused: {configured} / {sent}")
+            };
+            let expected = Origin::parse(sent).unwrap().to_string();
+            assert_eq!(
+                header(&headers, "access-control-allow-origin"),
+                Some(expected.as_str())
+            );
+            for other in [
+                "https://app.example.com:8443",
+                "https://evil.example",
+                "null",
+                "https://app.example.com/x",
+            ] {
+                assert!(!cors.allows(other), "CORS: {configured} / {other}");
+                assert!(
+                    !origin_allowed(Some(other), url, session),
+                    "session: {configured} / {other}"
+                );
+            }
+        }
     }
 }

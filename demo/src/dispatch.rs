@@ -24,6 +24,7 @@ use super::timing::{self, Meter, Metered};
 use super::{metrics as registry, state};
 use redge::client::{Client, FetchTransport, Options};
 use redge::clock::{Clock, SystemClock};
+use redge::origin::Origin;
 
 /// The largest request body the API reads; every route's body is a small JSON object.
 const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -59,8 +60,8 @@ struct Facts {
     method: Method,
     route: &'static str,
     origin: Option<String>,
-    own_origin: String,
-    cors_origins: Vec<String>,
+    own_origin: Option<Origin>,
+    cors_origins: Vec<Origin>,
     preflight: bool,
 }
 
@@ -74,7 +75,7 @@ pub(crate) async fn handle(raw: web_sys::Request, env: Env, ctx: Context) -> web
         method: Method::parse(&req.raw.method()),
         route: "unmatched",
         origin: req.header("origin"),
-        own_origin: cors::origin_of(&req.url),
+        own_origin: Origin::of_url(&req.url).ok(),
         cors_origins: Vec::new(),
         preflight: false,
     };
@@ -127,7 +128,7 @@ async fn respond(
             .collect();
         Problem::new(500, e.to_string()).with("errors", json!(errors))
     })?;
-    facts.cors_origins.clone_from(&config.cors_origins);
+    facts.cors_origins.clone_from(&config.cors.allowed_origins);
 
     if facts.method == Method::Options {
         facts.route = "preflight";
@@ -250,7 +251,7 @@ fn options(req: &Incoming, path: &str, facts: &mut Facts) -> Result<Reply, Probl
         };
     };
     facts.preflight = true;
-    let cors = Cors::new(&facts.cors_origins, &facts.own_origin);
+    let cors = Cors::new(&facts.cors_origins, facts.own_origin.as_ref());
     let requested_headers = header("access-control-request-headers");
     match cors.preflight(
         facts.origin.as_deref(),
@@ -382,7 +383,7 @@ fn finish(mut reply: Reply, meter: &Meter, extras: &Extras, facts: &Facts, start
     }
     reply.set("server-timing", &timing);
     if !facts.preflight {
-        let cors = Cors::new(&facts.cors_origins, &facts.own_origin);
+        let cors = Cors::new(&facts.cors_origins, facts.own_origin.as_ref());
         for (name, value) in cors.response_headers(facts.origin.as_deref()) {
             reply.set(name, &value);
         }

@@ -444,8 +444,7 @@ pub(crate) fn error_replies(values: &[Value]) -> usize {
 
 /// Whether a command only reads, so that running it twice changes nothing.
 fn only_reads(args: &[Vec<u8>]) -> bool {
-    let name = crate::policy::command_name(args);
-    crate::commands::is_read_only(&name)
+    redge::client::read_only::is_read_only(args)
 }
 
 pub(crate) fn build(args: &[Vec<u8>]) -> Cmd {

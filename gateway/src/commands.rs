@@ -1,107 +1,14 @@
 //! Static tables of Redis command names: which ones only read, which ones write, and which ones an HTTP
 //! gateway refuses by default.
 //!
-//! The tables serve two purposes. Read-only tokens may run only the commands of [`READ_ONLY`] (an
-//! allow-list: a command this table does not know is treated as a write, so a new Redis release cannot
-//! open a hole). And logs name a command only when one of the tables knows it, so a value sent where a
+//! The tables serve two purposes. Read-only tokens may run only the commands of [`READ_ONLY`], the
+//! library's table (an allow-list: a command it does not know is treated as a write, so a new Redis
+//! release cannot open a hole). And logs name a command only when one of the tables knows it, so a value sent where a
 //! command name belongs (`/my-secret`) never reaches a log line.
 
-/// Commands that never modify data; sorted, upper case.
-///
-/// Scripts (`EVAL`, `FCALL`) can write, so read-only tokens get their `_RO` variants only. `SORT` and
-/// `GEORADIUS` can store; their `_RO` variants are listed instead.
-pub const READ_ONLY: &[&str] = &[
-    "BITCOUNT",
-    "BITFIELD_RO",
-    "BITPOS",
-    "COMMAND",
-    "DBSIZE",
-    "DUMP",
-    "ECHO",
-    "EVALSHA_RO",
-    "EVAL_RO",
-    "EXISTS",
-    "EXPIRETIME",
-    "FCALL_RO",
-    "GEODIST",
-    "GEOHASH",
-    "GEOPOS",
-    "GEORADIUSBYMEMBER_RO",
-    "GEORADIUS_RO",
-    "GEOSEARCH",
-    "GET",
-    "GETBIT",
-    "GETRANGE",
-    "HEXISTS",
-    "HGET",
-    "HGETALL",
-    "HKEYS",
-    "HLEN",
-    "HMGET",
-    "HRANDFIELD",
-    "HSCAN",
-    "HSTRLEN",
-    "HTTL",
-    "HVALS",
-    "KEYS",
-    "LCS",
-    "LINDEX",
-    "LLEN",
-    "LOLWUT",
-    "LPOS",
-    "LRANGE",
-    "MGET",
-    "OBJECT",
-    "PEXPIRETIME",
-    "PFCOUNT",
-    "PING",
-    "PTTL",
-    "PUBSUB",
-    "RANDOMKEY",
-    "SCAN",
-    "SCARD",
-    "SDIFF",
-    "SINTER",
-    "SINTERCARD",
-    "SISMEMBER",
-    "SMEMBERS",
-    "SMISMEMBER",
-    "SORT_RO",
-    "SRANDMEMBER",
-    "SSCAN",
-    "STRLEN",
-    "SUBSTR",
-    "SUNION",
-    "TIME",
-    "TOUCH",
-    "TTL",
-    "TYPE",
-    "XINFO",
-    "XLEN",
-    "XPENDING",
-    "XRANGE",
-    "XREAD",
-    "XREVRANGE",
-    "ZCARD",
-    "ZCOUNT",
-    "ZDIFF",
-    "ZINTER",
-    "ZINTERCARD",
-    "ZLEXCOUNT",
-    "ZMSCORE",
-    "ZRANDMEMBER",
-    "ZRANGE",
-    "ZRANGEBYLEX",
-    "ZRANGEBYSCORE",
-    "ZRANK",
-    "ZREVRANGE",
-    "ZREVRANGEBYLEX",
-    "ZREVRANGEBYSCORE",
-    "ZREVRANK",
-    "ZSCAN",
-    "ZSCORE",
-    "ZUNION",
-];
+// Commands that never modify data: the library's table, so that read-only tokens here and the client's
+// retry rule agree.
+pub use redge::client::read_only::READ_ONLY;
 
 /// Commands that modify data or server state; sorted, upper case. Only used to name commands in logs.
 pub const WRITES: &[&str] = &[
@@ -274,11 +181,6 @@ pub const DEFAULT_REFUSED_SUBCOMMANDS: &[(&str, &str)] = &[
     ("FUNCTION", "RESTORE"),
 ];
 
-/// Whether a (upper-case) command name only reads.
-pub fn is_read_only(name: &str) -> bool {
-    READ_ONLY.binary_search(&name).is_ok()
-}
-
 /// The tables that name commands in logs and metrics, in the order of [`known`]'s indexes.
 const NAMED: [&[&str]; 3] = [READ_ONLY, WRITES, DEFAULT_REFUSED];
 
@@ -342,9 +244,7 @@ mod tests {
     }
 
     #[test]
-    fn classifies_and_names() {
-        assert!(is_read_only("GET") && is_read_only("EVAL_RO"));
-        assert!(!is_read_only("SET") && !is_read_only("EVAL") && !is_read_only("NEWCOMMAND"));
+    fn names_known_commands_only() {
         assert_eq!(loggable("SET"), "SET");
         assert_eq!(loggable("MY-SECRET-VALUE"), "unknown");
     }

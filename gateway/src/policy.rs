@@ -2,7 +2,9 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::commands::{DEFAULT_REFUSED, DEFAULT_REFUSED_SUBCOMMANDS, is_read_only};
+use redge::client::read_only::is_read_only;
+
+use crate::commands::{DEFAULT_REFUSED, DEFAULT_REFUSED_SUBCOMMANDS};
 use crate::error::GatewayError;
 
 /// What a token may do.
@@ -10,7 +12,7 @@ use crate::error::GatewayError;
 pub enum Access {
     /// Every command that is not refused.
     Full,
-    /// Only the commands of [`crate::commands::READ_ONLY`] (and `SCRIPT EXISTS`).
+    /// Only the commands [`redge::client::read_only`] calls read-only: the ones the client retries.
     ReadOnly,
 }
 
@@ -89,18 +91,11 @@ impl Policy {
         {
             return Err(GatewayError::Refused(format!("{name} with BLOCK")));
         }
-        if access == Access::ReadOnly && !is_read_only(name) && !is_script_exists(name, args) {
+        if access == Access::ReadOnly && !is_read_only(args) {
             return Err(GatewayError::NoPerm(name.to_ascii_lowercase()));
         }
         Ok(())
     }
-}
-
-fn is_script_exists(name: &str, args: &[Vec<u8>]) -> bool {
-    name == "SCRIPT"
-        && args
-            .get(1)
-            .is_some_and(|a| a.eq_ignore_ascii_case(b"EXISTS"))
 }
 
 /// The upper-case command name of a parsed command (`args[0]`).
@@ -199,6 +194,63 @@ mod tests {
         ] {
             let err = check(&policy, write, Access::ReadOnly).unwrap_err();
             assert!(err.to_string().starts_with("NOPERM "), "{err}");
+        }
+    }
+
+    /// Read-only tokens here and the client's retry rule read one table: every command a read-only
+    /// token may run is one the client retries after a lost response, and every command it refuses
+    /// with NOPERM is one the client does not retry.
+    #[test]
+    fn read_only_tokens_and_the_clients_retries_agree() {
+        use crate::commands::{READ_ONLY, WRITES};
+        let policy = Policy::new(&[], &[]);
+        let mut commands: Vec<Vec<&str>> = READ_ONLY
+            .iter()
+            .chain(WRITES)
+            .map(|name| vec![*name, "k"])
+            .collect();
+        commands.extend([
+            vec!["script", "exists", "abc"],
+            vec!["SCRIPT", "LOAD", "return 1"],
+            vec!["SCRIPT", "FLUSH"],
+            vec!["SCRIPT"],
+            vec!["get", "k"],
+            vec!["NEWCMD", "k"],
+        ]);
+        let (mut reads, mut writes) = (0, 0);
+        for command in &commands {
+            let mut cmd = redge::client::cmd(command[0]);
+            for arg in &command[1..] {
+                cmd = cmd.arg(*arg);
+            }
+            let retried = cmd.is_read_only();
+            match check(&policy, command, Access::ReadOnly) {
+                Ok(()) => {
+                    assert!(
+                        retried,
+                        "{command:?} runs on a read-only token but is not retried"
+                    );
+                    reads += 1;
+                }
+                Err(GatewayError::NoPerm(_)) => {
+                    assert!(
+                        !retried,
+                        "{command:?} is retried but refused to read-only tokens"
+                    );
+                    writes += 1;
+                }
+                Err(other) => panic!("{command:?}: {other}"),
+            }
+        }
+        assert_eq!(
+            reads,
+            READ_ONLY.len() + 2,
+            "every read and SCRIPT EXISTS, get"
+        );
+        assert_eq!(writes, commands.len() - reads);
+        // Commands refused to every token are never retried either.
+        for name in DEFAULT_REFUSED {
+            assert!(!redge::client::cmd(name).arg("k").is_read_only(), "{name}");
         }
     }
 }

@@ -108,7 +108,9 @@ test('bad arguments reject with InvalidArgumentError naming what is wrong', asyn
   }
   for (const [options, pattern] of [
     [undefined, /expected an options object, got undefined/],
-    [{}, /give limit and periodMs/],
+    [{}, /give limit and a period/],
+    [{ limit: 5, period: '1 min' }, /not a duration/],
+    [{ limit: 5, period: '1m', periodMs: 60_000 }, /give the period once/],
     [{ limit: 5 }, /periodMs/],
     [{ limit: 5, periodMs: 1000, algorithm: 'leaky' }, /unknown algorithm "leaky"/],
     [{ limit: 10_001, periodMs: 60_000, algorithm: 'slidingLog' }, /sliding_log.*at most 10000/],
@@ -120,5 +122,10 @@ test('bad arguments reject with InvalidArgumentError naming what is wrong', asyn
     assert.throws(() => new RateLimiter(client, options), (e) => e instanceof InvalidArgumentError && pattern.test(e.message), String(pattern));
   }
   assert.throws(() => new RateLimiter({}, { limit: 1, periodMs: 1 }), /Client/);
+  // The period the way @upstash/ratelimit writes it, and the Worker's spelling of a policy.
+  const upstash = new RateLimiter(client, { limit: 5, period: '10 s' });
+  assert.equal((await upstash.limit(unique('duration'))).policies[0].periodMs, 10_000);
+  const worker = new RateLimiter(client, { policies: [{ name: 'a', limit: 1, period_s: 60, algorithm: 'sliding_window' }] });
+  assert.equal((await worker.limit(unique('worker-spelling'))).policies[0].periodMs, 60_000);
   assert.equal((await limiter.limit(unique('still-works'))).allowed, true);
 });

@@ -44,74 +44,15 @@ impl Cmd {
         &self.args
     }
 
-    /// Whether sending this command twice has the same effect as sending it once, because it only reads.
+    /// Whether this command only reads, so sending it twice has the same effect as sending it once.
     ///
     /// Only such commands are retried after a lost response (see [`crate::client::Options::retry_writes`]).
-    /// The list is deliberately short and conservative: an unknown command counts as a write.
+    /// The table is [`super::read_only`], the one the gateway's read-only tokens use; an unknown command
+    /// counts as a write.
     pub fn is_read_only(&self) -> bool {
-        let name = self.name();
-        if name.eq_ignore_ascii_case("SCRIPT") {
-            // SCRIPT LOAD only adds to a cache and SCRIPT EXISTS reads; SCRIPT FLUSH is a write.
-            return self.args.get(1).is_some_and(|sub| {
-                sub.eq_ignore_ascii_case(b"LOAD") || sub.eq_ignore_ascii_case(b"EXISTS")
-            });
-        }
-        READ_ONLY.iter().any(|r| r.eq_ignore_ascii_case(name))
+        super::read_only::is_read_only(&self.args)
     }
 }
-
-/// Commands that never change data (EVAL_RO and EVALSHA_RO run read-only scripts).
-const READ_ONLY: &[&str] = &[
-    "BITCOUNT",
-    "DBSIZE",
-    "ECHO",
-    "EVAL_RO",
-    "EVALSHA_RO",
-    "EXISTS",
-    "GET",
-    "GETBIT",
-    "GETRANGE",
-    "HEXISTS",
-    "HGET",
-    "HGETALL",
-    "HKEYS",
-    "HLEN",
-    "HMGET",
-    "HSCAN",
-    "HSTRLEN",
-    "HVALS",
-    "LINDEX",
-    "LLEN",
-    "LPOS",
-    "LRANGE",
-    "MGET",
-    "PING",
-    "PTTL",
-    "SCAN",
-    "SCARD",
-    "SISMEMBER",
-    "SMEMBERS",
-    "SMISMEMBER",
-    "SSCAN",
-    "STRLEN",
-    "TIME",
-    "TTL",
-    "TYPE",
-    "XLEN",
-    "XRANGE",
-    "XREVRANGE",
-    "ZCARD",
-    "ZCOUNT",
-    "ZMSCORE",
-    "ZRANGE",
-    "ZRANGEBYSCORE",
-    "ZRANK",
-    "ZREVRANGE",
-    "ZREVRANGEBYSCORE",
-    "ZREVRANK",
-    "ZSCAN",
-    "ZSCORE",
-];
 
 /// A value that can be one (or, for slices, several) command arguments.
 pub trait ToArg {
@@ -208,7 +149,7 @@ mod tests {
         ] {
             assert!(!cmd(write).is_read_only(), "{write}");
         }
-        assert!(cmd("SCRIPT").arg("LOAD").arg("return 1").is_read_only());
+        assert!(!cmd("SCRIPT").arg("LOAD").arg("return 1").is_read_only());
         assert!(cmd("script").arg("exists").arg("abc").is_read_only());
         assert!(!cmd("SCRIPT").arg("FLUSH").is_read_only());
         assert!(!cmd("SCRIPT").is_read_only());

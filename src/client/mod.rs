@@ -47,6 +47,7 @@ pub mod commands;
 // The wire format, shared with redge-gateway; not part of the API.
 #[doc(hidden)]
 pub mod protocol;
+pub mod read_only;
 mod reply;
 mod scan;
 pub mod script;

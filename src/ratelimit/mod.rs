@@ -68,6 +68,7 @@
 
 pub mod config;
 mod decision;
+mod duration;
 mod fixed_window;
 mod gcra;
 pub mod headers;

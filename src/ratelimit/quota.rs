@@ -155,10 +155,25 @@ impl Algorithm {
         }
     }
 
-    /// Parses [`Algorithm::name`] (also accepting `-` for `_`).
+    /// Parses [`Algorithm::name`] in any of the spellings configuration uses: snake case
+    /// (`sliding_window`, the Worker's variables), camelCase (`slidingWindow`, JavaScript options),
+    /// kebab case (`sliding-window`), in any case (`GCRA`).
     pub fn parse(name: &str) -> Option<Self> {
-        let name = name.trim().to_ascii_lowercase().replace('-', "_");
-        Self::ALL.into_iter().find(|a| a.name() == name)
+        let mut snake = String::with_capacity(name.len() + 2);
+        let mut previous_lower = false;
+        for c in name.trim().chars() {
+            // A capital after a lower-case letter or digit starts a word of a camelCase name.
+            if c.is_ascii_uppercase() && previous_lower {
+                snake.push('_');
+            }
+            previous_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
+            snake.push(if c == '-' {
+                '_'
+            } else {
+                c.to_ascii_lowercase()
+            });
+        }
+        Self::ALL.into_iter().find(|a| a.name() == snake)
     }
 
     /// The largest cost one request may have: the burst for GCRA and token bucket, the limit for windows.
@@ -222,7 +237,20 @@ mod tests {
             Algorithm::parse("Token-Bucket"),
             Some(Algorithm::TokenBucket)
         );
+        for (spelling, algorithm) in [
+            ("slidingWindow", Algorithm::SlidingWindow),
+            ("SlidingLog", Algorithm::SlidingLog),
+            ("fixed_window", Algorithm::FixedWindow),
+            ("token-bucket", Algorithm::TokenBucket),
+            ("tokenBucket", Algorithm::TokenBucket),
+            ("GCRA", Algorithm::Gcra),
+            ("SLIDING_WINDOW", Algorithm::SlidingWindow),
+        ] {
+            assert_eq!(Algorithm::parse(spelling), Some(algorithm), "{spelling}");
+        }
         assert_eq!(Algorithm::parse("leaky"), None);
+        assert_eq!(Algorithm::parse("slidingwindow"), None);
+        assert_eq!(Algorithm::parse("sliding__window"), None);
         let q = Quota::per_second(10).burst(3);
         assert_eq!(Algorithm::Gcra.capacity(&q), 3);
         assert_eq!(Algorithm::FixedWindow.capacity(&q), 10);

@@ -6,45 +6,20 @@
 //! a form or `fetch` from another site is refused even though the browser attaches the cookie (which
 //! `SameSite=Lax` already withholds from most cross-site subrequests; this check covers the rest, such as
 //! a sibling subdomain, which counts as same-site). A missing or `null` Origin is refused: every browser
-//! that matters sends it, and non-browser clients can set it. No token is needed, so pages stay static.
+//! that matters sends a real one, non-browser clients can set it, and any site can produce `null` (see
+//! [`crate::origin`]). No token is needed, so pages stay static.
 
-/// The origin (`scheme://host[:port]`, lowercase, default ports dropped) of an absolute http(s) URL.
-pub fn origin_of(url: &str) -> Option<String> {
-    let (scheme, rest) = url.split_once("://")?;
-    let scheme = scheme.to_ascii_lowercase();
-    let default_port = match scheme.as_str() {
-        "http" => ":80",
-        "https" => ":443",
-        _ => return None,
-    };
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    // Credentials in a URL are not part of its origin.
-    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    if host.is_empty() || host.contains(char::is_whitespace) {
-        return None;
-    }
-    let host = host.to_ascii_lowercase();
-    let host = host.strip_suffix(default_port).unwrap_or(&host);
-    Some(format!("{scheme}://{host}"))
-}
+use crate::origin::Origin;
 
 /// Whether a request with this `Origin` header may change state: the origin must be the request URL's
-/// own or one of `allowed` (each an origin such as `https://app.example.com`).
-pub fn origin_allowed(origin: Option<&str>, request_url: &str, allowed: &[String]) -> bool {
-    let Some(origin) = origin
-        .map(str::trim)
-        .filter(|o| !o.is_empty() && *o != "null")
-    else {
+/// own or one of `allowed`. Origins compare as [`Origin`]s, so `https://app.example.com:443` and
+/// `https://app.example.com` are one origin; a missing header, `null` or anything else that is not an
+/// origin is refused.
+pub fn origin_allowed(origin: Option<&str>, request_url: &str, allowed: &[Origin]) -> bool {
+    let Some(origin) = origin.and_then(|o| Origin::parse(o).ok()) else {
         return false;
     };
-    let Some(origin) = origin_of(origin) else {
-        return false;
-    };
-    origin_of(request_url).is_some_and(|own| own == origin)
-        || allowed
-            .iter()
-            .filter_map(|a| origin_of(a.trim()))
-            .any(|a| a == origin)
+    Origin::of_url(request_url).is_ok_and(|own| own == origin) || allowed.contains(&origin)
 }
 
 /// Whether a method changes state (and so needs the Origin check).
@@ -59,17 +34,9 @@ pub fn is_state_changing(method: &str) -> bool {
 /// ([`super::CookieConfig::insecure_dev`]) is honoured, so that a stray development setting in production
 /// still yields `__Host-` and `Secure` cookies.
 pub fn is_loopback_http(url: &str) -> bool {
-    let Some(origin) = origin_of(url) else {
-        return false;
-    };
-    let Some(host) = origin.strip_prefix("http://") else {
-        return false;
-    };
-    let host = match host.rsplit_once(':') {
-        Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) && !h.ends_with(':') => h,
-        _ => host,
-    };
-    matches!(host, "localhost" | "127.0.0.1" | "[::1]")
+    Origin::of_url(url).is_ok_and(|origin| {
+        origin.scheme() == "http" && matches!(origin.host(), "localhost" | "127.0.0.1" | "[::1]")
+    })
 }
 
 /// Headers a reverse proxy adds to what it forwards. A request that carries one did not come straight
@@ -109,38 +76,22 @@ mod tests {
     }
 
     #[test]
-    fn origins_are_normalised() {
-        assert_eq!(
-            origin_of("https://App.Example.com:443/x?y").as_deref(),
-            Some("https://app.example.com")
-        );
-        assert_eq!(
-            origin_of("http://127.0.0.1:8787/api").as_deref(),
-            Some("http://127.0.0.1:8787")
-        );
-        assert_eq!(
-            origin_of("http://u:p@h.io/").as_deref(),
-            Some("http://h.io")
-        );
-        assert_eq!(origin_of("ftp://h.io"), None);
-        assert_eq!(origin_of("h.io"), None);
-        assert_eq!(origin_of("https://"), None);
-    }
-
-    #[test]
     fn same_origin_and_configured_origins_pass() {
         let url = "http://127.0.0.1:8787/api/session";
-        let allowed = vec!["https://demo.example.com".to_owned()];
+        let allowed = vec![Origin::parse("https://demo.example.com:443").unwrap()];
         assert!(origin_allowed(Some("http://127.0.0.1:8787"), url, &[]));
-        assert!(origin_allowed(
-            Some("https://demo.example.com"),
-            url,
-            &allowed
-        ));
+        for good in [
+            "https://demo.example.com",
+            "https://demo.example.com:443",
+            "HTTPS://Demo.Example.com",
+        ] {
+            assert!(origin_allowed(Some(good), url, &allowed), "{good}");
+        }
         for bad in [
             None,
             Some(""),
             Some("null"),
+            Some("https://demo.example.com/path"),
             Some("http://127.0.0.1:8788"),
             Some("http://localhost:8787"),
             Some("https://127.0.0.1:8787"),

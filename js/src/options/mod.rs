@@ -11,9 +11,7 @@ mod session;
 
 pub use cache::{CacheOptions, PolicyInput, TaggedKey};
 pub use client::{ClientOptions, ClientTuning};
-pub use ratelimit::{
-    LimitOptions, LimiterConfig, LimiterOptions, PolicyOptions, PolicySelection, QuotaOptions,
-};
+pub use ratelimit::{LimitOptions, LimiterConfig, LimiterOptions, PolicySelection};
 pub use session::{SessionOptions, SignInOptions, UpdateOptions};
 
 /// The longest deadline a client accepts, in ms: longer than any edge request should wait for Redis.

@@ -1,61 +1,28 @@
 //! `RateLimiter` options: one quota or named policies, and the per-call options.
+//!
+//! A policy is the library's [`PolicySpec`], the object the Worker's `RATELIMIT_POLICIES` lists too, so
+//! both accept the same spellings (`periodMs` or `period_ms`, `period: "1m"`, `slidingWindow` or
+//! `sliding_window`) and refuse the same mistakes with the same words.
 
 use serde::Deserialize;
 
-use redge::ratelimit::{Algorithm, FailurePolicy, Policy as RatePolicy, Quota};
+use redge::ratelimit::config::{PolicySpec, policies_from_specs};
+use redge::ratelimit::{FailurePolicy, Policy as RatePolicy};
 
 use super::MAX_TIMEOUT_MS;
-
-/// One rate-limit policy: `{ name, algorithm, limit, periodMs, burst }`.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct PolicyOptions {
-    /// 1 to 64 of `a-z 0-9 _ -`.
-    pub name: String,
-    /// See [`QuotaOptions::algorithm`].
-    pub algorithm: Option<String>,
-    /// See [`QuotaOptions::limit`].
-    pub limit: Option<u64>,
-    /// See [`QuotaOptions::period_ms`].
-    pub period_ms: Option<u64>,
-    /// See [`QuotaOptions::burst`].
-    pub burst: Option<u64>,
-}
-
-impl PolicyOptions {
-    fn quota(&self) -> QuotaOptions {
-        QuotaOptions {
-            algorithm: self.algorithm.clone(),
-            limit: self.limit,
-            period_ms: self.period_ms,
-            burst: self.burst,
-        }
-    }
-}
-
-/// A quota: `{ algorithm, limit, periodMs, burst }`.
-#[derive(Debug, Default)]
-pub struct QuotaOptions {
-    /// `gcra` (default), `slidingWindow`, `fixedWindow`, `tokenBucket` or `slidingLog`.
-    pub algorithm: Option<String>,
-    /// Requests per period.
-    pub limit: Option<u64>,
-    /// The period in ms.
-    pub period_ms: Option<u64>,
-    /// Requests allowed at once (GCRA and token bucket; default `limit`).
-    pub burst: Option<u64>,
-}
 
 /// `new RateLimiter(client, options)`: either `policies`, or one policy's quota at the top level.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LimiterOptions {
     /// Several named policies; `limit(id)` checks all of them in one round trip.
-    pub policies: Option<Vec<PolicyOptions>>,
+    pub policies: Option<Vec<PolicySpec>>,
     /// One policy (named `default`): its algorithm.
     pub algorithm: Option<String>,
     /// One policy: requests per period.
     pub limit: Option<u64>,
+    /// One policy: the period as a duration (`"1m"`, `"10 s"`), instead of `periodMs`.
+    pub period: Option<String>,
     /// One policy: the period in ms.
     pub period_ms: Option<u64>,
     /// One policy: requests allowed at once.
@@ -85,93 +52,37 @@ pub struct LimiterConfig {
     pub legacy_headers: bool,
 }
 
-/// Turns camelCase algorithm names into the crate's snake-case ones (`slidingWindow` -> `sliding_window`).
-fn algorithm(name: &str) -> Option<Algorithm> {
-    let mut snake = String::with_capacity(name.len() + 2);
-    for c in name.chars() {
-        if c.is_ascii_uppercase() {
-            snake.push('_');
-            snake.push(c.to_ascii_lowercase());
-        } else {
-            snake.push(c);
-        }
-    }
-    Algorithm::parse(&snake)
-}
-
-impl QuotaOptions {
-    fn is_empty(&self) -> bool {
-        self.algorithm.is_none()
-            && self.limit.is_none()
-            && self.period_ms.is_none()
-            && self.burst.is_none()
-    }
-
-    fn policy(&self, name: &str) -> Result<RatePolicy, String> {
-        let at = format!("policy {name:?}");
-        let algorithm = match self.algorithm.as_deref() {
-            None => Algorithm::Gcra,
-            Some(a) => algorithm(a).ok_or_else(|| {
-                format!("{at}: unknown algorithm {a:?}; use gcra, slidingWindow, fixedWindow, tokenBucket or slidingLog")
-            })?,
-        };
-        let (Some(limit), Some(period_ms)) = (self.limit, self.period_ms) else {
-            return Err(format!(
-                "{at}: give limit and periodMs, for example {{ limit: 10, periodMs: 60000 }}"
-            ));
-        };
-        if limit == 0 || period_ms == 0 || self.burst == Some(0) {
-            return Err(format!(
-                "{at}: limit, periodMs and burst must be at least 1"
-            ));
-        }
-        let quota = Quota::new(limit, period_ms).burst(self.burst.unwrap_or(limit));
-        algorithm
-            .validate(&quota)
-            .map_err(|e| format!("{at}: {e}"))?;
-        Ok(RatePolicy::new(name, algorithm, quota))
-    }
-}
-
 impl LimiterOptions {
     /// The validated configuration.
     ///
     /// # Errors
     /// A message naming the policy and what is wrong with it.
     pub fn validate(self) -> Result<LimiterConfig, String> {
-        let quota = QuotaOptions {
+        let one = PolicySpec {
+            name: "default".into(),
             algorithm: self.algorithm,
             limit: self.limit,
+            period: self.period,
             period_ms: self.period_ms,
+            period_s: None,
             burst: self.burst,
         };
-        let policies = match (self.policies, quota.is_empty()) {
-            (Some(_), false) => {
+        let quota_given = one
+            != PolicySpec {
+                name: one.name.clone(),
+                ..PolicySpec::default()
+            };
+        let policies = match self.policies {
+            Some(_) if quota_given => {
                 return Err(
-                    "give either policies: [...] or one policy's limit and periodMs, not both"
-                        .into(),
+                    "give either policies: [...] or one policy's limit and period, not both".into(),
                 );
             }
-            (Some(list), true) => {
-                if list.is_empty() {
-                    return Err("policies is empty: give at least one".into());
-                }
-                let mut out: Vec<RatePolicy> = Vec::with_capacity(list.len());
-                for p in &list {
-                    if !redge::ratelimit::is_policy_name(&p.name) {
-                        return Err(format!(
-                            "policy name {:?} must be 1 to 64 of a-z, 0-9, _ and -",
-                            p.name
-                        ));
-                    }
-                    if out.iter().any(|o| o.name == p.name) {
-                        return Err(format!("policy {:?} is defined twice", p.name));
-                    }
-                    out.push(p.quota().policy(&p.name)?);
-                }
-                out
-            }
-            (None, _) => vec![quota.policy("default")?],
+            Some(list) => policies_from_specs(&list)?,
+            None => vec![
+                one.policy()
+                    .map_err(|e| format!("policy \"default\": {e}"))?,
+            ],
         };
         let failure = match self.failure.as_deref() {
             None => FailurePolicy::default(),
@@ -215,6 +126,7 @@ pub struct PolicySelection {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use redge::ratelimit::Algorithm;
 
     fn parse<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, String> {
         serde_json::from_str(json).map_err(|e| e.to_string())
@@ -245,7 +157,7 @@ mod tests {
     #[test]
     fn bad_limiter_options_say_what_is_wrong() {
         for (json, expected) in [
-            (r#"{}"#, "limit and periodMs"),
+            (r#"{}"#, "limit and a period"),
             (r#"{"limit":10}"#, "periodMs"),
             (r#"{"policies":[]}"#, "empty"),
             (
@@ -274,13 +186,39 @@ mod tests {
         assert!(parse::<LimiterOptions>(r#"{"limit":1,"periodMs":1,"period":3}"#).is_err());
     }
 
+    /// The forms the READMEs and the example Worker show (`60_000` is JavaScript for 60000), and the
+    /// Worker's spelling of the same policies.
     #[test]
-    fn algorithms_accept_camel_and_snake_case() {
-        assert_eq!(algorithm("slidingWindow"), Some(Algorithm::SlidingWindow));
-        assert_eq!(algorithm("slidingLog"), Some(Algorithm::SlidingLog));
-        assert_eq!(algorithm("fixed_window"), Some(Algorithm::FixedWindow));
-        assert_eq!(algorithm("token-bucket"), Some(Algorithm::TokenBucket));
-        assert_eq!(algorithm("gcra"), Some(Algorithm::Gcra));
-        assert_eq!(algorithm("GCRA"), None, "an upper-case G becomes _g");
+    fn documented_and_worker_spellings_are_accepted() {
+        for json in [
+            r#"{"limit":60,"periodMs":60000}"#,
+            r#"{"limit":60,"period":"1m"}"#,
+            r#"{"limit":60,"period":"60 s"}"#,
+            r#"{"limit":60,"periodMs":60000,"algorithm":"slidingWindow","prefix":"example:rl"}"#,
+            r#"{"policies":[{"name":"default","limit":60,"periodMs":60000}]}"#,
+            r#"{"policies":[{"name":"default","limit":60,"period_ms":60000}]}"#,
+            r#"{"policies":[{"name":"default","limit":60,"period_s":60,"algorithm":"gcra"}]}"#,
+            r#"{"policies":[{"name":"default","limit":60,"period":"1m"}]}"#,
+        ] {
+            let c = parse::<LimiterOptions>(json)
+                .and_then(LimiterOptions::validate)
+                .unwrap_or_else(|e| panic!("{json}: {e}"));
+            assert_eq!(c.policies[0].name, "default", "{json}");
+            assert_eq!(c.policies[0].quota.limit(), 60, "{json}");
+            assert_eq!(c.policies[0].quota.period_ms(), 60_000, "{json}");
+        }
+        for (json, expected) in [
+            (r#"{"limit":1,"period":"1 min"}"#, "not a duration"),
+            (r#"{"limit":1,"period":"1m","periodMs":60000}"#, "once"),
+            (
+                r#"{"policies":[{"name":"a","limit":1,"period":"1m"}],"period":"1m"}"#,
+                "not both",
+            ),
+        ] {
+            let e = parse::<LimiterOptions>(json)
+                .and_then(LimiterOptions::validate)
+                .unwrap_err();
+            assert!(e.contains(expected), "{json}: {e}");
+        }
     }
 }
