@@ -53,22 +53,37 @@ export type RedisReply = string | number | bigint | null | Uint8Array | RedisRep
 /** `gcra` (smooth, the default), `slidingWindow`, `fixedWindow`, `tokenBucket` or `slidingLog` (the exact sliding window, limit at most 10000). */
 export type Algorithm = "gcra" | "slidingWindow" | "fixedWindow" | "tokenBucket" | "slidingLog";
 
-/** A quota: `limit` requests per `periodMs`, `burst` at once. */
-export interface Quota {
+/** A unit of a `Duration`. */
+export type DurationUnit = "ms" | "s" | "m" | "h" | "d" | "w";
+
+/** A period as `@upstash/ratelimit` writes it: a number and a unit, with or without one space (`"10 s"`, `"1m"`, `"500 ms"`). */
+export type Duration = `${number}${DurationUnit}` | `${number} ${DurationUnit}`;
+
+/** A quota: `limit` requests per period (`periodMs`, or `period` as a `Duration`), `burst` at once. */
+export type Quota = {
   algorithm?: Algorithm;
   /** Requests per period. */
   limit: number;
-  /** The period in ms. */
-  periodMs: number;
   /** Requests allowed at once (GCRA and token bucket); default `limit`. */
   burst?: number;
-}
+} & (
+  | {
+      /** The period in ms. */
+      periodMs: number;
+      period?: never;
+    }
+  | {
+      /** The period as a duration: `"10 s"`, `"1 m"`. */
+      period: Duration;
+      periodMs?: never;
+    }
+);
 
 /** One named policy. */
-export interface PolicyOptions extends Quota {
+export type PolicyOptions = Quota & {
   /** 1 to 64 of `a-z 0-9 _ -`; it appears in keys and in the `RateLimit` headers. */
   name: string;
-}
+};
 
 /** Settings every limiter shares. */
 export interface LimiterSettings {

@@ -103,3 +103,16 @@ export async function batches(client: Client, sessions: SessionStore, limiter: R
   const plain: Batch = chained;
   void plain;
 }
+
+// A quota's period: milliseconds or a duration as `@upstash/ratelimit` writes it, exactly one of them.
+export function periods(client: Client): void {
+  void new RateLimiter(client, { limit: 10, periodMs: 10_000 });
+  void new RateLimiter(client, { limit: 10, period: '10 s' });
+  void new RateLimiter(client, { policies: [{ name: 'burst', limit: 5, period: '1m' }, { name: 'daily', limit: 1000, period: '1 d' }] });
+  // @ts-expect-error a quota needs a period
+  void new RateLimiter(client, { limit: 10 });
+  // @ts-expect-error not both
+  void new RateLimiter(client, { limit: 10, period: '10 s', periodMs: 10_000 });
+  // @ts-expect-error a unit is needed
+  void new RateLimiter(client, { limit: 10, period: '10' });
+}
