@@ -10,6 +10,7 @@ use super::metrics::Registry;
 use redge::client::url::redact;
 use redge::clock::{Clock, SystemClock};
 use redge::ratelimit::RateLimiter;
+use redge::session::SessionCache;
 
 thread_local! {
     static CONFIG: OnceCell<Result<Rc<Config>, ConfigError>> = const { OnceCell::new() };
@@ -20,6 +21,16 @@ thread_local! {
     static FLUSHED: RefCell<Vec<(String, f64)>> = const { RefCell::new(Vec::new()) };
     static LAST_FLUSH_MS: Cell<u64> = const { Cell::new(0) };
     static LIMITER: OnceCell<Result<&'static RateLimiter, String>> = const { OnceCell::new() };
+    static SESSIONS: OnceCell<Rc<SessionCache>> = const { OnceCell::new() };
+}
+
+/// The isolate's session cache (`SESSION_CACHE_MS`), or `None` when it is off.
+pub(crate) fn session_cache(config: &Config) -> Option<Rc<SessionCache>> {
+    (config.session.cache_ms > 0).then(|| {
+        SESSIONS.with(|cell| {
+            Rc::clone(cell.get_or_init(|| SessionCache::new(config.session.cache_ms, 10_000)))
+        })
+    })
 }
 
 /// The isolate's rate limiter (with its block cache and fallback limiter), built on first use. It lives

@@ -56,6 +56,7 @@
 //! # Ok(()) }
 //! ```
 
+mod cache;
 mod cookie;
 pub mod origin;
 mod outcome;
@@ -64,6 +65,7 @@ mod record;
 mod store;
 mod token;
 
+pub use cache::{MAX_SESSION_CACHE_MS, SessionCache};
 pub use cookie::{CookieConfig, DEFAULT_NAME as DEFAULT_COOKIE_NAME};
 pub use outcome::{Issued, Loaded, Revoked, Update};
 pub use pending::Pending;

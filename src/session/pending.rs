@@ -7,9 +7,18 @@ use crate::Result;
 use crate::client::{Handle, Script};
 
 /// An operation added to a batch; [`Pending::finish`] reads its outcome once the batch was sent.
-#[derive(Debug)]
 pub struct Pending<R> {
     pub(super) state: State<R>,
+    /// Runs when the outcome is read, whatever it is (the session cache forgets what a write changed).
+    pub(super) after: Option<Box<dyn FnOnce()>>,
+}
+
+impl<R: std::fmt::Debug> std::fmt::Debug for Pending<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pending")
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug)]
@@ -23,7 +32,20 @@ impl<R: 'static> Pending<R> {
     pub(super) fn ready(value: Result<R>) -> Self {
         Pending {
             state: State::Ready(value),
+            after: None,
         }
+    }
+
+    /// Runs `f` when the outcome is read, after anything set before.
+    pub(super) fn after(mut self, f: impl FnOnce() + 'static) -> Self {
+        self.after = Some(match self.after.take() {
+            None => Box::new(f),
+            Some(first) => Box::new(move || {
+                first();
+                f();
+            }),
+        });
+        self
     }
 
     /// Whether the operation added a command to the batch (false when it was decided locally, for
@@ -39,10 +61,14 @@ impl<R: 'static> Pending<R> {
     /// answer 503, keep the cookie), a Redis or protocol error, [`Error::NotSent`](crate::Error::NotSent) before the batch was
     /// sent, or an input error decided before sending.
     pub fn finish(self) -> Result<R> {
-        match self.state {
+        let outcome = match self.state {
             State::Ready(value) => value,
             State::Waiting(handle) => handle.take(),
+        };
+        if let Some(after) = self.after {
+            after();
         }
+        outcome
     }
 }
 

@@ -3,6 +3,7 @@
 use std::rc::Rc;
 
 use super::CookieConfig;
+use super::cache::SessionCache;
 use super::outcome::{self, Issued, Loaded, Revoked, Update};
 use super::pending::{Pending, State, scripts};
 use super::record::{Session, SessionSummary};
@@ -22,6 +23,7 @@ pub struct SessionStore<'c, T: Transport = FetchTransport> {
     config: SessionConfig,
     clock: Rc<dyn Clock>,
     random: Rc<dyn Random>,
+    cache: Option<Rc<SessionCache>>,
 }
 
 impl<T: Transport> std::fmt::Debug for SessionStore<'_, T> {
@@ -61,7 +63,26 @@ impl<'c, T: Transport> SessionStore<'c, T> {
             config,
             clock: Rc::new(clock),
             random: Rc::new(random),
+            cache: None,
         }
+    }
+
+    /// Serves sessions this isolate read recently from `cache` (shared by the stores of every request
+    /// of the isolate), without a round trip: see [`SessionCache`] for what that trades.
+    pub fn with_cache(mut self, cache: Rc<SessionCache>) -> Self {
+        self.cache = Some(cache);
+        self
+    }
+
+    /// Forgets `token`'s session in the cache, now and again when the write answers (a read that was in
+    /// flight meanwhile must not keep the old state).
+    fn forget_on_write<R: 'static>(&self, token: &Token, pending: Pending<R>) -> Pending<R> {
+        let Some(cache) = self.cache.clone() else {
+            return pending;
+        };
+        let id = token.id().as_str().to_owned();
+        cache.forget(&id);
+        pending.after(move || cache.forget(&id))
     }
 
     /// The configuration.
@@ -146,6 +167,7 @@ impl<'c, T: Transport> SessionStore<'c, T> {
             });
         Pending {
             state: State::Waiting(handle),
+            after: None,
         }
     }
 
@@ -156,9 +178,25 @@ impl<'c, T: Transport> SessionStore<'c, T> {
         let Ok(token) = Token::parse(token) else {
             return Pending::ready(Ok(None));
         };
+        let now = self.now_ms();
+        if let Some(session) = self.cache.as_ref().and_then(|c| c.get(&token, now)) {
+            return Pending::ready(Ok(Some(Loaded {
+                session,
+                refreshed: false,
+            })));
+        }
         let (id, hash) = (token.id().to_string(), token.secret_hash().to_hex());
+        let cache = self.cache.clone();
         self.call(batch, &scripts().load, &id, &hash, vec![], move |r| {
-            outcome::loaded(&token, r)
+            let loaded = outcome::loaded(&token, r);
+            if let Some(cache) = cache {
+                match &loaded {
+                    Ok(Some(l)) => cache.put(&token, &l.session, now),
+                    Ok(None) => cache.forget(token.id().as_str()),
+                    Err(_) => {}
+                }
+            }
+            loaded
         })
     }
 
@@ -193,10 +231,15 @@ impl<'c, T: Transport> SessionStore<'c, T> {
             candidates[0].id().to_string(),
             candidates[0].secret_hash().to_hex(),
         );
-        self.call(batch, &scripts().issue, &id, &hash, extra, move |r| {
+        let pending = self.call(batch, &scripts().issue, &id, &hash, extra, move |r| {
             outcome::issued(candidates, r)?
                 .ok_or_else(|| Error::Protocol("sign-in refused without a reason".into()))
-        })
+        });
+        match &old {
+            // Signing in over a session replaces it: the old token must stop working here too.
+            Some(old) => self.forget_on_write(old, pending),
+            None => pending,
+        }
     }
 
     /// [`Self::prepare_sign_in`] in one round trip.
@@ -229,9 +272,10 @@ impl<'c, T: Transport> SessionStore<'c, T> {
             candidates[0].id().to_string(),
             candidates[0].secret_hash().to_hex(),
         );
-        self.call(batch, &scripts().issue, &id, &hash, extra, move |r| {
+        let pending = self.call(batch, &scripts().issue, &id, &hash, extra, move |r| {
             outcome::issued(candidates, r)
-        })
+        });
+        self.forget_on_write(&old, pending)
     }
 
     /// [`Self::prepare_rotate`] in one round trip.
@@ -260,14 +304,16 @@ impl<'c, T: Transport> SessionStore<'c, T> {
         };
         let expected = expected_version.map(|v| v.to_string()).unwrap_or_default();
         let (id, hash) = (token.id().to_string(), token.secret_hash().to_hex());
-        self.call(
+        let forget = token.clone();
+        let pending = self.call(
             batch,
             &scripts().update,
             &id,
             &hash,
             vec![data, expected],
             move |r| outcome::updated(&token, r),
-        )
+        );
+        self.forget_on_write(&forget, pending)
     }
 
     /// [`Self::prepare_update`] in one round trip.
@@ -302,7 +348,8 @@ impl<'c, T: Transport> SessionStore<'c, T> {
         }
         let (id, hash) = (token.id().to_string(), token.secret_hash().to_hex());
         let extra = vec![name.to_owned(), by.to_string()];
-        self.call(batch, &scripts().incr, &id, &hash, extra, outcome::counted)
+        let pending = self.call(batch, &scripts().incr, &id, &hash, extra, outcome::counted);
+        self.forget_on_write(&token, pending)
     }
 
     /// [`Self::prepare_incr`] in one round trip.
@@ -356,14 +403,28 @@ impl<'c, T: Transport> SessionStore<'c, T> {
             },
         };
         let (id, hash) = (token.id().to_string(), token.secret_hash().to_hex());
-        self.call(
+        let pending = self.call(
             batch,
             &scripts().revoke,
             &id,
             &hash,
             extra,
             outcome::revoked,
-        )
+        );
+        match (&self.cache, which) {
+            (None, _) => pending,
+            (Some(_), Revoke::Current) => self.forget_on_write(&token, pending),
+            (Some(cache), Revoke::One(target)) => {
+                let (cache, target) = (Rc::clone(cache), target.to_owned());
+                cache.forget(&target);
+                pending.after(move || cache.forget(&target))
+            }
+            (Some(cache), Revoke::All) => {
+                let (cache, user) = (Rc::clone(cache), cache.user_of(&id));
+                cache.forget_user_or_all(user.as_deref());
+                pending.after(move || cache.forget_user_or_all(user.as_deref()))
+            }
+        }
     }
 
     /// [`Self::prepare_revoke`] in one round trip.
@@ -379,6 +440,9 @@ impl<'c, T: Transport> SessionStore<'c, T> {
     pub fn prepare_revoke_user(&self, batch: &Batch<'_, T>, user: &str) -> Pending<u64> {
         if let Err(e) = validate_user(user) {
             return Pending::ready(Err(e));
+        }
+        if let Some(cache) = &self.cache {
+            cache.forget_user(user);
         }
         self.call(
             batch,

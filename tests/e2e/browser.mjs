@@ -1,20 +1,19 @@
 // A tiny cookie-keeping browser for the session routes, shared by the e2e suites.
 import { roundTrips, workerUrl } from './env.mjs';
 
-const origin = new URL(workerUrl).origin;
-
-/** A tiny browser: keeps the session cookie it is given and sends it back. */
+/** A tiny browser: keeps the session cookie it is given and sends it back (to the Worker at `base`). */
 export class Browser {
-  constructor() {
+  constructor(base = workerUrl) {
+    this.base = base;
     this.cookie = null;
   }
 
   async call(method, path, { body, headers = {}, withOrigin = method !== 'GET' } = {}) {
     const sent = { ...headers };
-    if (withOrigin) sent.origin = origin;
+    if (withOrigin) sent.origin = new URL(this.base).origin;
     if (this.cookie) sent.cookie = this.cookie;
     if (body !== undefined) sent['content-type'] = 'application/json';
-    const response = await fetch(`${workerUrl}${path}`, {
+    const response = await fetch(`${this.base}${path}`, {
       method,
       headers: sent,
       body: body === undefined ? undefined : JSON.stringify(body),

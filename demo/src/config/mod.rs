@@ -23,6 +23,7 @@
 //! | `RATELIMIT_ROUTES` | no | JSON object from route group (`ops`, `session`, `lookup`, `ratelimit`, `dashboard`) to the policy its routes spend from per client (`null`: none); default: every group spends from `api`, added when `RATELIMIT_POLICIES` has none; see [`route_limits`](super::route_limits) |
 //! | `TRUSTED_CLIENT_IP_HEADER` | no | the header with the client's address for the route limits: unset (`CF-Connecting-IP` on requests through Cloudflare only), a proxy's header such as `x-forwarded-for`, or `none`; see [`client_ip`](super::client_ip) |
 //! | `SESSION_IDLE_S`, `SESSION_ABSOLUTE_S` | no | session idle timeout and absolute lifetime in seconds (1800 and 43200) |
+//! | `SESSION_CACHE_MS` | no | how long an isolate serves a session it read from Redis without asking again, 0 (off, the default) to 60000 |
 //!
 //! [`Config::from_vars`] is pure: it takes a lookup function, so every rule is tested natively. One
 //! reader (`reader.rs`) collects every problem before failing, so one deploy shows every missing or
@@ -50,8 +51,8 @@ pub use metrics::{
 pub use ratelimit::{FAILURE_VAR, LEGACY_HEADERS_VAR, POLICIES_VAR, ROUTES_VAR, RateLimitSettings};
 pub use redis::TIMEOUT_VAR;
 pub use session::{
-    SESSION_ABSOLUTE_VAR, SESSION_IDLE_VAR, SESSION_INSECURE_VAR, SESSION_ORIGINS_VAR,
-    SessionSettings,
+    SESSION_ABSOLUTE_VAR, SESSION_CACHE_VAR, SESSION_IDLE_VAR, SESSION_INSECURE_VAR,
+    SESSION_ORIGINS_VAR, SessionSettings,
 };
 
 use reader::Reader;

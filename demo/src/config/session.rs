@@ -1,7 +1,7 @@
 //! Session lifetimes, development cookies, and the origins allowed to change sessions.
 
 use redge::origin::Origin;
-use redge::session::{Lifetimes, SessionConfig};
+use redge::session::{Lifetimes, MAX_SESSION_CACHE_MS, SessionConfig};
 
 use super::reader::Reader;
 
@@ -13,6 +13,8 @@ pub const SESSION_ORIGINS_VAR: &str = "SESSION_ALLOWED_ORIGINS";
 pub const SESSION_IDLE_VAR: &str = "SESSION_IDLE_S";
 /// Name of the variable with the session absolute lifetime.
 pub const SESSION_ABSOLUTE_VAR: &str = "SESSION_ABSOLUTE_S";
+/// Name of the variable with how long an isolate serves a session it read from memory.
+pub const SESSION_CACHE_VAR: &str = "SESSION_CACHE_MS";
 
 /// Session settings: the store's configuration and who may change sessions.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +26,8 @@ pub struct SessionSettings {
     pub insecure_cookie: bool,
     /// Origins allowed to change sessions besides the Worker's own.
     pub allowed_origins: Vec<Origin>,
+    /// How long a session read from Redis is served again from the isolate, in ms (0: never).
+    pub cache_ms: u64,
 }
 
 impl SessionSettings {
@@ -48,6 +52,12 @@ impl SessionSettings {
             defaults
         });
         let insecure_cookie = reader.boolean(SESSION_INSECURE_VAR);
+        let cache_ms = reader.number(
+            SESSION_CACHE_VAR,
+            0,
+            |ms: &u64| *ms <= MAX_SESSION_CACHE_MS,
+            "0 (off) to 60000 milliseconds",
+        );
         let mut allowed_origins = cors_origins.to_vec();
         reader.origins(SESSION_ORIGINS_VAR, &mut allowed_origins);
         SessionSettings {
@@ -57,6 +67,7 @@ impl SessionSettings {
             },
             insecure_cookie,
             allowed_origins,
+            cache_ms,
         }
     }
 }

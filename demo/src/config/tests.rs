@@ -131,9 +131,16 @@ fn session_settings_are_validated_with_the_rest() {
         (SESSION_ORIGINS_VAR, "https://admin.example"),
         (SESSION_INSECURE_VAR, "true"),
         (SESSION_IDLE_VAR, "600"),
+        (SESSION_CACHE_VAR, "2000"),
     ]);
     let config = Config::from_vars(vars(&pairs)).unwrap();
     assert!(config.session.insecure_cookie);
+    assert_eq!(config.session.cache_ms, 2_000);
+    assert_eq!(
+        Config::from_vars(vars(GOOD)).unwrap().session.cache_ms,
+        0,
+        "off by default"
+    );
     assert_eq!(
         shown(&config.session.allowed_origins),
         ["https://app.example", "https://admin.example"]
@@ -147,6 +154,7 @@ fn session_settings_are_validated_with_the_rest() {
         (SESSION_ABSOLUTE_VAR, "0"),
         (SESSION_INSECURE_VAR, "maybe"),
         (SESSION_ORIGINS_VAR, "*"),
+        (SESSION_CACHE_VAR, "600000"),
     ]))
     .unwrap_err();
     let names: Vec<&str> = err.problems.iter().map(|(n, _)| *n).collect();
@@ -156,6 +164,7 @@ fn session_settings_are_validated_with_the_rest() {
             SESSION_IDLE_VAR,
             SESSION_ABSOLUTE_VAR,
             SESSION_INSECURE_VAR,
+            SESSION_CACHE_VAR,
             SESSION_ORIGINS_VAR
         ]
     );

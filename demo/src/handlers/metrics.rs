@@ -96,6 +96,18 @@ fn snapshot(config: &Config) -> Registry {
         state::started_ms() as f64 / 1000.0,
     );
     cache_counters(&mut snapshot);
+    if let Some(sessions) = state::session_cache(config) {
+        let (hits, misses) = sessions.stats();
+        for (outcome, value) in [("hit", hits), ("miss", misses)] {
+            snapshot.set(
+                Kind::Counter,
+                "redge_session_cache_reads_total",
+                "Session reads this isolate answered from its own memory (hit) or sent to Redis (miss), with SESSION_CACHE_MS set.",
+                &[("outcome", outcome)],
+                value as f64,
+            );
+        }
+    }
     if let Ok(limiter) = state::limiter(config) {
         snapshot.set(
             Kind::Gauge,

@@ -17,6 +17,7 @@ use serde_json::{Map, Value, json};
 use crate::context::{Cx, Handler, Shared, Tr, json_response};
 use crate::problem::Problem;
 use crate::reply::Reply;
+use crate::state;
 use redge::Error;
 use redge::plan::{Plan, Wait};
 use redge::session::{
@@ -74,7 +75,11 @@ impl Visit {
     }
 
     fn store<'c>(&self, cx: &'c Cx) -> SessionStore<'c, Tr> {
-        SessionStore::new(&cx.redis, self.store.clone())
+        let store = SessionStore::new(&cx.redis, self.store.clone());
+        match state::session_cache(&cx.config) {
+            Some(cache) => store.with_cache(cache),
+            None => store,
+        }
     }
 
     fn token(&self) -> &str {
