@@ -48,29 +48,50 @@ fn trips(client: &Client<FetchTransport>) -> u64 {
     client.stats().round_trips
 }
 
+/// One isolate's parts: a client, a fake clock at the real time, a cache of `age` ms, and a config.
+struct Isolate {
+    client: Client<FetchTransport>,
+    clock: FakeClock,
+    cache: Rc<SessionCache>,
+    config: SessionConfig,
+}
+
+impl Isolate {
+    fn new(age: u64, lifetimes: Lifetimes) -> Self {
+        Isolate {
+            client: client(),
+            clock: FakeClock::new(js_sys::Date::now() as u64),
+            cache: SessionCache::new(age, 100),
+            config: config(lifetimes),
+        }
+    }
+
+    /// A request's store, sharing the isolate's cache.
+    fn store(&self) -> SessionStore<'_, FetchTransport> {
+        store(&self.client, &self.config, &self.clock, Some(&self.cache))
+    }
+}
+
 #[wasm_bindgen_test]
 async fn a_read_within_the_age_costs_no_round_trip_and_one_past_it_goes_to_redis() {
-    let client = client();
-    let clock = FakeClock::new(js_sys::Date::now() as u64);
-    let cache = SessionCache::new(AGE, 100);
-    let config = config(Lifetimes::default());
-    let store = store(&client, &config, &clock, Some(&cache));
+    let isolate = Isolate::new(AGE, Lifetimes::default());
+    let store = isolate.store();
     let issued = store.sign_in("ada", &json!({"n": 1}), None).await.unwrap();
     let token = issued.token.expose();
 
     let first = store.load(&token).await.unwrap().unwrap();
-    let before = trips(&client);
-    clock.advance(AGE - 1);
+    let before = trips(&isolate.client);
+    isolate.clock.advance(AGE - 1);
     let second = store.load(&token).await.unwrap().unwrap();
-    assert_eq!(trips(&client), before, "served from the isolate");
+    assert_eq!(trips(&isolate.client), before, "served from the isolate");
     assert_eq!(second.session, first.session);
     assert!(!second.refreshed);
-    assert_eq!(cache.stats().0, 1);
+    assert_eq!(isolate.cache.stats().0, 1);
 
-    clock.advance(1);
+    isolate.clock.advance(1);
     store.load(&token).await.unwrap().unwrap();
     assert_eq!(
-        trips(&client),
+        trips(&isolate.client),
         before + 1,
         "past its age the read goes to Redis"
     );
@@ -78,11 +99,8 @@ async fn a_read_within_the_age_costs_no_round_trip_and_one_past_it_goes_to_redis
 
 #[wasm_bindgen_test]
 async fn a_sign_out_through_this_isolate_takes_effect_at_once() {
-    let client = client();
-    let clock = FakeClock::new(js_sys::Date::now() as u64);
-    let cache = SessionCache::new(AGE, 100);
-    let config = config(Lifetimes::default());
-    let store = store(&client, &config, &clock, Some(&cache));
+    let isolate = Isolate::new(AGE, Lifetimes::default());
+    let store = isolate.store();
     let token = store
         .sign_in("bob", &json!({}), None)
         .await
@@ -92,7 +110,7 @@ async fn a_sign_out_through_this_isolate_takes_effect_at_once() {
     store.load(&token).await.unwrap().unwrap();
 
     // Another request of the same isolate: a store of its own, the same cache.
-    let other_request = self::store(&client, &config, &clock, Some(&cache));
+    let other_request = isolate.store();
     assert_eq!(
         other_request.revoke(&token, Revoke::Current).await.unwrap(),
         Revoked::Ended(1)
@@ -102,12 +120,9 @@ async fn a_sign_out_through_this_isolate_takes_effect_at_once() {
 
 #[wasm_bindgen_test]
 async fn a_sign_out_through_another_isolate_is_seen_within_the_age() {
-    let client = client();
-    let clock = FakeClock::new(js_sys::Date::now() as u64);
-    let cache = SessionCache::new(AGE, 100);
-    let config = config(Lifetimes::default());
-    let here = store(&client, &config, &clock, Some(&cache));
-    let elsewhere = store(&client, &config, &clock, None);
+    let isolate = Isolate::new(AGE, Lifetimes::default());
+    let here = isolate.store();
+    let elsewhere = store(&isolate.client, &isolate.config, &isolate.clock, None);
     let token = here
         .sign_in("cy", &json!({}), None)
         .await
@@ -117,12 +132,12 @@ async fn a_sign_out_through_another_isolate_is_seen_within_the_age() {
     here.load(&token).await.unwrap().unwrap();
 
     elsewhere.revoke(&token, Revoke::Current).await.unwrap();
-    clock.advance(AGE - 1);
+    isolate.clock.advance(AGE - 1);
     assert!(
         here.load(&token).await.unwrap().is_some(),
         "the documented trade-off: still served here until the age passes"
     );
-    clock.advance(1);
+    isolate.clock.advance(1);
     assert_eq!(
         here.load(&token).await.unwrap(),
         None,
@@ -132,11 +147,8 @@ async fn a_sign_out_through_another_isolate_is_seen_within_the_age() {
 
 #[wasm_bindgen_test]
 async fn writes_through_this_isolate_are_read_back_from_redis() {
-    let client = client();
-    let clock = FakeClock::new(js_sys::Date::now() as u64);
-    let cache = SessionCache::new(AGE, 100);
-    let config = config(Lifetimes::default());
-    let store = store(&client, &config, &clock, Some(&cache));
+    let isolate = Isolate::new(AGE, Lifetimes::default());
+    let store = isolate.store();
     let token = store
         .sign_in("dee", &json!({"n": 1}), None)
         .await
@@ -150,9 +162,9 @@ async fn writes_through_this_isolate_are_read_back_from_redis() {
         .await
         .unwrap();
     assert!(matches!(update, Update::Saved(_)), "{update:?}");
-    let before = trips(&client);
+    let before = trips(&isolate.client);
     let read = store.load(&token).await.unwrap().unwrap();
-    assert_eq!(trips(&client), before + 1);
+    assert_eq!(trips(&isolate.client), before + 1);
     assert_eq!(read.session.data, json!({"n": 2}));
 
     assert_eq!(store.incr(&token, "visits", 3).await.unwrap(), Some(3));
@@ -162,11 +174,8 @@ async fn writes_through_this_isolate_are_read_back_from_redis() {
 
 #[wasm_bindgen_test]
 async fn sign_out_everywhere_forgets_every_session_of_the_user_held_here() {
-    let client = client();
-    let clock = FakeClock::new(js_sys::Date::now() as u64);
-    let cache = SessionCache::new(AGE, 100);
-    let config = config(Lifetimes::default());
-    let store = store(&client, &config, &clock, Some(&cache));
+    let isolate = Isolate::new(AGE, Lifetimes::default());
+    let store = isolate.store();
     let laptop = store
         .sign_in("eve", &json!({}), None)
         .await
@@ -188,17 +197,17 @@ async fn sign_out_everywhere_forgets_every_session_of_the_user_held_here() {
     for token in [&laptop, &phone, &other_user] {
         store.load(token).await.unwrap().unwrap();
     }
-    assert_eq!(cache.len(), 3);
+    assert_eq!(isolate.cache.len(), 3);
     assert_eq!(
         store.revoke(&laptop, Revoke::All).await.unwrap(),
         Revoked::Ended(2)
     );
     assert_eq!(store.load(&phone).await.unwrap(), None);
-    assert_eq!(cache.len(), 1, "only fay's session is still held");
-    let before = trips(&client);
+    assert_eq!(isolate.cache.len(), 1, "only fay's session is still held");
+    let before = trips(&isolate.client);
     store.load(&other_user).await.unwrap().unwrap();
     assert_eq!(
-        trips(&client),
+        trips(&isolate.client),
         before,
         "another user's session stays cached"
     );
@@ -206,12 +215,9 @@ async fn sign_out_everywhere_forgets_every_session_of_the_user_held_here() {
 
 #[wasm_bindgen_test]
 async fn a_cached_session_is_never_served_past_its_expiry_or_to_the_wrong_secret() {
-    let client = client();
-    let clock = FakeClock::new(js_sys::Date::now() as u64);
-    let cache = SessionCache::new(60_000, 100);
     // Idle timeout 2 s, far shorter than the cache's age.
-    let config = config(Lifetimes::new(2_000, 60_000).unwrap());
-    let store = store(&client, &config, &clock, Some(&cache));
+    let isolate = Isolate::new(60_000, Lifetimes::new(2_000, 60_000).unwrap());
+    let store = isolate.store();
     let token = store
         .sign_in("gus", &json!({}), None)
         .await
@@ -225,14 +231,14 @@ async fn a_cached_session_is_never_served_past_its_expiry_or_to_the_wrong_secret
     let mut forged_secret = secret.to_owned();
     let last = forged_secret.pop().unwrap();
     forged_secret.push(if last == 'A' { 'B' } else { 'A' });
-    let before = trips(&client);
+    let before = trips(&isolate.client);
     assert_eq!(
         store.load(&format!("{id}.{forged_secret}")).await.unwrap(),
         None
     );
-    assert_eq!(trips(&client), before + 1);
+    assert_eq!(trips(&isolate.client), before + 1);
 
-    clock.advance(2_000);
+    isolate.clock.advance(2_000);
     assert_eq!(
         store.load(&token).await.unwrap(),
         None,
