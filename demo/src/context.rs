@@ -54,7 +54,6 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use serde::de::DeserializeOwned;
-use worker::{Context, Env, Headers};
 
 use super::client_ip::ClientKey;
 use super::config::Config;
@@ -62,6 +61,7 @@ use super::handlers::session::Visit;
 use super::problem::Problem;
 use super::reply::Reply;
 use super::routes::{Method, Route, query_param};
+use super::runtime::Runtime;
 use super::state;
 use super::timing::{Entry, Meter, Metered};
 use redge::client::{Client, FetchTransport};
@@ -93,8 +93,8 @@ pub(crate) struct Cx {
     pub route: &'static Route,
     /// The request URL, as received.
     pub url: String,
-    /// The request headers.
-    pub headers: Headers,
+    /// The runtime's side of the request: its headers, `wait_until`.
+    pub runtime: Rc<dyn Runtime>,
     /// The validated configuration.
     pub config: Rc<Config>,
     /// This request's Redis client (metered: every round trip shows in `Server-Timing`); shared with
@@ -102,10 +102,6 @@ pub(crate) struct Cx {
     pub redis: Rc<Redis>,
     /// This request's round trips and Redis time.
     pub meter: Rc<Meter>,
-    /// The Worker's bindings.
-    pub env: Env,
-    /// For `wait_until` (background revalidation, for example).
-    pub ctx: Rc<Context>,
     pub(crate) params: Vec<(&'static str, String)>,
     pub(crate) body: Vec<u8>,
     /// The client's rate-limit key (see [`client_ip`](super::client_ip)).
@@ -130,7 +126,7 @@ impl Cx {
 
     /// A request header.
     pub fn header(&self, name: &str) -> Option<String> {
-        self.headers.get(name).ok().flatten()
+        self.runtime.header(name)
     }
 
     /// The JSON body.

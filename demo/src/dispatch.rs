@@ -12,14 +12,16 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use worker::{Context, Env, Headers};
 
+use super::runtime::{self, Level, Runtime, Task};
+
 use super::client_ip::{ClientKey, client_key};
 use super::config::{Config, ConfigError};
-use super::context::{Cx, Extras, run};
+use super::context::{Cx, Extras};
 use super::cors::{self, Cors, Preflight};
-use super::handlers::{cache, dashboard, health, index, metrics, ratelimit, session};
+use super::handlers::{self, metrics};
 use super::problem::Problem;
 use super::reply::Reply;
-use super::routes::{self, Method, Resolution, RouteId};
+use super::routes::{self, Method, Resolution};
 use super::timing::{self, Meter, Metered};
 use super::{metrics as registry, state};
 use redge::client::{Client, FetchTransport, Options};
@@ -55,6 +57,30 @@ impl Incoming {
     }
 }
 
+/// The runtime's side of a request, for the handlers (see [`Runtime`]).
+struct JsRuntime {
+    headers: Headers,
+    ctx: Context,
+}
+
+impl Runtime for JsRuntime {
+    fn header(&self, name: &str) -> Option<String> {
+        self.headers.get(name).ok().flatten()
+    }
+
+    fn wait_until(&self, task: Task) {
+        self.ctx.wait_until(task);
+    }
+}
+
+/// A Worker's var or secret (vars first).
+fn env_var(env: &Env, name: &str) -> Option<String> {
+    env.var(name)
+        .map(|v| v.to_string())
+        .or_else(|_| env.secret(name).map(|v| v.to_string()))
+        .ok()
+}
+
 /// What the metrics and headers step needs to know about a request.
 struct Facts {
     method: Method,
@@ -79,13 +105,15 @@ pub(crate) async fn handle(raw: web_sys::Request, env: Env, ctx: Context) -> web
         cors_origins: Vec::new(),
         preflight: false,
     };
-    let ctx = Rc::new(ctx);
-    let config = state::config(&env);
+    let runtime = Rc::new(JsRuntime {
+        headers: Headers(req.raw.headers()),
+        ctx,
+    });
+    let config = state::config(|name| env_var(&env, name));
     let outcome = respond(
         req,
         config.clone(),
-        env,
-        Rc::clone(&ctx),
+        Rc::clone(&runtime) as Rc<dyn Runtime>,
         &meter,
         &extras,
         &mut facts,
@@ -105,7 +133,7 @@ pub(crate) async fn handle(raw: web_sys::Request, env: Env, ctx: Context) -> web
     if let Ok(config) = config
         && state::metrics_flush_due(SystemClock.now_ms(), config.metrics.flush_ms)
     {
-        ctx.wait_until(metrics::flush(config));
+        runtime.wait_until(Box::pin(metrics::flush(config)));
     }
     into_runtime(reply)
 }
@@ -113,8 +141,7 @@ pub(crate) async fn handle(raw: web_sys::Request, env: Env, ctx: Context) -> web
 async fn respond(
     req: Incoming,
     config: Result<Rc<Config>, ConfigError>,
-    env: Env,
-    ctx: Rc<Context>,
+    runtime: Rc<dyn Runtime>,
     meter: &Rc<Meter>,
     extras: &Rc<Extras>,
     facts: &mut Facts,
@@ -175,38 +202,16 @@ async fn respond(
         method: facts.method,
         route,
         url: req.url,
-        headers: req.headers,
+        runtime,
         config,
         redis: Rc::new(redis),
         meter: Rc::clone(meter),
-        env,
-        ctx,
         params,
         body,
         client,
         extras: Rc::clone(extras),
     };
-    let result = match route.id {
-        RouteId::Index => run::<index::Index>(&cx).await,
-        RouteId::Health => run::<health::Health>(&cx).await,
-        RouteId::Metrics => run::<metrics::Metrics>(&cx).await,
-        RouteId::SessionSignIn => run::<session::SignIn>(&cx).await,
-        RouteId::SessionCurrent => run::<session::Current>(&cx).await,
-        RouteId::SessionUpdate => run::<session::Patch>(&cx).await,
-        RouteId::SessionSignOut => run::<session::SignOutCurrent>(&cx).await,
-        RouteId::SessionList => run::<session::List>(&cx).await,
-        RouteId::SessionRevoke => run::<session::RevokeOne>(&cx).await,
-        RouteId::SessionSignOutAll => run::<session::SignOutAll>(&cx).await,
-        RouteId::Lookup => run::<cache::Get>(&cx).await,
-        RouteId::LookupInvalidate => run::<cache::Invalidate>(&cx).await,
-        RouteId::LookupInvalidateTag => run::<cache::InvalidateTag>(&cx).await,
-        RouteId::CacheMetrics => run::<cache::Metrics>(&cx).await,
-        RouteId::RateLimitList => run::<ratelimit::List>(&cx).await,
-        RouteId::RateLimitSpend => run::<ratelimit::Spend>(&cx).await,
-        RouteId::RateLimitPeek => run::<ratelimit::Peek>(&cx).await,
-        RouteId::RateLimitReset => run::<ratelimit::Reset>(&cx).await,
-        RouteId::Dashboard => run::<dashboard::Dashboard>(&cx).await,
-    };
+    let result = handlers::run_route(&cx).await;
     state::set_sync_token(cx.redis.sync_token());
     result
 }
@@ -224,7 +229,7 @@ fn log_server_error(facts: &Facts, problem: &Problem) {
         "title": problem.title,
         "detail": problem.detail,
     });
-    worker::console_error!("{line}");
+    runtime::log(Level::Error, &line.to_string());
 }
 
 /// Whether the request came through Cloudflare's edge (or `wrangler dev`, which plays it): it carries a

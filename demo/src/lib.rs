@@ -12,11 +12,13 @@
 //! - [`tags`]: the lookup demo's tags, the only ones that can be invalidated.
 //! - [`problem`]: every error as RFC 9457 problem details.
 //! - [`reply`]: responses built in Rust and handed to the runtime in one piece.
+//! - `runtime`: what the handlers need from the runtime (headers, `waitUntil`, the log, timers), one
+//!   small trait; `dispatch` (wasm only) implements it over the runtime's request and context.
 //!
 //! Static files in `www/` are served by the Workers assets layer before this code runs; the Worker only
-//! sees `/api/*` and paths that match no file. The pure modules compile natively too, where their unit
-//! tests run; the rest needs the Workers runtime.
-// Natively only the pure modules' tests use them.
+//! sees `/api/*` and paths that match no file. Everything but `dispatch` (the runtime's request in, its
+//! response out) compiles natively too, where the handlers run with the middleware in unit tests.
+// Natively nothing calls into the crate but its tests.
 #![cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 
 pub mod client_ip;
@@ -30,13 +32,11 @@ pub mod routes;
 pub mod tags;
 pub mod timing;
 
-#[cfg(target_arch = "wasm32")]
 mod context;
 #[cfg(target_arch = "wasm32")]
 mod dispatch;
-#[cfg(target_arch = "wasm32")]
 mod handlers;
-#[cfg(target_arch = "wasm32")]
+mod runtime;
 mod state;
 
 #[cfg(target_arch = "wasm32")]

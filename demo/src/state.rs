@@ -7,6 +7,7 @@ use std::rc::Rc;
 
 use super::config::{Config, ConfigError, URL_VARS};
 use super::metrics::Registry;
+use super::runtime::{self, Level};
 use redge::client::url::redact;
 use redge::clock::{Clock, SystemClock};
 use redge::ratelimit::RateLimiter;
@@ -54,9 +55,9 @@ pub(crate) fn limiter(config: &Config) -> Result<&'static RateLimiter, String> {
     })
 }
 
-/// The configuration, read from `env` and validated on the isolate's first request only (the env of a
-/// deployment never changes while its isolates live).
-pub(crate) fn config(env: &worker::Env) -> Result<Rc<Config>, ConfigError> {
+/// The configuration, read through `var` (a Worker's vars and secrets) and validated on the isolate's
+/// first request only (the env of a deployment never changes while its isolates live).
+pub(crate) fn config(var: impl Fn(&str) -> Option<String>) -> Result<Rc<Config>, ConfigError> {
     STARTED_MS.with(|s| {
         if s.get() == 0 {
             s.set(SystemClock.now_ms());
@@ -64,9 +65,9 @@ pub(crate) fn config(env: &worker::Env) -> Result<Rc<Config>, ConfigError> {
     });
     CONFIG.with(|cell| {
         cell.get_or_init(|| {
-            let config = Config::from_env(env).map(Rc::new);
+            let config = Config::from_vars(&var).map(Rc::new);
             if let Err(e) = &config {
-                log_config_problems(env, e);
+                log_config_problems(&var, e);
             }
             config
         })
@@ -77,28 +78,23 @@ pub(crate) fn config(env: &worker::Env) -> Result<Rc<Config>, ConfigError> {
 /// One structured log line (`wrangler tail`, Workers Logs) for a configuration that does not validate:
 /// each problem with its variable and, for the URL variables, the value redacted to scheme, host and
 /// port. Tokens and the rest of a URL never reach the log.
-fn log_config_problems(env: &worker::Env, error: &ConfigError) {
+fn log_config_problems(var: impl Fn(&str) -> Option<String>, error: &ConfigError) {
     let problems: Vec<serde_json::Value> = error
         .problems
         .iter()
         .map(|(variable, message)| {
             let mut entry = serde_json::json!({ "variable": variable, "message": message });
-            if URL_VARS.contains(variable) {
-                let value = env
-                    .var(variable)
-                    .map(|v| v.to_string())
-                    .or_else(|_| env.secret(variable).map(|v| v.to_string()))
-                    .ok();
-                if let Some(value) = value {
-                    entry["redacted_value"] = redact(&value).into();
-                }
+            if URL_VARS.contains(variable)
+                && let Some(value) = var(variable)
+            {
+                entry["redacted_value"] = redact(&value).into();
             }
             entry
         })
         .collect();
     let line =
         serde_json::json!({ "level": "error", "event": "configuration", "problems": problems });
-    worker::console_error!("{line}");
+    runtime::log(Level::Error, &line.to_string());
 }
 
 /// Logs, once per isolate, that a request came with no trusted client address: such requests share one
@@ -114,7 +110,7 @@ pub(crate) fn warn_unknown_client_once() {
                     `unknown`, a budget all such requests share; on Cloudflare this does not happen; \
                     behind another proxy set TRUSTED_CLIENT_IP_HEADER to the header it sets",
     });
-    worker::console_warn!("{line}");
+    runtime::log(Level::Warn, &line.to_string());
 }
 
 /// Whether this isolate's counters are due to be added to the deployment's totals (at most once per

@@ -17,18 +17,6 @@ use crate::session::{SessionConfig, Token};
 
 const NOW: u64 = 1_700_000_000_000;
 
-struct Counter(std::cell::Cell<u8>);
-
-impl crate::session::Random for Counter {
-    fn fill(&self, buf: &mut [u8]) -> Result<()> {
-        for b in buf {
-            *b = self.0.get();
-            self.0.set(self.0.get().wrapping_add(7));
-        }
-        Ok(())
-    }
-}
-
 /// A service that refuses every command (a Redis error per entry, the request itself answered).
 fn refusing() -> Rc<Client<FakeTransport>> {
     let transport = fake_server(|_| Err("ERR refused by the test".to_owned()));
@@ -51,7 +39,7 @@ fn cache(client: &Rc<Client<FakeTransport>>) -> Cache<FakeTransport> {
 }
 
 fn valid_token() -> String {
-    Token::generate(&Counter(std::cell::Cell::new(3)))
+    Token::generate(&crate::session::Counter::new(3))
         .unwrap()
         .expose()
 }

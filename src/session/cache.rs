@@ -171,26 +171,13 @@ impl SessionCache {
 
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
-    use std::cell::Cell;
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::session::token::Random;
-
-    struct Seq(Cell<u8>);
-
-    impl Random for Seq {
-        fn fill(&self, buf: &mut [u8]) -> crate::Result<()> {
-            for b in buf {
-                *b = self.0.get();
-                self.0.set(self.0.get().wrapping_add(13));
-            }
-            Ok(())
-        }
-    }
+    use crate::session::token::Counter;
 
     fn token(seed: u8) -> Token {
-        Token::generate(&Seq(Cell::new(seed))).unwrap()
+        Token::generate(&Counter::new(seed.wrapping_mul(101))).unwrap()
     }
 
     fn session(token: &Token, user: &str, idle_expires_at: u64) -> Session {

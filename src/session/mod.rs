@@ -71,6 +71,8 @@ pub use outcome::{Issued, Loaded, Revoked, Update};
 pub use pending::Pending;
 pub use record::{DEFAULT_ABSOLUTE_MS, DEFAULT_IDLE_MS, Lifetimes, Session, SessionSummary};
 pub use store::{SessionStore, WRITE_DEADLINE_SLACK_MS};
+#[cfg(test)]
+pub(crate) use token::Counter;
 pub use token::{Random, SessionId, TOKEN_LEN, Token, TokenError, WebCrypto};
 
 use crate::{Error, Result};

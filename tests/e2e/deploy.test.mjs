@@ -1,7 +1,9 @@
 // `npx wrangler deploy --dry-run` from a clean clone of the repository, as a user would run it first:
 // the build command must install or find what it needs, and the bundle must hold the Worker and nothing
-// meant for local development. The clone shares this checkout's npm packages and cargo build cache
-// (the tools are present, as the test's premise), so it checks the committed files, not a cold build.
+// meant for local development. The clone shares this checkout's npm packages (the tools are present, as
+// the test's premise) and builds into a target directory of its own under this checkout's: the clone
+// holds the committed files, which may differ from the working tree's, and cargo names the artifacts of
+// both alike, so a shared one would hand the working tree's next build the clone's library.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
@@ -22,7 +24,7 @@ test('wrangler deploy --dry-run from a clean clone builds a bundle with the Work
     execFileSync('git', ['clone', '--quiet', '--no-hardlinks', root, clone]);
     symlinkSync(join(root, 'node_modules'), join(clone, 'node_modules'), 'dir');
     const outdir = join(dir, 'dist');
-    const env = buildEnv({ CARGO_TARGET_DIR: join(root, 'target'), CI: 'true' });
+    const env = buildEnv({ CARGO_TARGET_DIR: join(root, 'target', 'deploy-test'), CI: 'true' });
     const wrangler = join(clone, 'node_modules', '.bin', 'wrangler');
     const { code, output } = await run(wrangler, ['deploy', '--dry-run', '--outdir', outdir], { cwd: clone, env, echo: false });
     assert.equal(code, 0, output.slice(-3000));

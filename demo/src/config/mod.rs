@@ -159,15 +159,4 @@ impl Config {
             ratelimit,
         })
     }
-
-    /// Reads the Worker's env (vars first, then secrets).
-    #[cfg(target_arch = "wasm32")]
-    pub fn from_env(env: &worker::Env) -> Result<Config, ConfigError> {
-        Config::from_vars(|name| {
-            env.var(name)
-                .map(|v| v.to_string())
-                .or_else(|_| env.secret(name).map(|v| v.to_string()))
-                .ok()
-        })
-    }
 }

@@ -13,9 +13,11 @@ use crate::config::LookupSettings;
 use crate::context::{Cx, Handler, Shared, Tr, json_response};
 use crate::problem::Problem;
 use crate::reply::Reply;
+use crate::runtime;
 use crate::tags;
 use redge::cache::{Cache, CacheOptions, CacheState, Key, Lookup, LookupError, Pending};
 use redge::client::Json;
+use redge::clock::{Clock, SystemClock};
 use redge::plan::Plan;
 
 /// The largest id the demo origin knows.
@@ -95,8 +97,8 @@ pub(crate) async fn resolve_item(
     id: u64,
     pending: Pending<Json<Value>>,
 ) -> Result<Lookup<Json<Value>>, Problem> {
-    let ctx = Rc::clone(&cx.ctx);
-    let cache = cache(cx).spawner(move |task| ctx.wait_until(task));
+    let runtime = Rc::clone(&cx.runtime);
+    let cache = cache(cx).spawner(move |task| runtime.wait_until(task));
     let settings = cx.config.lookup.clone();
     let result = cache
         .resolve(pending.finish(), move || origin(id, settings))
@@ -223,10 +225,12 @@ impl Handler for Metrics {
 /// The origin: a real upstream when configured, the demo otherwise.
 async fn origin(id: u64, settings: LookupSettings) -> Result<Option<Json<Value>>, String> {
     if let Some(base) = &settings.origin_url {
-        return upstream(base, id).await;
+        return runtime::fetch_json(&format!("{base}/{id}"))
+            .await
+            .map(|found| found.map(Json));
     }
-    sleep_ms(settings.origin_latency_ms).await;
-    if js_sys::Math::random() < settings.origin_failure_rate {
+    runtime::sleep_ms(settings.origin_latency_ms).await;
+    if runtime::random() < settings.origin_failure_rate {
         return Err("the demo origin failed (DEMO_ORIGIN_FAILURE_RATE)".into());
     }
     if id > DEMO_IDS {
@@ -236,58 +240,6 @@ async fn origin(id: u64, settings: LookupSettings) -> Result<Option<Json<Value>>
         "id": id,
         "name": format!("Item {id}"),
         "price_cents": (id * 137) % 10_000,
-        "fetched_at": js_sys::Date::now() as u64,
+        "fetched_at": SystemClock.now_ms(),
     }))))
-}
-
-/// `GET <base>/<id>` through the global `fetch` (not `worker::Fetch`, whose `Url` type pulls the IDNA
-/// tables into the wasm: over 100 KB gzipped for one URL).
-async fn upstream(base: &str, id: u64) -> Result<Option<Json<Value>>, String> {
-    use wasm_bindgen::JsCast;
-    use wasm_bindgen_futures::JsFuture;
-    let describe = |e: wasm_bindgen::JsValue| format!("the origin could not be reached: {e:?}");
-    let global = js_sys::global();
-    let fetch: js_sys::Function = js_sys::Reflect::get(&global, &"fetch".into())
-        .map_err(describe)?
-        .dyn_into()
-        .map_err(|_| "this runtime has no fetch".to_owned())?;
-    let url = wasm_bindgen::JsValue::from_str(&format!("{base}/{id}"));
-    let promise: js_sys::Promise = fetch
-        .call1(&global, &url)
-        .map_err(describe)?
-        .unchecked_into();
-    let response: web_sys::Response = JsFuture::from(promise)
-        .await
-        .map_err(describe)?
-        .unchecked_into();
-    match response.status() {
-        200 => {
-            let text = JsFuture::from(response.text().map_err(describe)?)
-                .await
-                .map_err(describe)?
-                .as_string()
-                .unwrap_or_default();
-            serde_json::from_str(&text)
-                .map(|v| Some(Json(v)))
-                .map_err(|e| format!("the origin's answer is not JSON: {e}"))
-        }
-        404 => Ok(None),
-        status => Err(format!("the origin answered HTTP {status}")),
-    }
-}
-
-/// Waits on the runtime's `setTimeout`.
-async fn sleep_ms(ms: u32) {
-    use wasm_bindgen::JsCast;
-    let global = js_sys::global();
-    let Some(set_timeout) = js_sys::Reflect::get(&global, &"setTimeout".into())
-        .ok()
-        .and_then(|f| f.dyn_into::<js_sys::Function>().ok())
-    else {
-        return;
-    };
-    let promise = js_sys::Promise::new(&mut |resolve, _| {
-        let _ = set_timeout.call2(&global, &resolve, &ms.into());
-    });
-    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
 }
