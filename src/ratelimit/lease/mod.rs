@@ -82,7 +82,7 @@
 
 mod table;
 
-#[cfg(test)]
+#[cfg(all(test, not(target_arch = "wasm32")))]
 pub(crate) use table::LEASE_SOURCE;
 pub(crate) use table::Leases;
 
