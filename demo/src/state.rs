@@ -9,7 +9,7 @@ use super::config::{Config, ConfigError, URL_VARS};
 use super::metrics::Registry;
 use redge::client::url::redact;
 use redge::clock::{Clock, SystemClock};
-use redge::ratelimit::RateLimiter;
+use redge::ratelimit::{LeaseConfig, RateLimiter};
 
 thread_local! {
     static CONFIG: OnceCell<Result<Rc<Config>, ConfigError>> = const { OnceCell::new() };
@@ -31,12 +31,16 @@ pub(crate) fn limiter(config: &Config) -> Result<&'static RateLimiter, String> {
             let settings = &config.ratelimit;
             RateLimiter::new(settings.policies.clone())
                 .map(|limiter| {
-                    let limiter = limiter
+                    limiter
                         .prefix(settings.prefix.clone())
                         .failure_policy(settings.failure)
-                        .with_timeout_ms(settings.timeout_ms);
-                    &*Box::leak(Box::new(limiter))
+                        .with_timeout_ms(settings.timeout_ms)
                 })
+                .and_then(|limiter| match settings.leases {
+                    true => limiter.leases(LeaseConfig::default()),
+                    false => Ok(limiter),
+                })
+                .map(|limiter| &*Box::leak(Box::new(limiter)))
                 .map_err(|e| format!("the rate-limit policies are invalid: {e}"))
         })
         .clone()

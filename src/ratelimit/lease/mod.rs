@@ -94,7 +94,8 @@ use super::quota::{Algorithm, Quota};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LeaseConfig {
     /// Units per period this isolate must see of a key (estimated over the last period) before it takes
-    /// a lease. Default 20: below that, one round trip per request is cheap enough.
+    /// a lease. Default 20: below that, one round trip per request is cheap enough. A policy whose
+    /// limit is below it never leases (a refusal blocks the key before it gets hot).
     pub hot_after: u64,
     /// The largest lease, in percent of the limit (1 to 100). Default 10: ten isolates can hold a full
     /// lease each and still leave nothing idle that the bound does not state.
