@@ -630,7 +630,7 @@ impl<C: Clock + Clone + 'static> RateLimiter<C> {
                     .take()
                     .ok()
                     .and_then(|values| lease::Grant::from_reply(&values));
-                leases.apply(&d.key, sent, now, grant);
+                leases.apply(d, sent, now, grant);
             }
         }))
     }

@@ -115,15 +115,17 @@ impl Leases {
     }
 
     /// Spends `cost` from the live lease of every key, if every key has one with enough units; else
-    /// spends nothing.
+    /// spends nothing. A key named twice in one check goes to Redis (it would be charged twice).
     pub(crate) fn spend(&self, keys: &[&str], now: u64, cost: u64) -> Option<Vec<Spent>> {
         let mut entries = self.entries.borrow_mut();
-        let enough = keys.iter().all(|k| {
-            entries
-                .get(*k)
-                .and_then(|e| e.live(now))
-                .is_some_and(|h| h.units >= cost)
-        });
+        let twice = keys.iter().enumerate().any(|(i, k)| keys[..i].contains(k));
+        let enough = !twice
+            && keys.iter().all(|k| {
+                entries
+                    .get(*k)
+                    .and_then(|e| e.live(now))
+                    .is_some_and(|h| h.units >= cost)
+            });
         if !enough || keys.is_empty() {
             return None;
         }
@@ -229,9 +231,10 @@ impl Leases {
             .collect()
     }
 
-    /// Applies a renewal's outcome: sent at `sent`, answered at `now` (this isolate's clock). `None`
-    /// for a failure (error, timeout, unreadable answer).
-    pub(crate) fn apply(&self, key: &str, sent: u64, now: u64, grant: Option<Grant>) {
+    /// Applies the outcome of renewal `due`: sent at `sent`, answered at `now` (this isolate's clock).
+    /// `None` for a failure (error, timeout, unreadable answer).
+    pub(crate) fn apply(&self, due: &Due, sent: u64, now: u64, grant: Option<Grant>) {
+        let key = due.key.as_str();
         let mut entries = self.entries.borrow_mut();
         let Some(entry) = entries.get_mut(key) else {
             return;
@@ -243,6 +246,13 @@ impl Leases {
             // holds at most one maximum lease unspent (the bound).
             entry.paused_until = sent - sent % period + period;
             return;
+        };
+        // An answer out of range (a script that is not ours) promises no more than was asked, for no
+        // longer than a window.
+        let grant = Grant {
+            units: grant.units.min(due.want),
+            window_left_ms: grant.window_left_ms.min(period),
+            ..grant
         };
         // Measured from the send time: the lease ends no later than Redis's window.
         let ends = sent.saturating_add(grant.window_left_ms);

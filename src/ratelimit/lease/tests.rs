@@ -13,7 +13,7 @@ use super::super::tests::{Store, reference, reference_server};
 use super::super::*;
 use super::take;
 use crate::Plan;
-use crate::client::{FakeTransport, fake_server};
+use crate::client::{FakeTransport, Reply, fake_server};
 use crate::clock::FakeClock;
 
 /// The start of a minute, so that windows of 60 s start at T0.
@@ -517,4 +517,54 @@ fn the_reference_grants_what_the_window_has_left() {
     assert_eq!(g.window_left_ms, 600);
     let (g, _) = take(Some(&full), T0 + 1_000, &q, 3);
     assert_eq!((g.units, g.window), (3, T0 + 1_000), "a new window");
+}
+
+#[test]
+fn a_key_named_twice_and_an_answer_out_of_range_promise_nothing_more() {
+    let clock = FakeClock::new(T0);
+    let limiter = isolate(&clock, Quota::new(1_000, 60_000));
+    let store = Store::default();
+    let client = client(&store);
+    leased(&limiter, &client, "twice");
+    let held = limiter.leased_units("api", "twice");
+    let d = block_on(limiter.check(&client, &[("api", "twice"), ("api", "twice")], 1)).unwrap();
+    assert_eq!(d.reason, Reason::WithinLimit, "asked Redis");
+    assert_eq!(limiter.leased_units("api", "twice"), held);
+
+    // A service that grants more than asked, for longer than a window.
+    let greedy = Rc::new(
+        Client::with_transport(
+            "http://redis.test",
+            "t",
+            fake_server(|args| {
+                if args[0].starts_with("EVAL") && args.len() == 8 {
+                    let big = Reply::Int(i64::MAX);
+                    Ok(Reply::Array(vec![
+                        big.clone(),
+                        Reply::Int(0),
+                        big.clone(),
+                        big,
+                    ]))
+                } else {
+                    Err("ERR no".into())
+                }
+            }),
+        )
+        .unwrap(),
+    );
+    for _ in 0..6 {
+        block_on(limiter.limit(&greedy, "api", "greedy")).unwrap();
+    }
+    assert!(renew(&limiter, &greedy));
+    let units = limiter.leased_units("api", "greedy");
+    assert!(
+        (1..=100).contains(&units),
+        "{units}: at most what was asked"
+    );
+    clock.advance(60_000);
+    assert_eq!(
+        limiter.leased_units("api", "greedy"),
+        0,
+        "no longer than a window"
+    );
 }
