@@ -243,6 +243,16 @@ pub(crate) fn count_decision(decision: &Decision) {
     });
 }
 
+/// Renews the leases of hot keys that are due, after the response (nothing when leasing is off or
+/// nothing is due).
+pub(crate) fn spawn_lease_renewals(cx: &Cx) {
+    if let Ok(limiter) = state::limiter(&cx.config) {
+        let runtime = Rc::clone(&cx.runtime);
+        let spawn = move |task| runtime.wait_until(task);
+        limiter.spawn_lease_renewals(Rc::clone(&cx.redis), &spawn);
+    }
+}
+
 impl Middleware {
     /// Adds every middleware read to the request's plan (each with its wait). `charge: false` skips the
     /// route limit (the route has no Redis work this time).
@@ -278,6 +288,7 @@ impl Middleware {
         let decision = self.ratelimit.map(ratelimit::Pending::finish);
         if let Some(decision) = &decision {
             count_decision(decision);
+            spawn_lease_renewals(cx);
             if !cx.route.group.reports_own_limit() || !decision.allowed {
                 for (name, value) in headers::headers(decision, cx.config.ratelimit.legacy_headers)
                 {

@@ -10,7 +10,7 @@ use super::metrics::Registry;
 use super::runtime::{self, Level};
 use redge::client::url::redact;
 use redge::clock::{Clock, SystemClock};
-use redge::ratelimit::RateLimiter;
+use redge::ratelimit::{LeaseConfig, RateLimiter};
 use redge::session::SessionCache;
 
 thread_local! {
@@ -43,12 +43,16 @@ pub(crate) fn limiter(config: &Config) -> Result<&'static RateLimiter, String> {
             let settings = &config.ratelimit;
             RateLimiter::new(settings.policies.clone())
                 .map(|limiter| {
-                    let limiter = limiter
+                    limiter
                         .prefix(settings.prefix.clone())
                         .failure_policy(settings.failure)
-                        .with_timeout_ms(settings.timeout_ms);
-                    &*Box::leak(Box::new(limiter))
+                        .with_timeout_ms(settings.timeout_ms)
                 })
+                .and_then(|limiter| match settings.leases {
+                    true => limiter.leases(LeaseConfig::default()),
+                    false => Ok(limiter),
+                })
+                .map(|limiter| &*Box::leak(Box::new(limiter)))
                 .map_err(|e| format!("the rate-limit policies are invalid: {e}"))
         })
         .clone()

@@ -63,6 +63,7 @@ pub fn reason_name(reason: Reason) -> &'static str {
         Reason::FailOpen => "failOpen",
         Reason::FailClosed => "failClosed",
         Reason::LocalFallback => "localFallback",
+        Reason::Leased => "leased",
     }
 }
 

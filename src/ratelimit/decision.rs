@@ -15,11 +15,14 @@ pub enum Reason {
     FailClosed,
     /// Redis failed or timed out, and this isolate's own limiter decided.
     LocalFallback,
+    /// Units this isolate leased from Redis earlier (counted there already) paid for the request:
+    /// Redis was not asked. `remaining` is an estimate (see leasing in the module docs).
+    Leased,
 }
 
 impl Reason {
     /// The snake-case name used in JSON: `within_limit`, `limit_exceeded`, `blocked_locally`,
-    /// `fail_open`, `fail_closed`, `local_fallback`.
+    /// `fail_open`, `fail_closed`, `local_fallback`, `leased`.
     pub fn name(self) -> &'static str {
         match self {
             Reason::WithinLimit => "within_limit",
@@ -28,6 +31,7 @@ impl Reason {
             Reason::FailOpen => "fail_open",
             Reason::FailClosed => "fail_closed",
             Reason::LocalFallback => "local_fallback",
+            Reason::Leased => "leased",
         }
     }
 

@@ -42,6 +42,13 @@
 //! request through, refuse it, or let this isolate's own limiter decide. The decision's [`Reason`] says
 //! which happened.
 //!
+//! # Leased quota
+//!
+//! With [`RateLimiter::leases`] (off by default), an isolate that sees a fixed-window key often takes a
+//! lease of units counted in Redis up front and decides that key's requests itself, renewing in the
+//! background: a hot key costs no round trip on the request's path and the limit still holds exactly.
+//! [`lease`] says why only the fixed window is leased and bounds what leases leave unused.
+//!
 //! # Composition
 //!
 //! [`RateLimiter::prepare`] adds the check to a batch other components share; [`Pending::finish`]
@@ -73,6 +80,7 @@ mod fixed_window;
 mod gcra;
 pub mod headers;
 mod key;
+pub mod lease;
 mod local;
 // The reference models and the state the script stores, for the property tests against real Redis;
 // not part of the API.
@@ -85,15 +93,19 @@ mod token_bucket;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::rc::Rc;
 
 pub use decision::{Decision, PolicyStatus, Reason};
 pub use key::{MAX_ESCAPED_LEN, escape, is_policy_name, key};
+pub use lease::LeaseConfig;
 pub use local::{BlockCache, LocalLimiter};
 pub use quota::{Algorithm, MAX_PRODUCT, Quota};
 
+use crate::cache::{Spawn, Task};
 use crate::client::{Batch, Client, Handle, Script, Transport, within};
 use crate::clock::{Clock, SystemClock};
 use crate::{Error, Result};
+use lease::Leases;
 use model::Verdict;
 
 /// The Lua source: the shared helpers, the four algorithms, and the driver that checks every key.
@@ -175,6 +187,8 @@ pub struct RateLimiter<C: Clock = SystemClock> {
     script: Script,
     blocks: RefCell<BlockCache>,
     local: RefCell<LocalLimiter>,
+    max_entries: usize,
+    leases: Option<Rc<Leases>>,
     clock: C,
 }
 
@@ -221,6 +235,8 @@ impl<C: Clock> RateLimiter<C> {
             script: Script::new(SCRIPT_SOURCE),
             blocks: RefCell::new(BlockCache::new(10_000, 1 << 20)),
             local: RefCell::new(LocalLimiter::new(10_000, 1 << 20)),
+            max_entries: 10_000,
+            leases: None,
             clock,
         })
     }
@@ -247,7 +263,36 @@ impl<C: Clock> RateLimiter<C> {
     pub fn memory(mut self, max_entries: usize, max_bytes: usize) -> Self {
         self.blocks = RefCell::new(BlockCache::new(max_entries, max_bytes));
         self.local = RefCell::new(LocalLimiter::new(max_entries, max_bytes));
+        self.max_entries = max_entries;
+        if let Some(leases) = &self.leases {
+            self.leases = Some(Rc::new(Leases::new(leases.config, max_entries)));
+        }
         self
+    }
+
+    /// Decides hot keys of fixed-window policies from leased quota, with no round trip on the request's
+    /// path (see [leasing](lease)); renewals run through [`RateLimiter::spawn_lease_renewals`]. Off by
+    /// default.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a value out of range ([`LeaseConfig::validate`]).
+    pub fn leases(mut self, config: LeaseConfig) -> Result<Self> {
+        config.validate().map_err(Error::Config)?;
+        self.leases = Some(Rc::new(Leases::new(config, self.max_entries)));
+        Ok(self)
+    }
+
+    /// The lease configuration, when leasing is on.
+    pub fn lease_config(&self) -> Option<LeaseConfig> {
+        self.leases.as_ref().map(|l| l.config)
+    }
+
+    /// Units this isolate holds of `identifier` under `policy` (0 without a live lease).
+    pub fn leased_units(&self, policy: &str, identifier: &str) -> u64 {
+        let now = self.clock.now_ms();
+        self.leases
+            .as_ref()
+            .map_or(0, |l| l.units(&self.key(policy, identifier), now))
     }
 
     /// Gives `identifier` its own quota under `policy` (a partner with a higher limit, a tenant's plan).
@@ -381,6 +426,9 @@ impl<C: Clock> RateLimiter<C> {
             let mut blocks = self.blocks.borrow_mut();
             pending.checks.iter().for_each(|c| blocks.forget(&c.key));
         }
+        if cost > 0 && pending.known.is_none() {
+            pending.known = self.leased(&pending.checks, now, cost.unsigned_abs());
+        }
         if pending.known.is_none() {
             let keys: Vec<String> = pending.checks.iter().map(|c| c.key.clone()).collect();
             let mut args = vec![now.to_string(), cost.to_string()];
@@ -393,6 +441,36 @@ impl<C: Clock> RateLimiter<C> {
             pending.call = Some((keys, args));
         }
         Ok(pending)
+    }
+
+    /// A decision from leases when every subject holds enough units; in any case, counts the demand of
+    /// the leaseable subjects, so that hot ones are due a lease. (A subject blocked locally never gets
+    /// here: it has nothing left to lease.)
+    fn leased(&self, checks: &[Check], now: u64, cost: u64) -> Option<Decision> {
+        let leases = self.leases.as_ref()?;
+        let leaseable = checks.iter().all(|c| lease::leaseable(c.algorithm));
+        let keys: Vec<&str> = checks.iter().map(|c| c.key.as_str()).collect();
+        let spent = if leaseable {
+            leases.spend(&keys, now, cost)
+        } else {
+            None
+        };
+        for c in checks.iter().filter(|c| lease::leaseable(c.algorithm)) {
+            leases.observe(&c.key, c.quota, now, cost);
+        }
+        let statuses = checks
+            .iter()
+            .zip(spent?)
+            .map(|(c, s)| {
+                c.status(Verdict {
+                    allowed: true,
+                    remaining: s.remaining,
+                    reset_ms: s.reset_ms,
+                    retry_after_ms: 0,
+                })
+            })
+            .collect();
+        Some(Decision::from_statuses(statuses, Reason::Leased))
     }
 
     /// A refusal from the block cache when any subject is blocked there for this cost.
@@ -487,6 +565,9 @@ impl<C: Clock> RateLimiter<C> {
         let key = self.key(&self.find(policy)?.name, identifier);
         self.blocks.borrow_mut().forget(&key);
         self.local.borrow_mut().forget(&key);
+        if let Some(leases) = &self.leases {
+            leases.forget(&key);
+        }
         let _: i64 = client.query(&crate::client::commands::del([&key])).await?;
         Ok(())
     }
@@ -511,6 +592,59 @@ impl<C: Clock> RateLimiter<C> {
         match reply {
             Some(reply) => pending.finish_with(reply),
             None => pending.fail(Error::Timeout(self.timeout_ms)),
+        }
+    }
+}
+
+impl<C: Clock + Clone + 'static> RateLimiter<C> {
+    /// The lease renewals due, as one background task: one round trip for all of them (one script call
+    /// per key), waiting at most [`LeaseConfig::timeout_ms`]. `None` when leasing is off or nothing is
+    /// due. A Worker hands it to `ctx.wait_until` ([`RateLimiter::spawn_lease_renewals`]); tests await
+    /// it.
+    pub fn lease_renewal<T: Transport + 'static>(&self, client: Rc<Client<T>>) -> Option<Task> {
+        let leases = Rc::clone(self.leases.as_ref()?);
+        let sent = self.clock.now_ms();
+        let due = leases.take_due(sent);
+        if due.is_empty() {
+            return None;
+        }
+        let clock = self.clock.clone();
+        Some(Box::pin(async move {
+            let batch = client.batch();
+            let handles: Vec<Handle<Vec<i64>>> = due
+                .iter()
+                .map(|d| {
+                    let args = [sent, d.quota.limit(), d.quota.period_ms(), d.want];
+                    batch.add_script(
+                        &leases.script,
+                        [d.key.as_str()],
+                        args.map(|a| a.to_string()),
+                    )
+                })
+                .collect();
+            // A failed send reaches every handle: each renewal then counts as failed.
+            let _ = batch.send_within(leases.config.timeout_ms).await;
+            let now = clock.now_ms();
+            for (d, handle) in due.iter().zip(handles) {
+                let grant = handle
+                    .take()
+                    .ok()
+                    .and_then(|values| lease::Grant::from_reply(&values));
+                leases.apply(d, sent, now, grant);
+            }
+        }))
+    }
+
+    /// Starts the lease renewals due through `spawner` (in a Worker: `move |task| ctx.wait_until(task)`),
+    /// so they run after the response. Call it once per request, after the checks; it does nothing when
+    /// leasing is off or nothing is due.
+    pub fn spawn_lease_renewals<T: Transport + 'static>(
+        &self,
+        client: Rc<Client<T>>,
+        spawner: &dyn Spawn,
+    ) {
+        if let Some(task) = self.lease_renewal(client) {
+            spawner.spawn(task);
         }
     }
 }

@@ -7,6 +7,9 @@
 use super::quota::{Algorithm, Quota};
 use super::{fixed_window, gcra, sliding_log, sliding_window, token_bucket};
 
+/// The lease script's reference (`scripts/lease.lua`) and its answer, for the tests against real Redis.
+pub use super::lease::{Grant, take as take_lease};
+
 /// One key's state as stored in Redis: `t:a:b:c`, four unsigned integers, then for the sliding log its
 /// entries, oldest first, each `,age` (cost 1) or `,age:cost`, the age counted back from `t`.
 ///

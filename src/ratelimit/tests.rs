@@ -13,13 +13,40 @@ use crate::clock::FakeClock;
 
 const T0: u64 = 1_700_000_000_000;
 
-type Store = Rc<RefCell<HashMap<String, State>>>;
+pub(crate) type Store = Rc<RefCell<HashMap<String, State>>>;
 
-/// A service that answers the check script with the reference models, over an in-memory store.
-fn reference_server(store: Store) -> FakeTransport {
-    fake_server(move |args| {
+/// A service that answers the check and lease scripts with the reference models, over an in-memory
+/// store.
+pub(crate) fn reference_server(store: Store) -> FakeTransport {
+    fake_server(reference(store))
+}
+
+/// The service's commands: the reference models where Redis runs the scripts.
+pub(crate) fn reference(store: Store) -> impl Fn(&[String]) -> std::result::Result<Reply, String> {
+    let lease = Script::new(lease::LEASE_SOURCE);
+    move |args: &[String]| {
         let mut store = store.borrow_mut();
         match args[0].as_str() {
+            "EVAL" | "EVALSHA" if args[1] == lease.sha1() || args[1] == lease.source() => {
+                let n = |i: usize| args.get(i).and_then(|a| a.parse::<u64>().ok()).unwrap_or(1);
+                let key = args.get(3).cloned().unwrap_or_default();
+                let (now, quota, want) = (n(4), Quota::new(n(5), n(6)), n(7));
+                let (grant, write) = lease::take(store.get(&key), now, &quota, want);
+                if let Write::Set(s, _) = write {
+                    store.insert(key, s);
+                }
+                let out = [
+                    grant.units,
+                    grant.window,
+                    grant.window_left_ms,
+                    grant.remaining,
+                ];
+                Ok(Reply::Array(
+                    out.iter()
+                        .map(|v| Reply::Int(i64::try_from(*v).unwrap_or(i64::MAX)))
+                        .collect(),
+                ))
+            }
             "EVAL" | "EVALSHA" => {
                 let n: usize = args[2].parse().map_err(|_| "ERR numkeys")?;
                 let keys = &args[3..3 + n];
@@ -71,7 +98,7 @@ fn reference_server(store: Store) -> FakeTransport {
             )),
             other => Err(format!("ERR unexpected {other}")),
         }
-    })
+    }
 }
 
 fn limiter(clock: &FakeClock) -> RateLimiter<FakeClock> {

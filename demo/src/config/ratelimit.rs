@@ -16,6 +16,8 @@ pub const FAILURE_VAR: &str = "RATELIMIT_FAILURE";
 pub const LEGACY_HEADERS_VAR: &str = "RATELIMIT_LEGACY_HEADERS";
 /// Name of the variable with the route groups' policies.
 pub const ROUTES_VAR: &str = "RATELIMIT_ROUTES";
+/// Name of the variable that turns leased quota on for hot keys of fixed-window policies.
+pub const LEASES_VAR: &str = "RATELIMIT_LEASES";
 
 /// Rate-limit settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,6 +32,8 @@ pub struct RateLimitSettings {
     pub prefix: String,
     /// Whether to send `X-RateLimit-*` too.
     pub legacy_headers: bool,
+    /// Whether hot keys of fixed-window policies are decided from leased quota.
+    pub leases: bool,
     /// The policy that guards each route group.
     pub routes: RouteLimits,
     /// Which header carries the client's address (the key of the route limits).
@@ -56,6 +60,7 @@ impl RateLimitSettings {
             "a whole number of milliseconds from 1 to 30000",
         );
         let legacy_headers = reader.boolean(LEGACY_HEADERS_VAR);
+        let leases = reader.boolean(LEASES_VAR);
         let prefix = reader
             .read("RATELIMIT_PREFIX")
             .map_or_else(|| DEFAULT_PREFIX.to_owned(), |p| p.trim().to_owned());
@@ -80,6 +85,7 @@ impl RateLimitSettings {
             timeout_ms,
             prefix,
             legacy_headers,
+            leases,
             routes,
             client_ip,
         }

@@ -74,16 +74,16 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// A switch: `true`, `1` or `yes`; `false`, `0` or `no`; false when unset.
+    /// A switch: `true`, `1`, `yes` or `on`; `false`, `0`, `no` or `off`; false when unset.
     pub(super) fn boolean(&mut self, name: &'static str) -> bool {
         self.parsed(
             name,
             || false,
             |text| match text.trim() {
-                "true" | "1" | "yes" => Ok(true),
-                "false" | "0" | "no" => Ok(false),
+                "true" | "1" | "yes" | "on" => Ok(true),
+                "false" | "0" | "no" | "off" => Ok(false),
                 _ => Err(format!(
-                    "{name} must be true or false, got {:?}",
+                    "{name} must be true or false (or on or off), got {:?}",
                     shorten(text)
                 )),
             },

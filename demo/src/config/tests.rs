@@ -345,25 +345,27 @@ fn debug_shows_no_token() {
 
 #[test]
 fn switches_take_the_same_words() {
-    for var in [SESSION_INSECURE_VAR, LEGACY_HEADERS_VAR] {
+    for var in [SESSION_INSECURE_VAR, LEGACY_HEADERS_VAR, LEASES_VAR] {
         for (text, expected) in [
             ("true", Some(true)),
             ("1", Some(true)),
             ("yes", Some(true)),
+            ("on", Some(true)),
             (" false ", Some(false)),
             ("0", Some(false)),
             ("no", Some(false)),
-            ("on", None),
+            ("off", Some(false)),
+            ("enabled", None),
             ("TRUE", None),
         ] {
             let mut pairs = GOOD.to_vec();
             pairs.push((var, text));
             match (Config::from_vars(vars(&pairs)), expected) {
                 (Ok(config), Some(on)) => {
-                    let read = if var == SESSION_INSECURE_VAR {
-                        config.session.insecure_cookie
-                    } else {
-                        config.ratelimit.legacy_headers
+                    let read = match var {
+                        SESSION_INSECURE_VAR => config.session.insecure_cookie,
+                        LEASES_VAR => config.ratelimit.leases,
+                        _ => config.ratelimit.legacy_headers,
                     };
                     assert_eq!(read, on, "{var}={text}");
                 }

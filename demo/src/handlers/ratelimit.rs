@@ -11,7 +11,9 @@
 
 use serde_json::{Value, json};
 
-use crate::context::{Cx, Handler, Shared, Tr, count_decision, json_response};
+use crate::context::{
+    Cx, Handler, Shared, Tr, count_decision, json_response, spawn_lease_renewals,
+};
 use crate::problem::Problem;
 use crate::reply::Reply;
 use crate::state;
@@ -124,6 +126,7 @@ impl<const PEEK: bool> Handler for Decide<PEEK> {
     async fn respond(cx: &Cx, pending: Self::Pending, _: Shared) -> Result<Reply, Problem> {
         let decision = pending.finish();
         count_decision(&decision);
+        spawn_lease_renewals(cx);
         for (name, value) in headers::headers(&decision, cx.config.ratelimit.legacy_headers) {
             if !(PEEK && name == headers::RETRY_AFTER) {
                 cx.add_header(name, &value);
