@@ -272,7 +272,7 @@ fn the_plan_adds_nothing_for_a_colo_hit_and_the_tier_is_opt_in() {
     a.run_tasks();
     let plan = Plan::new(a.cache.client());
     let pending = block_on(plan.lookup_colo::<String>(&a.cache, "k", &policy()));
-    assert!(!pending.reads_redis() && plan.is_empty() && plan.wait().is_none());
+    assert!(pending.answered_by_tier() && plan.is_empty() && plan.wait().is_none());
     let read = pending.finish();
     assert_eq!(read.status(), Status::Hit);
 
@@ -280,11 +280,11 @@ fn the_plan_adds_nothing_for_a_colo_hit_and_the_tier_is_opt_in() {
     let off = policy().colo_ttl_ms(0);
     let plan = Plan::new(a.cache.client());
     let pending = block_on(plan.lookup_colo::<String>(&a.cache, "k", &off));
-    assert!(pending.reads_redis() && !plan.is_empty());
+    assert!(!pending.answered_by_tier() && !plan.is_empty());
     // No store given to the cache: the same.
     let bare = Cache::new(Rc::clone(&a.cache.client), Rc::clone(a.cache.state()));
     let plan = Plan::new(a.cache.client());
-    assert!(block_on(plan.lookup_colo::<String>(&bare, "k", &policy())).reads_redis());
+    assert!(!block_on(plan.lookup_colo::<String>(&bare, "k", &policy())).answered_by_tier());
 }
 
 #[test]

@@ -119,11 +119,11 @@ impl<V> Read<V> {
 }
 
 impl<V> Pending<V> {
-    /// Whether this lookup added a read to the batch: `false` when a tier answered before it (memory,
-    /// colo), the breaker is open or the key is invalid. A request whose parts add nothing needs no
-    /// round trip.
-    pub fn reads_redis(&self) -> bool {
-        matches!(self.source, Source::Redis(_))
+    /// Whether a tier above Redis (this isolate's memory, the colo) answered with a fresh value: the
+    /// lookup added nothing to the batch and will call no origin. (Nothing is added either for an
+    /// invalid key or while the breaker is open, but then the origin answers.)
+    pub fn answered_by_tier(&self) -> bool {
+        matches!(self.source, Source::Memory(_) | Source::Colo(..))
     }
 }
 
