@@ -72,17 +72,16 @@ impl<T: Transport + 'static> Cache<T> {
         }
     }
 
-    /// Puts a fresh value that Redis confirmed (or the origin gave) for `ctx`'s lookup in the colo: in
-    /// the background through the spawner, or at once without one. Nothing when the tier is off.
-    pub(super) async fn keep_in_colo(&self, ctx: &Ctx, envelope: &Envelope) {
-        let Some(store) = &self.colo else { return };
-        let name = self.colo_name(ctx.key.name());
-        let Some(task) = colo_put(store, &self.state, name, ctx, envelope) else {
+    /// Puts a fresh value that Redis confirmed (or the origin gave) for `ctx`'s lookup in the colo, in
+    /// the background through the spawner. Nothing when the tier is off or the cache has no spawner
+    /// (the colo is filled after responses, never on a lookup's path).
+    pub(super) fn keep_in_colo(&self, ctx: &Ctx, envelope: &Envelope) {
+        let (Some(store), Some(spawner)) = (&self.colo, &self.spawner) else {
             return;
         };
-        match &self.spawner {
-            Some(spawner) => spawner.spawn(task),
-            None => task.await,
+        let name = self.colo_name(ctx.key.name());
+        if let Some(task) = colo_put(store, &self.state, name, ctx, envelope) {
+            spawner.spawn(task);
         }
     }
 

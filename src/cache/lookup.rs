@@ -372,7 +372,7 @@ impl<T: Transport + 'static> Cache<T> {
             } => {
                 match tier {
                     Tier::Redis => {
-                        self.keep_in_colo(&ctx, &envelope).await;
+                        self.keep_in_colo(&ctx, &envelope);
                         self.remember(&ctx, envelope, u64::MAX);
                     }
                     Tier::Colo(until) => self.remember(&ctx, envelope, until),
@@ -555,7 +555,7 @@ impl<T: Transport + 'static> Cache<T> {
                             oversize =
                                 write(&self.client, &self.state, &ctx, envelope, lease).await;
                             if let (Some(envelope), false) = (kept, oversize) {
-                                self.keep_in_colo(&ctx, &envelope).await;
+                                self.keep_in_colo(&ctx, &envelope);
                                 self.remember(&ctx, Rc::new(envelope), u64::MAX);
                             }
                         }

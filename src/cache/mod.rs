@@ -412,8 +412,8 @@ impl<T: Transport + 'static> Cache<T> {
     }
 
     /// Keeps fresh values in `store` too (in a Worker: [`CacheApi`]), for lookups whose policy has a
-    /// [`colo_ttl_ms`](Policy::colo_ttl_ms); see [`colo`]. Puts run through the spawner when there is
-    /// one, after the response.
+    /// [`colo_ttl_ms`](Policy::colo_ttl_ms); see [`colo`]. Puts run through the [spawner](Cache::spawner),
+    /// after the response: a cache without one reads the colo but never fills it.
     pub fn colo(mut self, store: impl ColoStore + 'static) -> Self {
         self.colo = Some(Rc::new(store));
         self
