@@ -103,10 +103,14 @@ impl<'c, T: Transport + 'static> Plan<'c, T> {
     pub fn add<P>(&self, wait: Wait, prepare: impl FnOnce(&Batch<'c, T>) -> P) -> P {
         let before = self.batch.len();
         let part = prepare(&self.batch);
+        self.waits_if_added(before, wait);
+        part
+    }
+
+    fn waits_if_added(&self, before: usize, wait: Wait) {
         if self.batch.len() > before {
             self.wait.set(Some(Wait::combine(self.wait.get(), wait)));
         }
-        part
     }
 
     /// Adds a command of your own, read as `R`, that may wait `wait`.
@@ -152,6 +156,21 @@ impl<'c, T: Transport + 'static> Plan<'c, T> {
     ) -> cache::Pending<V> {
         let wait = Wait::Within(policy.deadline_ms);
         self.add(wait, |batch| cache.prepare(batch, key, policy))
+    }
+
+    /// [`Plan::lookup`], after asking the cache's colo tier (an asynchronous, local read; see
+    /// [`Cache::prepare_colo`]): a fresh colo entry adds nothing, so a request whose other parts add
+    /// nothing either costs no round trip. Await it before [`Plan::send`].
+    pub async fn lookup_colo<V: CacheValue>(
+        &self,
+        cache: &Cache<T>,
+        key: impl Into<Key>,
+        policy: &cache::Policy,
+    ) -> cache::Pending<V> {
+        let before = self.batch.len();
+        let pending = cache.prepare_colo(&self.batch, key, policy).await;
+        self.waits_if_added(before, Wait::Within(policy.deadline_ms));
+        pending
     }
 
     /// How long the round trip will wait: `None` when nothing was added.

@@ -9,8 +9,8 @@ use std::rc::Rc;
 
 use futures_util::future::join_all;
 use redge::cache::{
-    BreakerConfig, BreakerState, Cache, CacheOptions, CacheState, Cached, Key, LookupError, Policy,
-    Status, Task, Updated,
+    BreakerConfig, BreakerState, Cache, CacheApi, CacheOptions, CacheState, Cached, Key,
+    LookupError, Policy, Status, Task, Updated,
 };
 use redge::client::{Client, FetchTransport, Json, Options, cmd};
 use redge::clock::FakeClock;
@@ -810,4 +810,26 @@ async fn a_race_lost_to_another_isolate_retries_on_its_value_without_another_rea
         "read, lost compare-and-set (which answered the newer entry), won compare-and-set"
     );
     assert_eq!(s.cache.get("n", &p).await, Ok(Cached::Fresh(Json(11))));
+}
+
+#[wasm_bindgen_test]
+async fn without_a_cache_api_the_colo_tier_is_a_miss_never_a_panic() {
+    // Node has no `caches.default`: every colo read misses and every put fails quietly.
+    let s = setup();
+    let cache = Cache::new(
+        Rc::new(client()),
+        CacheState::new(CacheOptions {
+            namespace: s.namespace.clone(),
+            ..CacheOptions::default()
+        }),
+    )
+    .colo(CacheApi::new("https://api.example.com"));
+    let colo = policy().colo_ttl_ms(2_000);
+    let fetch = || async { Ok::<_, String>(Some("v".to_owned())) };
+    let miss = cache.get_or_fetch("k", &colo, fetch).await.unwrap();
+    assert_eq!((miss.status, miss.from_colo), (Status::Miss, false));
+    let hit = cache.get_or_fetch("k", &colo, fetch).await.unwrap();
+    assert_eq!((hit.status, hit.from_colo), (Status::Hit, false));
+    assert_eq!(cache.client().stats().round_trips, 3, "read, write, read");
+    assert!(cache.invalidate("k").await.unwrap());
 }

@@ -7,7 +7,9 @@
 //!
 //! 1. `plan = Plan::new(&cx.redis)`: the library's request plan ([`redge::Plan`]) for the request;
 //! 2. [`Middleware::prepare`] adds what every API route needs (rate limiting, session loading), and the
-//!    route's [`Handler::prepare`] adds its own reads, each with its wait; neither sends anything;
+//!    route's [`Handler::prepare`] adds its own reads, each with its wait; neither sends anything (a
+//!    route's `prepare` may first ask the location's cache, which is not Redis: a lookup answered there
+//!    adds nothing, and the route limit does not charge a request without Redis work);
 //! 3. `plan.send()`: the one round trip (nothing is sent when nobody added anything), cut short at the
 //!    shortest deadline of the parts that fail open (the rate-limit check's `RATELIMIT_TIMEOUT_MS`, the
 //!    cache's `CACHE_DEADLINE_MS`) unless a part needs the answer (a session: fail closed), see
@@ -175,11 +177,13 @@ pub(crate) trait Handler {
     type Pending;
 
     /// Validates the input and adds the route's Redis reads to `plan`, each with how long it may wait.
-    /// Sends nothing.
+    /// Sends nothing to Redis; it may await local work that decides whether a read is needed at all
+    /// (the cache's colo tier: a hit there adds nothing).
     ///
     /// # Errors
     /// A problem (400 ...) answered after the middleware ran: a bad request is still rate limited.
-    fn prepare(cx: &Cx, plan: &Plan<'_, Tr>) -> Result<Self::Pending, Problem>;
+    #[allow(async_fn_in_trait)]
+    async fn prepare(cx: &Cx, plan: &Plan<'_, Tr>) -> Result<Self::Pending, Problem>;
 
     /// Whether this request needs Redis at all (the route limit charges only those). The default says
     /// yes; a route whose answer can be known without Redis (a rate-limit check its limiter already
@@ -339,7 +343,7 @@ pub(crate) async fn run<H: Handler>(cx: &Cx) -> Result<Reply, Problem> {
     let plan = Plan::new(&cx.redis);
     // The route first: whether it has Redis work decides whether the route limit charges it. The
     // order inside the batch does not matter (reads only, answered together).
-    let pending = H::prepare(cx, &plan);
+    let pending = H::prepare(cx, &plan).await;
     let charge = match &pending {
         Ok(pending) => H::has_redis_work(cx, pending),
         // A bad request is still rate limited.

@@ -490,6 +490,7 @@ mod tests {
             value: None,
             status: Status::Negative,
             from_memory: false,
+            from_colo: false,
             origin_called: false,
             origin_failed: false,
             oversize: false,

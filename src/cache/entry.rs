@@ -125,7 +125,7 @@ impl<T: Transport + 'static> Cache<T> {
             match standing(stored.as_deref(), &ctx.generations, now, policy) {
                 Standing::Fresh(envelope) => match envelope.value::<V>() {
                     Some(value) => {
-                        self.remember(&ctx, Rc::new(envelope));
+                        self.remember(&ctx, Rc::new(envelope), u64::MAX);
                         Cached::Fresh(value)
                     }
                     None => Cached::NotCached,
@@ -205,7 +205,8 @@ impl<T: Transport + 'static> Cache<T> {
     ///
     /// One round trip; tried once more after a transport error or a 5xx, since deleting twice is
     /// harmless. The memory tier of other isolates keeps its copy for at most its policy's
-    /// `memory_ttl_ms`.
+    /// `memory_ttl_ms`; with a [colo store](Cache::colo), the key's colo entry in this location is
+    /// deleted too, and other locations' for at most the policy's `colo_ttl_ms`.
     ///
     /// ```no_run
     /// # async fn run<T: redge::client::Transport + 'static>(cache: redge::cache::Cache<T>) -> redge::Result<()> {
@@ -220,11 +221,14 @@ impl<T: Transport + 'static> Cache<T> {
         let entry = keys::entry(self.namespace(), key);
         self.state.memory.remove(&entry);
         let unlink = commands::unlink([&entry]);
-        let removed: i64 = match self.client.query(&unlink).await {
-            Err(e) if e.is_retryable() => self.client.query(&unlink).await?,
-            other => other?,
+        let removed = match self.client.query::<i64>(&unlink).await {
+            Err(e) if e.is_retryable() => self.client.query(&unlink).await,
+            other => other,
         };
-        Ok(removed > 0)
+        // After the delete (a read that started before it must not pass the fence), whatever its
+        // outcome: a colo copy of a key being deleted is never wanted.
+        self.forget_in_colo(key).await;
+        Ok(removed? > 0)
     }
 
     /// The context of a direct operation on `key`, after checking the key and its tags.
@@ -288,12 +292,14 @@ impl<T: Transport + 'static> Cache<T> {
         let call = self
             .client
             .eval::<Vec<Option<Vec<u8>>>, _, _>(set_script(), keys, args);
-        let generations = self.bounded(&ctx, call).await?;
+        let generations = self.bounded(&ctx, call).await;
+        self.forget_in_colo(ctx.key.name()).await;
+        let generations = generations?;
         envelope.generations = generations
             .iter()
             .map(|g| parse_generation(g.as_deref()))
             .collect();
-        self.remember(&ctx, Rc::new(envelope));
+        self.remember(&ctx, Rc::new(envelope), u64::MAX);
         Ok(())
     }
 }

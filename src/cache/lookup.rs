@@ -45,9 +45,11 @@ pub(super) struct Ctx {
     pub(super) generations: Vec<u64>,
 }
 
-enum Source {
+pub(super) enum Source {
     Invalid(String),
     Memory(Rc<Envelope>),
+    /// A fresh colo entry, servable until the time given; its value is the `Pending`'s `early`.
+    Colo(Rc<Envelope>, u64),
     Skipped,
     Redis(Handle<Vec<Option<Vec<u8>>>>),
 }
@@ -57,7 +59,18 @@ pub struct Pending<V> {
     state: Rc<CacheState>,
     ctx: Ctx,
     source: Source,
+    /// The value a tier answered with before the batch (decoded once, when it was checked).
+    early: Option<V>,
     value: PhantomData<fn() -> V>,
+}
+
+/// Which tier answered a fresh value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Tier {
+    Redis,
+    Memory,
+    /// The colo, with the entry's limit.
+    Colo(u64),
 }
 
 impl<V> std::fmt::Debug for Pending<V> {
@@ -73,7 +86,7 @@ pub(super) enum Found<V> {
     Fresh {
         value: V,
         envelope: Rc<Envelope>,
-        memory: bool,
+        tier: Tier,
     },
     Negative,
     Stale {
@@ -105,6 +118,15 @@ impl<V> Read<V> {
     }
 }
 
+impl<V> Pending<V> {
+    /// Whether a tier above Redis (this isolate's memory, the colo) answered with a fresh value: the
+    /// lookup added nothing to the batch and will call no origin. (Nothing is added either for an
+    /// invalid key or while the breaker is open, but then the origin answers.)
+    pub fn answered_by_tier(&self) -> bool {
+        matches!(self.source, Source::Memory(_) | Source::Colo(..))
+    }
+}
+
 impl<V: CacheValue> Pending<V> {
     /// Reads the batch's answer (sync) and applies the cache's failure policy: a Redis failure, or a
     /// batch that was not sent, goes to the origin (and counts against the breaker); any other error
@@ -114,6 +136,7 @@ impl<V: CacheValue> Pending<V> {
             state,
             mut ctx,
             source,
+            early,
             ..
         } = self;
         let now = state.now_ms();
@@ -125,7 +148,15 @@ impl<V: CacheValue> Pending<V> {
                 Some(value) => Found::Fresh {
                     value,
                     envelope,
-                    memory: true,
+                    tier: Tier::Memory,
+                },
+                None => Found::Miss,
+            },
+            Source::Colo(envelope, until) => match early {
+                Some(value) => Found::Fresh {
+                    value,
+                    envelope,
+                    tier: Tier::Colo(until),
                 },
                 None => Found::Miss,
             },
@@ -177,7 +208,7 @@ fn classify<V: CacheValue>(
             Some(value) => Found::Fresh {
                 value,
                 envelope: Rc::new(envelope),
-                memory: false,
+                tier: Tier::Redis,
             },
             // Another kind, or a payload that does not decode.
             None => corrupt(),
@@ -217,6 +248,19 @@ impl<T: Transport + 'static> Cache<T> {
         } else {
             Source::Redis(batch.add(self.read_cmd(&key, &entry_key)))
         };
+        self.pending(key, entry_key, policy, now, source, None)
+    }
+
+    /// A lookup of `key` started at `now`, answered by `source` (and `early`, a value a tier decoded).
+    pub(super) fn pending<V>(
+        &self,
+        key: Key,
+        entry_key: String,
+        policy: &Policy,
+        now: u64,
+        source: Source,
+        early: Option<V>,
+    ) -> Pending<V> {
         Pending {
             state: Rc::clone(&self.state),
             ctx: Ctx {
@@ -227,6 +271,7 @@ impl<T: Transport + 'static> Cache<T> {
                 generations: Vec::new(),
             },
             source,
+            early,
             value: PhantomData,
         }
     }
@@ -290,7 +335,7 @@ impl<T: Transport + 'static> Cache<T> {
         policy: &Policy,
     ) -> Read<V> {
         let batch = self.client.batch();
-        let pending = self.prepare::<V>(&batch, key, policy);
+        let pending = self.prepare_colo::<V>(&batch, key, policy).await;
         if !batch.is_empty() {
             // Past the deadline the send is dropped: the handle reports NotSent, which `finish`
             // treats as Redis unavailable.
@@ -318,17 +363,34 @@ impl<T: Transport + 'static> Cache<T> {
         let Read { ctx, found } = read;
         match found {
             Found::Invalid(why) => Err(LookupError::InvalidKey(why)),
-            // Fresh: serve it (and keep it in memory when the policy says so).
+            // Fresh: serve it (and keep it in the tiers above the one that answered, when the policy
+            // says so).
             Found::Fresh {
                 value,
                 envelope,
-                memory,
+                tier,
             } => {
-                if !memory {
-                    self.remember(&ctx, envelope);
+                match tier {
+                    Tier::Redis => {
+                        self.keep_in_colo(&ctx, &envelope);
+                        self.remember(&ctx, envelope, u64::MAX);
+                    }
+                    Tier::Colo(until) => self.remember(&ctx, envelope, until),
+                    Tier::Memory => {}
                 }
                 let mut lookup = self.answer(&ctx, Some(value), Status::Hit);
-                lookup.from_memory = memory;
+                lookup.from_memory = tier == Tier::Memory;
+                lookup.from_colo = matches!(tier, Tier::Colo(_));
+                if tier != Tier::Redis {
+                    self.state.metrics.with(&ctx.policy.group, |m| {
+                        m.hits -= 1;
+                        if lookup.from_memory {
+                            m.memory_hits += 1;
+                        } else {
+                            m.colo_hits += 1;
+                        }
+                    });
+                }
                 Ok(lookup)
             }
             // A remembered "not found".
@@ -364,6 +426,7 @@ impl<T: Transport + 'static> Cache<T> {
             value,
             status,
             from_memory: false,
+            from_colo: false,
             origin_called: false,
             origin_failed: false,
             oversize: false,
@@ -371,12 +434,15 @@ impl<T: Transport + 'static> Cache<T> {
         }
     }
 
-    pub(super) fn remember(&self, ctx: &Ctx, envelope: Rc<Envelope>) {
+    /// Keeps `envelope` in this isolate's memory when the policy says so, until `limit` at the latest
+    /// (a colo entry's own limit: a memory copy must not outlive the bound of the tier it came from).
+    pub(super) fn remember(&self, ctx: &Ctx, envelope: Rc<Envelope>, limit: u64) {
         if ctx.policy.memory_ttl_ms > 0 && !envelope.is_negative() {
             let now = self.state.now_ms();
             let until = now
                 .saturating_add(ctx.policy.memory_ttl_ms)
-                .min(envelope.fresh_until);
+                .min(envelope.fresh_until)
+                .min(limit);
             self.state.memory.put(&ctx.entry_key, envelope, until, now);
         }
     }
@@ -484,11 +550,13 @@ impl<T: Transport + 'static> Cache<T> {
                         if writable {
                             let envelope =
                                 envelope(self.state.now_ms(), &ctx, V::KIND, payload.to_string());
-                            let kept = (ctx.policy.memory_ttl_ms > 0).then(|| envelope.clone());
+                            let kept = (ctx.policy.memory_ttl_ms > 0 || ctx.policy.colo_ttl_ms > 0)
+                                .then(|| envelope.clone());
                             oversize =
                                 write(&self.client, &self.state, &ctx, envelope, lease).await;
                             if let (Some(envelope), false) = (kept, oversize) {
-                                self.remember(&ctx, Rc::new(envelope));
+                                self.keep_in_colo(&ctx, &envelope);
+                                self.remember(&ctx, Rc::new(envelope), u64::MAX);
                             }
                         }
                     }

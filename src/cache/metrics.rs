@@ -19,6 +19,8 @@ pub struct GroupMetrics {
     pub hits: u64,
     /// Fresh values served from the isolate's memory tier (no round trip).
     pub memory_hits: u64,
+    /// Fresh values served from the location's HTTP cache, the colo tier (no round trip).
+    pub colo_hits: u64,
     /// Lookups that went to the origin because nothing usable was cached.
     pub misses: u64,
     /// Stale values served (during a background refresh or because the origin failed).
@@ -50,9 +52,9 @@ pub struct GroupMetrics {
 }
 
 impl GroupMetrics {
-    /// Lookups answered from the cache: fresh (Redis or memory), stale and negative entries.
+    /// Lookups answered from the cache: fresh (Redis, memory or colo), stale and negative entries.
     pub fn answered_from_cache(&self) -> u64 {
-        self.hits + self.memory_hits + self.stale + self.negative
+        self.hits + self.memory_hits + self.colo_hits + self.stale + self.negative
     }
 
     /// Lookups with an outcome: answered from the cache, missed, or bypassed.
@@ -125,11 +127,12 @@ mod tests {
         (
             m.hits,
             m.memory_hits,
+            m.colo_hits,
             m.stale,
             m.negative,
             m.misses,
             m.bypass,
-        ) = (5, 1, 1, 1, 1, 1);
+        ) = (4, 1, 1, 1, 1, 1, 1);
         assert_eq!(m.answered_from_cache(), 8);
         assert!((m.hit_ratio() - 0.8).abs() < 1e-9);
     }

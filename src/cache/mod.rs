@@ -1,6 +1,6 @@
 //! Cached lookups: [`Cache::get_or_fetch`] in front of a slow origin, with stale-while-revalidate,
-//! stale-if-error, negative caching, single flight, tags, a size cap, a circuit breaker and an optional
-//! memory tier.
+//! stale-if-error, negative caching, single flight, tags, a size cap, a circuit breaker, an optional
+//! memory tier and an optional colo tier (the location's HTTP cache, see [`colo`]).
 //!
 //! ```no_run
 //! # use std::rc::Rc;
@@ -24,6 +24,13 @@
 //! ```
 //!
 //! # One lookup, branch by branch
+//!
+//! Before Redis, two tiers that cost no round trip may answer a fresh value: this isolate's memory
+//! ([`Policy::memory_ttl_ms`]) and the location's HTTP cache ([`Policy::colo_ttl_ms`], with a
+//! [`ColoStore`] given to [`Cache::colo`]; see [`colo`] for what it stores and the bound on what it may
+//! miss). Reading the colo is asynchronous, so a lookup that uses it is prepared with
+//! [`Cache::prepare_colo`] (or [`Plan::lookup_colo`](crate::Plan::lookup_colo)), awaited before the
+//! batch is sent.
 //!
 //! The read is ONE command, `MGET <entry> <tag generations...>`: the entry and the current generation
 //! of each of its tags come back in the same round trip, so tag invalidation needs no scan.
@@ -75,9 +82,11 @@
 //! turns every entry fetched before into a miss; [`Cache::purge_prefix`] deletes every entry whose key
 //! starts with a prefix with `SCAN` + `UNLINK` in batches (for administrators: it walks the keyspace).
 //! The memory tier of OTHER isolates keeps a value for at most [`Policy::memory_ttl_ms`] after an
-//! invalidation.
+//! invalidation; the colo tier, for at most [`Policy::colo_ttl_ms`] (see [`colo`]).
 
 mod breaker;
+pub mod colo;
+mod colo_io;
 mod entry;
 mod envelope;
 mod flight;
@@ -100,6 +109,7 @@ use std::pin::Pin;
 use std::rc::Rc;
 
 pub use breaker::{Breaker, BreakerConfig, BreakerState};
+pub use colo::{CacheApi, ColoFuture, ColoStore, MAX_COLO_TTL_MS};
 pub use entry::Cached;
 pub use envelope::{CacheValue, Envelope, Kind};
 pub use lookup::{Pending, Read};
@@ -152,6 +162,8 @@ pub struct CacheState {
     flights: Rc<flight::Flights>,
     breaker: Breaker,
     memory: memory::Memory,
+    /// The changes this isolate made, which its colo reads must not miss.
+    colo_fences: colo::Fences,
     metrics: metrics::Metrics,
     updates: Rc<update::Queues>,
 }
@@ -176,6 +188,7 @@ impl CacheState {
             options,
             clock: Rc::new(clock),
             flights: Rc::default(),
+            colo_fences: colo::Fences::default(),
             metrics: metrics::Metrics::default(),
             updates: Rc::default(),
         })
@@ -278,7 +291,7 @@ impl From<String> for Key {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
-    /// A fresh cached value (from Redis or the memory tier).
+    /// A fresh cached value (from Redis, the memory tier or the colo tier).
     Hit,
     /// Nothing usable was cached: the origin answered (or another lookup's origin call did).
     Miss,
@@ -312,6 +325,8 @@ pub struct Lookup<V> {
     pub status: Status,
     /// Served from this isolate's memory tier, without a round trip.
     pub from_memory: bool,
+    /// Served from the location's HTTP cache (the colo tier), without a round trip.
+    pub from_colo: bool,
     /// This lookup called the origin itself (not counting a background refresh).
     pub origin_called: bool,
     /// The origin failed and a stale value was served instead.
@@ -366,6 +381,7 @@ pub struct Cache<T: Transport = FetchTransport> {
     client: Rc<Client<T>>,
     state: Rc<CacheState>,
     spawner: Option<Rc<dyn Spawn>>,
+    colo: Option<Rc<dyn ColoStore>>,
 }
 
 impl<T: Transport> std::fmt::Debug for Cache<T> {
@@ -384,6 +400,7 @@ impl<T: Transport + 'static> Cache<T> {
             client,
             state,
             spawner: None,
+            colo: None,
         }
     }
 
@@ -391,6 +408,14 @@ impl<T: Transport + 'static> Cache<T> {
     /// `move |task| ctx.wait_until(task)`), so a stale value is served at once.
     pub fn spawner(mut self, spawner: impl Spawn + 'static) -> Self {
         self.spawner = Some(Rc::new(spawner));
+        self
+    }
+
+    /// Keeps fresh values in `store` too (in a Worker: [`CacheApi`]), for lookups whose policy has a
+    /// [`colo_ttl_ms`](Policy::colo_ttl_ms); see [`colo`]. Puts run through the [spawner](Cache::spawner),
+    /// after the response: a cache without one reads the colo but never fills it.
+    pub fn colo(mut self, store: impl ColoStore + 'static) -> Self {
+        self.colo = Some(Rc::new(store));
         self
     }
 
@@ -427,12 +452,16 @@ impl<T: Transport + 'static> Cache<T> {
         let key = keys::tag(self.namespace(), tag);
         // This isolate's memory tier cannot tell which of its entries carry the tag.
         self.state.memory.clear();
-        match self.bump_generation(&key).await {
+        let bumped = match self.bump_generation(&key).await {
             // Bumping twice only costs a few extra misses: one more try after a transport error or a
             // 5xx, whose request may or may not have been applied.
             Err(e) if e.is_retryable() => self.bump_generation(&key).await,
             other => other,
-        }
+        };
+        // Nor can the colo be searched by tag: in this isolate, every colo entry confirmed until now
+        // is a miss from now on (fenced after the bump, so that no read that missed it passes).
+        self.state.colo_fences.every_key(self.state.now_ms());
+        bumped
     }
 
     async fn bump_generation(&self, key: &str) -> Result<u64> {
@@ -452,6 +481,7 @@ impl<T: Transport + 'static> Cache<T> {
     /// Any Redis error; the entries deleted before it stay deleted, and calling again resumes the work.
     pub async fn purge_prefix(&self, prefix: &str) -> Result<u64> {
         self.state.memory.clear();
+        self.state.colo_fences.every_key(self.state.now_ms());
         let options = commands::ScanOptions {
             pattern: Some(keys::entry_pattern(self.namespace(), prefix)),
             count: Some(500),
@@ -474,3 +504,6 @@ mod tests;
 
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod entry_tests;
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod colo_tests;

@@ -55,6 +55,12 @@ pub struct Policy {
     /// value's own freshness): hot keys then cost no round trip at all. An invalidation made by another
     /// isolate reaches this one only after this delay, so keep it short. Default 0 (off).
     pub memory_ttl_ms: u64,
+    /// When non-zero (and the cache has a [`ColoStore`](super::ColoStore)), fresh values are also kept
+    /// in the location's HTTP cache, shared by every isolate there: a hit there costs no round trip. A
+    /// change made in Redis (an invalidation, a delete, a set) reaches colo readers within this time;
+    /// see [`colo`](super::colo) for the exact bound. Capped at
+    /// [`MAX_COLO_TTL_MS`](super::MAX_COLO_TTL_MS). Default 0 (off).
+    pub colo_ttl_ms: u64,
 }
 
 impl Policy {
@@ -70,6 +76,7 @@ impl Policy {
             lease_ms: None,
             lease_wait_ms: DEFAULT_LEASE_WAIT_MS,
             memory_ttl_ms: 0,
+            colo_ttl_ms: 0,
         }
     }
 
@@ -118,6 +125,12 @@ impl Policy {
     /// Sets [`Policy::memory_ttl_ms`].
     pub fn memory_ttl_ms(mut self, ms: u64) -> Self {
         self.memory_ttl_ms = ms;
+        self
+    }
+
+    /// Sets [`Policy::colo_ttl_ms`] (capped at [`MAX_COLO_TTL_MS`](super::MAX_COLO_TTL_MS)).
+    pub fn colo_ttl_ms(mut self, ms: u64) -> Self {
+        self.colo_ttl_ms = ms.min(super::colo::MAX_COLO_TTL_MS);
         self
     }
 

@@ -4,6 +4,7 @@
 use std::rc::Rc;
 
 use super::Cache;
+use super::colo_io::colo_put;
 use super::envelope::{CacheValue, Kind};
 use super::flight::{Landed, Role};
 use super::lookup::{Ctx, Origin};
@@ -25,6 +26,7 @@ impl<T: Transport + 'static> Cache<T> {
         };
         let client = Rc::clone(&self.client);
         let state = Rc::clone(&self.state);
+        let colo = self.colo_for(ctx.key.name());
         let ctx = ctx.clone();
         state.metrics.with(&ctx.policy.group, |m| {
             m.refreshes += 1;
@@ -37,7 +39,13 @@ impl<T: Transport + 'static> Cache<T> {
                 Ok(Some(value)) => match value.to_payload() {
                     Ok(payload) => {
                         let envelope = envelope(now(), &ctx, V::KIND, payload.clone());
-                        write(&client, &state, &ctx, envelope, None).await;
+                        let put = colo.and_then(|(store, name)| {
+                            colo_put(&store, &state, name, &ctx, &envelope)
+                        });
+                        let oversize = write(&client, &state, &ctx, envelope, None).await;
+                        if let (Some(put), false) = (put, oversize) {
+                            put.await;
+                        }
                         Landed::Found(payload.into())
                     }
                     Err(_) => {

@@ -225,8 +225,9 @@ impl<T: Transport + 'static> Cache<T> {
                             .collect(),
                     });
                     self.state.memory.remove(&entry_key);
+                    self.forget_in_colo(ctx.key.name()).await;
                     if freshness(written.fresh_until, now, policy) == Freshness::Fresh {
-                        self.remember(&ctx, Rc::new(written));
+                        self.remember(&ctx, Rc::new(written), u64::MAX);
                     }
                     return Ok(Updated::Written(next));
                 }

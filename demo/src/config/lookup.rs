@@ -1,6 +1,6 @@
 //! The lookup demo: its origin (simulated or real) and its cache policy.
 
-use redge::cache::Policy;
+use redge::cache::{MAX_COLO_TTL_MS, Policy};
 use redge::client::url::check_http_url;
 
 use super::reader::Reader;
@@ -56,7 +56,14 @@ impl LookupSettings {
                 |n| (1..=30_000).contains(n),
                 "a whole number of milliseconds from 1 to 30000",
             ))
-            .memory_ttl_ms(reader.number("CACHE_MEMORY_TTL_MS", 0u64, |_| true, MS));
+            .memory_ttl_ms(reader.number("CACHE_MEMORY_TTL_MS", 0u64, |_| true, MS))
+            // The colo tier's TTL is the staleness its readers may see: bounded by the library.
+            .colo_ttl_ms(reader.number(
+                "CACHE_COLO_TTL_MS",
+                0u64,
+                |n| *n <= MAX_COLO_TTL_MS,
+                "a whole number of milliseconds from 0 (off) to 300000",
+            ));
         LookupSettings {
             origin_latency_ms,
             origin_failure_rate,

@@ -15,6 +15,7 @@
 //! | `DEMO_ORIGIN_FAILURE_RATE` | no | share of demo origin calls that fail, 0 to 1, default 0 |
 //! | `ORIGIN_URL` | no | a real upstream for lookups instead of the demo: `GET <ORIGIN_URL>/<id>` answers JSON or 404 |
 //! | `CACHE_TTL_MS`, `CACHE_GRACE_MS`, `CACHE_NEGATIVE_TTL_MS`, `CACHE_DEADLINE_MS`, `CACHE_MEMORY_TTL_MS` | no | the lookup cache policy: 30000, 300000, 10000, 150, 0 (memory tier off) |
+//! | `CACHE_COLO_TTL_MS` | no | the colo tier (the location's Cache API) for lookups: 0 (off, the default) to 300000; an invalidation is seen by colo readers within this time |
 //! | `RATELIMIT_POLICIES` | no | JSON array of policies (`[{"name":"api","algorithm":"gcra","limit":100,"period":"1m","burst":20}]`, see `redge::ratelimit::config`); the demo's policies when unset |
 //! | `RATELIMIT_FAILURE` | no | `open`, `closed` or `local` (a per-isolate limiter): what a check answers when Redis fails or is slow; default `local` |
 //! | `RATELIMIT_TIMEOUT_MS` | no | deadline of a rate-limit check, 1..=30000, default 200 |

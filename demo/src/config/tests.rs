@@ -176,9 +176,13 @@ fn lookup_settings_are_validated_with_the_rest() {
     pairs.extend([
         ("DEMO_ORIGIN_LATENCY_MS", "25"),
         ("ORIGIN_URL", "https://origin.example/items/"),
+        ("CACHE_COLO_TTL_MS", "1500"),
     ]);
     let config = Config::from_vars(vars(&pairs)).unwrap();
     assert_eq!(config.lookup.origin_latency_ms, 25);
+    assert_eq!(config.lookup.policy.colo_ttl_ms, 1_500);
+    let off = Config::from_vars(vars(GOOD)).unwrap();
+    assert_eq!(off.lookup.policy.colo_ttl_ms, 0, "the colo tier is opt-in");
     assert_eq!(
         config.lookup.origin_url.as_deref(),
         Some("https://origin.example/items")
@@ -190,6 +194,7 @@ fn lookup_settings_are_validated_with_the_rest() {
         ("ORIGIN_URL", "ftp://x"),
         ("CACHE_TTL_MS", "0"),
         ("CACHE_DEADLINE_MS", "fast"),
+        ("CACHE_COLO_TTL_MS", "300001"),
     ]);
     let err = Config::from_vars(vars(&pairs)).unwrap_err();
     let names: Vec<&str> = err.problems.iter().map(|(n, _)| *n).collect();
@@ -199,7 +204,8 @@ fn lookup_settings_are_validated_with_the_rest() {
             "DEMO_ORIGIN_FAILURE_RATE",
             "ORIGIN_URL",
             "CACHE_TTL_MS",
-            "CACHE_DEADLINE_MS"
+            "CACHE_DEADLINE_MS",
+            "CACHE_COLO_TTL_MS"
         ]
     );
 }

@@ -4,6 +4,11 @@
 //! The origin is a demo (ids 1..=1000 exist; latency and failure rate from `DEMO_ORIGIN_LATENCY_MS` and
 //! `DEMO_ORIGIN_FAILURE_RATE`), or a real upstream when `ORIGIN_URL` is set. Each value is tagged `demo`
 //! and `group-<id % 10>`.
+//!
+//! With `CACHE_COLO_TTL_MS` set, a lookup first asks the location's Cache API (`caches.default`, keys
+//! on the Worker's own host): a fresh entry there answers with no Redis round trip, and the route limit
+//! does not charge it (it limits Redis work). An invalidation through this Worker deletes the key's
+//! colo entry; one made elsewhere, or of a tag, is seen within `CACHE_COLO_TTL_MS`.
 
 use std::rc::Rc;
 
@@ -15,9 +20,10 @@ use crate::problem::Problem;
 use crate::reply::Reply;
 use crate::runtime;
 use crate::tags;
-use redge::cache::{Cache, CacheOptions, CacheState, Key, Lookup, LookupError, Pending};
+use redge::cache::{Cache, CacheApi, CacheOptions, CacheState, Key, Lookup, LookupError, Pending};
 use redge::client::Json;
 use redge::clock::{Clock, SystemClock};
+use redge::origin::Origin;
 use redge::plan::Plan;
 
 /// The largest id the demo origin knows.
@@ -51,8 +57,17 @@ fn key(id: u64) -> Key {
     Key::new(format!("item:{id}")).tags(tags::tags_of(id))
 }
 
+/// The request's cache; with the colo tier on, over the Cache API under the Worker's own origin (the
+/// host Cloudflare asks cache keys to use).
 fn cache(cx: &Cx) -> Cache<Tr> {
-    Cache::new(Rc::clone(&cx.redis), state())
+    let cache = Cache::new(Rc::clone(&cx.redis), state());
+    if cx.config.lookup.policy.colo_ttl_ms == 0 {
+        return cache;
+    }
+    match Origin::of_url(&cx.url) {
+        Ok(origin) => cache.colo(CacheApi::new(&origin.to_string())),
+        Err(_) => cache,
+    }
 }
 
 /// `GET /api/lookup/{id}`: the item, through the cache; the read shares the request's round trip.
@@ -61,9 +76,14 @@ pub(crate) struct Get;
 impl Handler for Get {
     type Pending = (u64, Pending<Json<Value>>);
 
-    fn prepare(cx: &Cx, plan: &Plan<'_, Tr>) -> Result<Self::Pending, Problem> {
+    async fn prepare(cx: &Cx, plan: &Plan<'_, Tr>) -> Result<Self::Pending, Problem> {
         let id = parse_id(cx.param("id").unwrap_or_default())?;
-        Ok((id, prepare_item(cx, plan, id)))
+        Ok((id, prepare_item(cx, plan, id).await))
+    }
+
+    /// A lookup answered by the memory or colo tier needs no Redis, so the route limit leaves it be.
+    fn has_redis_work(_: &Cx, (_, pending): &Self::Pending) -> bool {
+        !pending.answered_by_tier()
     }
 
     async fn respond(cx: &Cx, (id, pending): Self::Pending, _: Shared) -> Result<Reply, Problem> {
@@ -82,10 +102,11 @@ impl Handler for Get {
     }
 }
 
-/// Adds the cache read of item `id` to the request's plan; it fails open to the origin after the
-/// cache's own deadline.
-pub(crate) fn prepare_item(cx: &Cx, plan: &Plan<'_, Tr>, id: u64) -> Pending<Json<Value>> {
-    plan.lookup(&cache(cx), key(id), &cx.config.lookup.policy)
+/// Adds the cache read of item `id` to the request's plan, after asking the colo tier when it is on
+/// (a hit there adds nothing); the read fails open to the origin after the cache's own deadline.
+pub(crate) async fn prepare_item(cx: &Cx, plan: &Plan<'_, Tr>, id: u64) -> Pending<Json<Value>> {
+    plan.lookup_colo(&cache(cx), key(id), &cx.config.lookup.policy)
+        .await
 }
 
 /// Finishes the read of item `id`: served from the cache, or fetched from the origin (and written).
@@ -98,6 +119,7 @@ pub(crate) async fn resolve_item(
     pending: Pending<Json<Value>>,
 ) -> Result<Lookup<Json<Value>>, Problem> {
     let runtime = Rc::clone(&cx.runtime);
+    // Refreshes and colo puts run after the response.
     let cache = cache(cx).spawner(move |task| runtime.wait_until(task));
     let settings = cx.config.lookup.clone();
     let result = cache
@@ -147,6 +169,7 @@ pub(crate) fn item_fields(cx: &Cx, id: u64, lookup: &Lookup<Json<Value>>) -> Map
     fields.insert("origin_called".into(), json!(lookup.origin_called));
     fields.insert("origin_failed".into(), json!(lookup.origin_failed));
     fields.insert("from_memory".into(), json!(lookup.from_memory));
+    fields.insert("from_colo".into(), json!(lookup.from_colo));
     fields.insert("round_trips".into(), json!(cx.meter.round_trips()));
     fields.insert("breaker".into(), json!(state.breaker_state().as_str()));
     fields
@@ -158,7 +181,7 @@ pub(crate) struct Invalidate;
 impl Handler for Invalidate {
     type Pending = u64;
 
-    fn prepare(cx: &Cx, _: &Plan<'_, Tr>) -> Result<u64, Problem> {
+    async fn prepare(cx: &Cx, _: &Plan<'_, Tr>) -> Result<u64, Problem> {
         parse_id(cx.param("id").unwrap_or_default())
     }
 
@@ -178,7 +201,7 @@ pub(crate) struct InvalidateTag;
 impl Handler for InvalidateTag {
     type Pending = String;
 
-    fn prepare(cx: &Cx, _: &Plan<'_, Tr>) -> Result<String, Problem> {
+    async fn prepare(cx: &Cx, _: &Plan<'_, Tr>) -> Result<String, Problem> {
         let tag = cx.param("tag").unwrap_or_default();
         if !tags::is_known(tag) {
             return Err(Problem::bad_request(format!(
@@ -213,7 +236,7 @@ pub(crate) struct Metrics;
 impl Handler for Metrics {
     type Pending = ();
 
-    fn prepare(_: &Cx, _: &Plan<'_, Tr>) -> Result<(), Problem> {
+    async fn prepare(_: &Cx, _: &Plan<'_, Tr>) -> Result<(), Problem> {
         Ok(())
     }
 

@@ -6,14 +6,15 @@
 //! trip (the origin's answer is written after it arrives); a hit costs nothing more.
 //!
 //! Failure, per capability: rate limiting answers by its configured policy; the item fails open to the
-//! origin; the session fails closed: a visitor with a cookie gets 503 while the store cannot be read
+//! origin (a colo hit, with `CACHE_COLO_TTL_MS`, reads nothing: without a cookie such a dashboard
+//! costs no round trip); the session fails closed: a visitor with a cookie gets 503 while the store cannot be read
 //! (the cookie is kept), never an anonymous dashboard. Without a cookie the dashboard is anonymous and
 //! the cache's short deadline bounds the round trip; with one, the session's longer deadline does.
 
 use serde_json::{Value, json};
 
 use super::cache::{item_fields, parse_id, prepare_item, resolve_item};
-use super::session::failed;
+use super::session::{Visit, failed};
 use crate::context::{Cx, Handler, Shared, Tr, json_response};
 use crate::problem::Problem;
 use crate::reply::Reply;
@@ -33,15 +34,21 @@ pub(crate) struct Prepared {
 impl Handler for Dashboard {
     type Pending = Prepared;
 
-    fn prepare(cx: &Cx, plan: &Plan<'_, Tr>) -> Result<Prepared, Problem> {
+    async fn prepare(cx: &Cx, plan: &Plan<'_, Tr>) -> Result<Prepared, Problem> {
         let id = match cx.query("item") {
             Some(raw) => parse_id(&raw)?,
             None => 1,
         };
         Ok(Prepared {
             id,
-            item: prepare_item(cx, plan, id),
+            item: prepare_item(cx, plan, id).await,
         })
+    }
+
+    /// Redis work: the item's read (none when the memory or colo tier answered) or the session's load
+    /// (when a cookie is sent).
+    fn has_redis_work(cx: &Cx, prepared: &Prepared) -> bool {
+        !prepared.item.answered_by_tier() || Visit::read(cx).has_cookie()
     }
 
     async fn respond(cx: &Cx, prepared: Prepared, shared: Shared) -> Result<Reply, Problem> {

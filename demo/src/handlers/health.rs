@@ -17,7 +17,7 @@ pub(crate) struct Health;
 impl Handler for Health {
     type Pending = Handle<String>;
 
-    fn prepare(_cx: &Cx, plan: &Plan<'_, Tr>) -> Result<Handle<String>, Problem> {
+    async fn prepare(_cx: &Cx, plan: &Plan<'_, Tr>) -> Result<Handle<String>, Problem> {
         Ok(plan.read(commands::ping(), Wait::Full))
     }
 

@@ -14,7 +14,7 @@ pub(crate) struct Index;
 impl Handler for Index {
     type Pending = ();
 
-    fn prepare(_cx: &Cx, _plan: &Plan<'_, Tr>) -> Result<(), Problem> {
+    async fn prepare(_cx: &Cx, _plan: &Plan<'_, Tr>) -> Result<(), Problem> {
         Ok(())
     }
 

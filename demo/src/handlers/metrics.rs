@@ -40,7 +40,7 @@ impl Handler for Metrics {
     /// The deployment's hash, unless this isolate's counters were asked for (or nothing is shared).
     type Pending = Option<Handle<Pairs<String, String>>>;
 
-    fn prepare(cx: &Cx, plan: &Plan<'_, Tr>) -> Result<Self::Pending, Problem> {
+    async fn prepare(cx: &Cx, plan: &Plan<'_, Tr>) -> Result<Self::Pending, Problem> {
         let sent = cx.header("authorization");
         if !scrape_allowed(cx.config.metrics_token.as_deref(), sent.as_deref()) {
             return Err(
@@ -181,6 +181,7 @@ fn cache_counters(snapshot: &mut Registry) {
         for (outcome, value) in [
             ("hit", m.hits),
             ("memory_hit", m.memory_hits),
+            ("colo_hit", m.colo_hits),
             ("miss", m.misses),
             ("stale", m.stale),
             ("negative", m.negative),

@@ -71,7 +71,7 @@ pub(crate) struct List;
 impl Handler for List {
     type Pending = ();
 
-    fn prepare(_: &Cx, _: &Plan<'_, Tr>) -> Result<(), Problem> {
+    async fn prepare(_: &Cx, _: &Plan<'_, Tr>) -> Result<(), Problem> {
         Ok(())
     }
 
@@ -106,7 +106,7 @@ impl<const PEEK: bool> Handler for Decide<PEEK> {
     /// The check, in the request's batch (nothing added when the block cache already knows).
     type Pending = ratelimit::Pending<'static, SystemClock>;
 
-    fn prepare(cx: &Cx, plan: &Plan<'_, Tr>) -> Result<Self::Pending, Problem> {
+    async fn prepare(cx: &Cx, plan: &Plan<'_, Tr>) -> Result<Self::Pending, Problem> {
         let limiter = limiter(cx)?;
         let policy = policy(cx, limiter)?;
         let id = identifier(cx)?;
@@ -155,7 +155,7 @@ pub(crate) struct Reset;
 impl Handler for Reset {
     type Pending = (String, String);
 
-    fn prepare(cx: &Cx, _: &Plan<'_, Tr>) -> Result<Self::Pending, Problem> {
+    async fn prepare(cx: &Cx, _: &Plan<'_, Tr>) -> Result<Self::Pending, Problem> {
         let limiter = limiter(cx)?;
         Ok((policy(cx, limiter)?, identifier(cx)?))
     }

@@ -58,6 +58,11 @@ impl Visit {
         Visit { store, token }
     }
 
+    /// Whether the request carries a session cookie (then the session is loaded from Redis).
+    pub(crate) fn has_cookie(&self) -> bool {
+        self.token.is_some()
+    }
+
     /// Adds the session load to the request's plan when there is a cookie.
     pub(crate) fn prepare_load(
         &self,
@@ -136,7 +141,7 @@ pub(crate) struct Current;
 impl Handler for Current {
     type Pending = (Visit, Option<Pending<Option<Loaded>>>);
 
-    fn prepare(cx: &Cx, plan: &Plan<'_, Tr>) -> Result<Self::Pending, Problem> {
+    async fn prepare(cx: &Cx, plan: &Plan<'_, Tr>) -> Result<Self::Pending, Problem> {
         let visit = Visit::new(cx)?;
         let pending = visit.prepare_load(cx, plan);
         Ok((visit, pending))
@@ -170,7 +175,7 @@ impl Handler for List {
         Option<Pending<Option<Vec<redge::session::SessionSummary>>>>,
     );
 
-    fn prepare(cx: &Cx, plan: &Plan<'_, Tr>) -> Result<Self::Pending, Problem> {
+    async fn prepare(cx: &Cx, plan: &Plan<'_, Tr>) -> Result<Self::Pending, Problem> {
         let visit = Visit::new(cx)?;
         let pending = visit.token.as_deref().map(|token| {
             plan.add(Wait::Full, |batch| {
@@ -203,7 +208,7 @@ pub(crate) struct SignIn;
 impl Handler for SignIn {
     type Pending = (Visit, SignInBody);
 
-    fn prepare(cx: &Cx, _: &Plan<'_, Tr>) -> Result<Self::Pending, Problem> {
+    async fn prepare(cx: &Cx, _: &Plan<'_, Tr>) -> Result<Self::Pending, Problem> {
         Ok((Visit::new(cx)?, cx.json()?))
     }
 
@@ -234,7 +239,7 @@ pub(crate) struct Patch;
 impl Handler for Patch {
     type Pending = (Visit, PatchBody);
 
-    fn prepare(cx: &Cx, _: &Plan<'_, Tr>) -> Result<Self::Pending, Problem> {
+    async fn prepare(cx: &Cx, _: &Plan<'_, Tr>) -> Result<Self::Pending, Problem> {
         Ok((Visit::new(cx)?, cx.json()?))
     }
 
@@ -296,7 +301,7 @@ impl<const T: u8> SignOut<T> {
 impl<const T: u8> Handler for SignOut<T> {
     type Pending = (Visit, String);
 
-    fn prepare(cx: &Cx, _: &Plan<'_, Tr>) -> Result<Self::Pending, Problem> {
+    async fn prepare(cx: &Cx, _: &Plan<'_, Tr>) -> Result<Self::Pending, Problem> {
         let id = cx.param("id").unwrap_or_default().to_owned();
         Ok((Visit::new(cx)?, id))
     }
