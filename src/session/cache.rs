@@ -1,28 +1,4 @@
 //! [`SessionCache`]: sessions this isolate read recently, served again without waiting on Redis.
-//!
-//! A session read is on the critical path of almost every request of a signed-in user, and Redis may be
-//! a long way from the isolate. With a cache of `max_age_ms`, a session this isolate loaded from Redis
-//! less than `max_age_ms` ago is served from memory: the request costs no round trip for it.
-//!
-//! # What it costs (the trade-off, plainly)
-//!
-//! - **A sign-out or revocation through another isolate takes effect here within `max_age_ms`.** Until
-//!   then this isolate still accepts the token. Through this isolate (any [`SessionStore`] given the
-//!   same cache) it takes effect at once: revoking the session forgets it, "sign out everywhere" and
-//!   [`SessionStore::revoke_user`] forget every session of the cache that could be the user's.
-//! - **Data written through another isolate is seen here within `max_age_ms`.** Writes through this
-//!   isolate (update, counters, rotation) forget the session, so its next read goes to Redis.
-//! - **Writes are not cached**: they always go to Redis, and a cached read never extends the idle
-//!   expiry (only reads that reach Redis do, as without a cache). A cached session is never served past
-//!   its own idle or absolute expiry.
-//! - The token's secret is checked as on a Redis read: the entry keeps the SHA-256 of the secret, and a
-//!   token with the right id and another secret is not served (it goes to Redis, which refuses it).
-//!
-//! `max_age_ms` is capped at [`MAX_SESSION_CACHE_MS`]; 0 turns the cache off. The cache holds at most
-//! `max_entries` sessions (the oldest read goes first).
-//!
-//! [`SessionStore`]: super::SessionStore
-//! [`SessionStore::revoke_user`]: super::SessionStore::revoke_user
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -34,7 +10,31 @@ use super::token::Token;
 /// The longest a session may be served from an isolate's memory: one minute.
 pub const MAX_SESSION_CACHE_MS: u64 = 60_000;
 
-/// Sessions read recently by this isolate; see the [module docs](self).
+/// Sessions this isolate read recently, served again without waiting on Redis.
+///
+/// A session read is on the critical path of almost every request of a signed-in user, and Redis may be
+/// a long way from the isolate. With a cache of `max_age_ms`, a session this isolate loaded from Redis
+/// less than `max_age_ms` ago is served from memory: the request costs no round trip for it.
+///
+/// # What it costs (the trade-off, plainly)
+///
+/// - **A sign-out or revocation through another isolate takes effect here within `max_age_ms`.** Until
+///   then this isolate still accepts the token. Through this isolate (any [`SessionStore`] given the
+///   same cache) it takes effect at once: revoking the session forgets it, "sign out everywhere" and
+///   [`SessionStore::revoke_user`] forget every session of the cache that could be the user's.
+/// - **Data written through another isolate is seen here within `max_age_ms`.** Writes through this
+///   isolate (update, counters, rotation) forget the session, so its next read goes to Redis.
+/// - **Writes are not cached**: they always go to Redis, and a cached read never extends the idle
+///   expiry (only reads that reach Redis do, as without a cache). A cached session is never served past
+///   its own idle or absolute expiry.
+/// - The token's secret is checked as on a Redis read: the entry keeps the SHA-256 of the secret, and a
+///   token with the right id and another secret is not served (it goes to Redis, which refuses it).
+///
+/// `max_age_ms` is capped at [`MAX_SESSION_CACHE_MS`]; 0 turns the cache off. The cache holds at most
+/// `max_entries` sessions (the oldest read goes first).
+///
+/// [`SessionStore`]: crate::session::SessionStore
+/// [`SessionStore::revoke_user`]: crate::session::SessionStore::revoke_user
 #[derive(Debug)]
 pub struct SessionCache {
     max_age_ms: u64,
