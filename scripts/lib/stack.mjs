@@ -5,7 +5,7 @@ import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { start, run } from './proc.mjs';
-import { buildEnv, root } from './toolchain.mjs';
+import { buildEnv, root, targetDir } from './toolchain.mjs';
 
 /** A TCP port that is free on 127.0.0.1 right now. */
 export function freePort() {
@@ -111,7 +111,7 @@ export async function startGateway({ redisUrl, profile = 'dev', log = () => {}, 
   if (built.code !== 0) throw new Error(`building redge-gateway failed:\n${built.output.slice(-4000)}`);
   const port = await freePort();
   const token = randomBytes(24).toString('hex');
-  const binary = join(root, 'target', optimized ? 'gateway' : 'debug', 'redge-gateway');
+  const binary = join(targetDir, optimized ? 'gateway' : 'debug', 'redge-gateway');
   const gateway = {
     url: `http://127.0.0.1:${port}`,
     token,

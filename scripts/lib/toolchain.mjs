@@ -3,10 +3,12 @@
 // Every pinned version is read from package.json ("toolchain" and "devDependencies").
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { delimiter, join, resolve } from 'node:path';
 import { probe, run } from './proc.mjs';
 
 export const root = new URL('../..', import.meta.url).pathname.replace(/\/$/, '');
+/** Where cargo puts what it builds: `CARGO_TARGET_DIR` when set (relative to the repository), else target/. */
+export const targetDir = process.env.CARGO_TARGET_DIR ? resolve(root, process.env.CARGO_TARGET_DIR) : join(root, 'target');
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 export const pins = pkg.toolchain;
 
