@@ -63,7 +63,7 @@ use super::problem::Problem;
 use super::reply::Reply;
 use super::routes::{Method, Route, query_param};
 use super::state;
-use super::timing::{Entry, Meter, Metered};
+use super::timing::{self, Entry, Meter, Metered};
 use redge::client::{Client, FetchTransport};
 use redge::clock::SystemClock;
 use redge::plan::Plan;
@@ -325,6 +325,33 @@ pub(crate) fn json_response(status: u16, body: &serde_json::Value) -> Result<Rep
     }
     Reply::json(status, body)
         .map_err(|e| Problem::new(500, format!("could not build the response: {e}")))
+}
+
+/// Starts `task` after the response (`ctx.waitUntil`) as background work of the request `meter` belongs
+/// to: `planned` round trips are announced in the response's `Server-Timing` (`bg`); the round trips it
+/// makes are kept off the critical path and added to `redge_redis_background_round_trips_total` when it
+/// ends.
+pub(crate) fn spawn_background(
+    ctx: &Context,
+    meter: &Rc<Meter>,
+    planned: u64,
+    task: impl Future<Output = ()> + 'static,
+) {
+    meter.schedule(planned);
+    let meter = Rc::clone(meter);
+    ctx.wait_until(async move {
+        let before = meter.background_round_trips();
+        timing::background(Rc::clone(&meter), task).await;
+        let made = meter.background_round_trips().saturating_sub(before);
+        state::metrics(|m| {
+            m.add(
+                "redge_redis_background_round_trips_total",
+                "HTTP round trips to the Redis service made after the response (refreshes, metrics flushes).",
+                &[],
+                made as f64,
+            );
+        });
+    });
 }
 
 /// Runs route `H` with the middleware, in one round trip (see the [module docs](self)).

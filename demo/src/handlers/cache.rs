@@ -10,7 +10,7 @@ use std::rc::Rc;
 use serde_json::{Map, Value, json};
 
 use crate::config::LookupSettings;
-use crate::context::{Cx, Handler, Shared, Tr, json_response};
+use crate::context::{Cx, Handler, Shared, Tr, json_response, spawn_background};
 use crate::problem::Problem;
 use crate::reply::Reply;
 use crate::tags;
@@ -96,7 +96,9 @@ pub(crate) async fn resolve_item(
     pending: Pending<Json<Value>>,
 ) -> Result<Lookup<Json<Value>>, Problem> {
     let ctx = Rc::clone(&cx.ctx);
-    let cache = cache(cx).spawner(move |task| ctx.wait_until(task));
+    let meter = Rc::clone(&cx.meter);
+    // A stale value's refresh: the origin, then one write (announced in `Server-Timing` as `bg`).
+    let cache = cache(cx).spawner(move |task| spawn_background(&ctx, &meter, 1, task));
     let settings = cx.config.lookup.clone();
     let result = cache
         .resolve(pending.finish(), move || origin(id, settings))
