@@ -21,7 +21,7 @@
 //
 // Environment: WAN_RTTS (ms, default 0,20,50), WAN_CLIENTS (default 16), WAN_ROUNDS (interleaved slices per
 // cell, default 2), WAN_SLICE_MS (default 2000), WAN_TRIPS (requests per Worker and route in the round-trip
-// pass, default 12), WAN_ASSETS (0 skips the assets comparison). `--smoke`: RTTs 0 and 20, 300 ms slices,
+// pass, default 12), WAN_ASSETS (0 skips the assets comparison; WAN_RTTS=none runs only that comparison). `--smoke`: RTTs 0 and 20, 300 ms slices,
 // one round, 3 requests per trip pass, results in a temporary directory (checks that the bench runs).
 //
 // Results: bench/results/wan.json and bench/results/wan.md.
@@ -34,7 +34,7 @@ import { expected, growKeyspace, redgeVars, requestFor, seed, startBenchStack } 
 
 const SMOKE = process.argv.includes('--smoke');
 const num = (name, fallback, smoke) => Number(process.env[name] ?? (SMOKE ? smoke : fallback));
-const RTTS = (process.env.WAN_RTTS ?? (SMOKE ? '0,20' : '0,20,50')).split(',').map(Number);
+const RTTS = process.env.WAN_RTTS === 'none' ? [] : (process.env.WAN_RTTS ?? (SMOKE ? '0,20' : '0,20,50')).split(',').map(Number);
 const CLIENTS = num('WAN_CLIENTS', 16, 4);
 const ROUNDS = num('WAN_ROUNDS', 2, 1);
 const SLICE_MS = num('WAN_SLICE_MS', 2000, 300);
@@ -111,6 +111,9 @@ async function loop(worker, build, route, clients, ms, keys, check = (res) => ex
       } catch (error) {
         out.errors++;
         if (out.samples.length < 2) out.samples.push({ error: String(error) });
+        // A Worker that is gone (refused connections) ends the run instead of spinning.
+        if (error.code === 'ECONNREFUSED') throw new Error(`${worker.name} refuses connections: is its wrangler dev still running?`);
+        await sleep(10);
       }
     }
   };
