@@ -171,10 +171,13 @@ async function tripPass(stack, worker, build, route, keys, rtt) {
     await sleep(rtt + 60);
   }
   await sleep(rtt + 200);
-  const { events } = await stack.proxy.take();
+  const { events, clock_offset_ms: offset } = await stack.proxy.take();
   // A proxied request is on a request's critical path when it arrived after the request left the client
-  // and was answered before the response came back (1 ms allowed for the two processes' clocks).
-  const inside = ([arrived, answered], [s, e]) => arrived >= s - 1 && answered <= e + 1;
+  // and was answered before the response came back, with a little slack for the clocks of the two
+  // processes (offset-corrected) and timer jitter: a quarter of the RTT, 1 to 5 ms. Background work
+  // answers at least one RTT after it starts, so the slack cannot take it in once RTT > 0.
+  const slack = Math.max(1, Math.min(5, rtt / 4));
+  const inside = ([arrived, answered], [s, e]) => arrived >= s - slack && answered <= e + slack;
   const critical = events.filter((ev) => windows.some((w) => inside(ev, w))).length;
   // Sequential depth: how many of a request's critical round trips happened one after another (the most
   // that do not overlap), which is what the RTT multiplies; concurrent round trips count once.
@@ -196,6 +199,7 @@ async function tripPass(stack, worker, build, route, keys, rtt) {
     background: round2((events.length - critical) / TRIPS),
     reported_critical: seen ? round2(reportedCritical / seen) : null,
     reported_background: seen ? round2(reportedBackground / seen) : null,
+    clock_offset_ms: round2(offset),
   };
 }
 

@@ -6,7 +6,9 @@
 //
 // The proxy runs in its own Node process (forked), so that its timers do not share an event loop with the
 // benchmark's clients. It logs every request it forwarded: when it arrived and when its response left
-// (`performance.timeOrigin + performance.now()`, comparable across processes on one machine).
+// (`performance.timeOrigin + performance.now()`). `take()` hands them over on the parent's clock: the offset
+// between the two processes' clocks (their time origins can differ by a few milliseconds) is measured with
+// a few IPC pings each time.
 //
 //   const proxy = await startDelayProxy({ target: 'http://127.0.0.1:8080' });
 //   proxy.url; await proxy.setRtt(20); const { events } = await proxy.take(); await proxy.stop();
@@ -61,6 +63,8 @@ function serve(target) {
     if (m.type === 'rtt') {
       half = m.ms / 2;
       process.send({ type: 'rtt', ms: m.ms });
+    } else if (m.type === 'clock') {
+      process.send({ type: 'clock', at: now() });
     } else if (m.type === 'take') {
       process.send({ type: 'take', events });
       events = [];
@@ -97,10 +101,18 @@ export async function startDelayProxy({ target, rtt = 0 }) {
       await ask({ type: 'rtt', ms });
       proxy.rtt = ms;
     },
-    /** The requests forwarded since the last take, as `[arrived, answered]` timestamps (ms). */
+    /** The requests forwarded since the last take, as `[arrived, answered]` timestamps (ms, this process's clock). */
     async take() {
+      // The proxy's clock minus ours, from the ping with the shortest round trip.
+      let best = { rtt: Infinity, offset: 0 };
+      for (let k = 0; k < 5; k++) {
+        const sent = now();
+        const { at } = await ask({ type: 'clock' });
+        const back = now();
+        if (back - sent < best.rtt) best = { rtt: back - sent, offset: at - (sent + back) / 2 };
+      }
       const { events } = await ask({ type: 'take' });
-      return { events };
+      return { events: events.map(([arrived, answered]) => [arrived - best.offset, answered - best.offset]), clock_offset_ms: best.offset };
     },
     async stop() {
       if (child.exitCode !== null) return;
