@@ -13,8 +13,9 @@
 //! - [`problem`]: every error as RFC 9457 problem details.
 //! - [`reply`]: responses built in Rust and handed to the runtime in one piece.
 //!
-//! Static files in `www/` are served by the Workers assets layer before this code runs; the Worker only
-//! sees `/api/*` and paths that match no file. The pure modules compile natively too, where their unit
+//! Static files in `www/` are served by the Workers assets layer before this code runs; requests under
+//! `/api/` come straight here without a file lookup (`run_worker_first` in wrangler.toml), other paths
+//! only when they match no file. The pure modules compile natively too, where their unit
 //! tests run; the rest needs the Workers runtime.
 // Natively only the pure modules' tests use them.
 #![cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
