@@ -39,19 +39,21 @@ function serve(target) {
           up.on('end', () => {
             const answer = Buffer.concat(parts);
             later(half, () => {
+              // Stamped before the write: were the process preempted after it, a later stamp could
+              // fall after the Worker had already answered its client.
+              events.push([arrived, now()]);
               const back = { ...up.headers, 'content-length': String(answer.length) };
               delete back.connection;
               delete back['transfer-encoding'];
               res.writeHead(up.statusCode, back);
               res.end(answer);
-              events.push([arrived, now()]);
             });
           });
         });
         out.on('error', (error) => {
+          events.push([arrived, now()]);
           res.writeHead(502, { 'content-type': 'text/plain' });
           res.end(`delay proxy: ${error.message}`);
-          events.push([arrived, now()]);
         });
         out.end(body);
       });
