@@ -65,7 +65,7 @@ use super::reply::Reply;
 use super::routes::{Method, Route, query_param};
 use super::runtime::Runtime;
 use super::state;
-use super::timing::{Entry, Meter, Metered};
+use super::timing::{self, Entry, Meter, Metered};
 use redge::client::{Client, FetchTransport};
 use redge::clock::SystemClock;
 use redge::plan::Plan;
@@ -251,8 +251,9 @@ pub(crate) fn count_decision(decision: &Decision) {
 /// nothing is due).
 pub(crate) fn spawn_lease_renewals(cx: &Cx) {
     if let Ok(limiter) = state::limiter(&cx.config) {
-        let runtime = Rc::clone(&cx.runtime);
-        let spawn = move |task| runtime.wait_until(task);
+        let (runtime, meter) = (Rc::clone(&cx.runtime), Rc::clone(&cx.meter));
+        // One renewal round trip each, off the critical path and announced as `bg`.
+        let spawn = move |task| spawn_background(runtime.as_ref(), &meter, 1, task);
         limiter.spawn_lease_renewals(Rc::clone(&cx.redis), &spawn);
     }
 }
@@ -336,6 +337,33 @@ pub(crate) fn json_response(status: u16, body: &serde_json::Value) -> Result<Rep
     }
     Reply::json(status, body)
         .map_err(|e| Problem::new(500, format!("could not build the response: {e}")))
+}
+
+/// Starts `task` after the response (`ctx.waitUntil`) as background work of the request `meter` belongs
+/// to: `planned` round trips are announced in the response's `Server-Timing` (`bg`); the round trips it
+/// makes are kept off the critical path and added to `redge_redis_background_round_trips_total` when it
+/// ends.
+pub(crate) fn spawn_background(
+    runtime: &dyn Runtime,
+    meter: &Rc<Meter>,
+    planned: u64,
+    task: impl Future<Output = ()> + 'static,
+) {
+    meter.schedule(planned);
+    let meter = Rc::clone(meter);
+    runtime.wait_until(Box::pin(async move {
+        let before = meter.background_round_trips();
+        timing::background(Rc::clone(&meter), task).await;
+        let made = meter.background_round_trips().saturating_sub(before);
+        state::metrics(|m| {
+            m.add(
+                "redge_redis_background_round_trips_total",
+                "HTTP round trips to the Redis service made after the response (refreshes, metrics flushes).",
+                &[],
+                made as f64,
+            );
+        });
+    }));
 }
 
 /// Runs route `H` with the middleware, in one round trip (see the [module docs](self)).

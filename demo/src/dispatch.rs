@@ -16,7 +16,7 @@ use super::runtime::{self, Level, Runtime, Task};
 
 use super::client_ip::{ClientKey, client_key};
 use super::config::{Config, ConfigError};
-use super::context::{Cx, Extras};
+use super::context::{Cx, Extras, spawn_background};
 use super::cors::{self, Cors, Preflight};
 use super::handlers::{self, metrics};
 use super::problem::Problem;
@@ -128,14 +128,17 @@ pub(crate) async fn handle(raw: web_sys::Request, env: Env, ctx: Context) -> web
             problem.into_reply()
         }
     };
-    let reply = finish(reply, &meter, &extras, &facts, started);
-    // This isolate's share of the deployment's metrics, in the background (see handlers/metrics.rs).
+    let total_ms = SystemClock.now_ms().saturating_sub(started);
+    record(reply.status(), &meter, &facts, total_ms);
+    // This isolate's share of the deployment's metrics (this request's included), in the background
+    // (see handlers/metrics.rs): one round trip, announced in this response's `Server-Timing`.
     if let Ok(config) = config
         && state::metrics_flush_due(SystemClock.now_ms(), config.metrics.flush_ms)
+        && let Some(flush) = metrics::flush(config, Rc::clone(&meter))
     {
-        runtime.wait_until(Box::pin(metrics::flush(config)));
+        spawn_background(runtime.as_ref(), &meter, 1, flush);
     }
-    into_runtime(reply)
+    into_runtime(finish(reply, &meter, &extras, &facts, total_ms))
 }
 
 async fn respond(
@@ -371,12 +374,12 @@ fn call_method(
     method.call0(target)
 }
 
-/// Headers every response carries, then the isolate's metrics.
-fn finish(mut reply: Reply, meter: &Meter, extras: &Extras, facts: &Facts, started: u64) -> Reply {
-    let total_ms = SystemClock.now_ms().saturating_sub(started);
+/// Headers every response carries.
+fn finish(mut reply: Reply, meter: &Meter, extras: &Extras, facts: &Facts, total_ms: u64) -> Reply {
     let timing = timing::server_timing(
         meter.round_trips(),
         meter.redis_ms(),
+        meter.scheduled(),
         &extras.timings.borrow(),
         total_ms,
     );
@@ -393,7 +396,6 @@ fn finish(mut reply: Reply, meter: &Meter, extras: &Extras, facts: &Facts, start
             reply.set(name, &value);
         }
     }
-    record(reply.status(), meter, facts, total_ms);
     reply
 }
 
@@ -427,7 +429,7 @@ fn record(status: u16, meter: &Meter, facts: &Facts, total_ms: u64) {
         );
         m.add(
             "redge_redis_round_trips_total",
-            "HTTP round trips to the Redis service, retries included.",
+            "HTTP round trips to the Redis service on requests' critical path, retries included.",
             &[],
             round_trips as f64,
         );

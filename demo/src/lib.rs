@@ -15,9 +15,10 @@
 //! - `runtime`: what the handlers need from the runtime (headers, `waitUntil`, the log, timers), one
 //!   small trait; `dispatch` (wasm only) implements it over the runtime's request and context.
 //!
-//! Static files in `www/` are served by the Workers assets layer before this code runs; the Worker only
-//! sees `/api/*` and paths that match no file. Everything but `dispatch` (the runtime's request in, its
-//! response out) compiles natively too, where the handlers run with the middleware in unit tests.
+//! Static files in `www/` are served by the Workers assets layer before this code runs; requests under
+//! `/api/` come straight here without a file lookup (`run_worker_first` in wrangler.toml), other paths
+//! only when they match no file. Everything but `dispatch` (the runtime's request in, its response out)
+//! compiles natively too, where the handlers run with the middleware in unit tests.
 // Natively nothing calls into the crate but its tests.
 #![cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 

@@ -4,7 +4,8 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { chromium } from 'playwright-core';
-import { redis, workerUrl } from './env.mjs';
+import { eventually, redis, workerUrl } from './env.mjs';
+import { startExtraWorker } from './workers.mjs';
 
 const executablePath = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 let browser;
@@ -27,7 +28,7 @@ after(async () => {
  * those network lines are ignored: script errors always count. The page asks "who am I" on load, which a
  * signed-out visitor answers with 401, so 401 is always expected.
  */
-async function openPage({ viewport, expectedStatuses = [] } = {}) {
+async function openPage({ viewport, expectedStatuses = [], url = workerUrl } = {}) {
   expectedStatuses = [401, ...expectedStatuses];
   const page = await browser.newPage(viewport ? { viewport } : {});
   const problems = [];
@@ -41,10 +42,10 @@ async function openPage({ viewport, expectedStatuses = [] } = {}) {
   // The tests wait for the states they need, so the page counts as open once its document and modules
   // are in. In one run of many, `wrangler dev` left a navigation unanswered for 30 s: try once more.
   try {
-    await page.goto(`${workerUrl}/`, { waitUntil: 'domcontentloaded', timeout: 15_000 });
+    await page.goto(`${url}/`, { waitUntil: 'domcontentloaded', timeout: 15_000 });
   } catch (error) {
     if (error.name !== 'TimeoutError') throw error;
-    await page.goto(`${workerUrl}/`, { waitUntil: 'domcontentloaded', timeout: 15_000 });
+    await page.goto(`${url}/`, { waitUntil: 'domcontentloaded', timeout: 15_000 });
   }
   return { page, problems };
 }
@@ -125,12 +126,13 @@ test('every panel renders; a panel whose routes are not deployed says so instead
   await page.close();
 });
 
-test('the strip shows each request with its Redis round trips and server time', async () => {
+test('the strip shows each request with its Redis round trips (critical and background) and server time', async () => {
   const { page, problems } = await openPage();
   const health = page.locator('.strip-item', { hasText: 'GET /api/health' }).first();
   await health.waitFor({ timeout: 10_000 });
   assert.equal(await health.getAttribute('data-round-trips'), '1');
-  assert.match(await health.textContent(), /200.*1 round trip · Redis \d+ ms · server \d+ ms · page \d+ ms/);
+  assert.match(await health.textContent(), /200.*1 round trip, [01] in background · Redis \d+ ms · server \d+ ms · page \d+ ms/);
+  assert.match(await health.getAttribute('data-background-trips'), /^[01]$/);
   // "Check again" adds a new health entry.
   const healthItems = page.locator('.strip-item', { hasText: 'GET /api/health' });
   const before = await healthItems.count();
@@ -139,7 +141,7 @@ test('the strip shows each request with its Redis round trips and server time', 
     (n) => [...document.querySelectorAll('.strip-item')].filter((e) => e.textContent.includes('GET /api/health')).length > n,
     before,
   );
-  assert.match(await page.locator('#strip-summary').textContent(), /^\d+ requests, \d+ Redis round trips? in all\.$/);
+  assert.match(await page.locator('#strip-summary').textContent(), /^\d+ requests, \d+ Redis round trips? in all, \d+ more in the background\.$/);
   await page.locator('#strip').screenshot({ path: 'test-results/panel-strip.png' });
   assert.deepEqual(problems, []);
   await page.close();
@@ -486,8 +488,50 @@ test('the dashboard shows the visitor, the budget and the item, and a cached ite
   assert.equal(await page.locator('#dashboard-user').textContent(), user);
   assert.match(await page.locator('#dashboard-budget').textContent(), /^\d+ of 1000 \(api\)$/);
   assert.equal(await page.locator('#dashboard-value').textContent(), `Item ${item} (hit)`);
-  assert.equal(await page.locator('#dashboard-round-trips').textContent(), '1 round trip');
+  // The metrics flush (one round trip every 10 s per isolate) may fall on this request.
+  assert.match(await page.locator('#dashboard-round-trips').textContent(), /^1 round trip \([01] more in the background\)$/);
   await page.locator('#dashboard').screenshot({ path: 'test-results/dashboard.png' });
   assert.deepEqual(problems, []);
   await page.close();
+});
+
+test('a stale value is served at once and its refresh shows as one round trip in the background', async () => {
+  // A Worker of its own: values stale after 1 s, no metrics flush (its round trip would count too).
+  const worker = await startExtraWorker({ vars: { CACHE_TTL_MS: '1000', METRICS_FLUSH_MS: '0', DEMO_ORIGIN_LATENCY_MS: '20' } });
+  try {
+    const { page, problems } = await openPage({ url: worker.url });
+    await page.locator('#cache[data-state="ready"]').waitFor();
+    const id = String(2 + Math.floor(Math.random() * 98));
+    const badge = page.locator('#cache-status');
+    const lookups = page.locator('.strip-item', { hasText: `GET /api/lookup/${id} ` });
+    await page.getByLabel('Id', { exact: true }).fill(id);
+    await page.getByRole('button', { name: 'Look up' }).click();
+    await badge.filter({ hasText: /^miss$/ }).waitFor();
+    // The miss reads, calls the origin and writes before answering: two round trips, none left behind.
+    assert.match(await lookups.first().textContent(), /2 round trips, 0 in background/);
+    await page.waitForTimeout(1_300);
+    await page.getByRole('button', { name: 'Look up' }).click();
+    await badge.filter({ hasText: /^stale$/ }).waitFor();
+    const stale = lookups.first();
+    assert.equal(await stale.getAttribute('data-round-trips'), '1');
+    assert.equal(await stale.getAttribute('data-background-trips'), '1');
+    assert.match(await stale.textContent(), /1 round trip, 1 in background · Redis/);
+    // Once the refresh has landed the next lookup is a fresh hit with nothing in the background, and the
+    // isolate counted the background round trip.
+    await page.waitForTimeout(300);
+    await page.getByRole('button', { name: 'Look up' }).click();
+    await badge.filter({ hasText: /^hit$/ }).waitFor();
+    assert.match(await lookups.first().textContent(), /1 round trip, 0 in background/);
+    const counted = await eventually(async () => {
+      const text = await (await fetch(`${worker.url}/api/metrics?scope=isolate`)).text();
+      const value = Number(/^redge_redis_background_round_trips_total (\S+)$/m.exec(text)?.[1] ?? 0);
+      return value >= 1 ? value : null;
+    });
+    assert.ok(counted >= 1, `redge_redis_background_round_trips_total: ${counted}`);
+    await page.locator('#strip').screenshot({ path: 'test-results/strip-background.png' });
+    assert.deepEqual(problems, []);
+    await page.close();
+  } finally {
+    await worker.stop();
+  }
 });

@@ -14,7 +14,8 @@ export const gatewayToken = process.env.REDGE_E2E_TOKEN;
  * Worker and make it reload mid-test. `gateway` replaces the Redis URL (a wrong one, for a test).
  */
 export async function startExtraWorker({ vars = {}, gateway = gatewayUrl, output } = {}) {
-  const date = readFileSync(join(root, 'wrangler.toml'), 'utf8').match(/^compatibility_date = "([^"]+)"/m)[1];
+  const config = readFileSync(join(root, 'wrangler.toml'), 'utf8');
+  const date = config.match(/^compatibility_date = "([^"]+)"/m)[1];
   const dir = mkdtempSync(join(tmpdir(), 'redge-worker-'));
   writeFileSync(join(dir, 'wrangler.toml'), [
     'name = "redge-extra"',
@@ -23,6 +24,8 @@ export async function startExtraWorker({ vars = {}, gateway = gatewayUrl, output
     '[assets]',
     `directory = ${JSON.stringify(join(root, 'www'))}`,
     'not_found_handling = "none"',
+    // The same routing as wrangler.toml: /api/* straight to the Worker.
+    ...(config.match(/^run_worker_first = .*$/m) ?? []),
     '',
   ].join('\n'));
   const worker = await startWorker({ cwd: dir, gatewayUrl: gateway, token: gatewayToken, vars, output });

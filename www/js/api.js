@@ -9,11 +9,13 @@ export function onRequest(listener) {
 }
 
 /**
- * Parses `Server-Timing` (`redis;dur=3;desc="1 round trip", total;dur=4`) into
- * `{ roundTrips, redisMs, totalMs }`; fields the header lacks are null.
+ * Parses `Server-Timing` (`redis;dur=3;desc="1 round trip", bg;desc="0 round trips", total;dur=4`) into
+ * `{ roundTrips, backgroundTrips, redisMs, totalMs }`: `roundTrips` are the Redis round trips the response
+ * waited for, `backgroundTrips` those the request scheduled to run after its response; fields the header
+ * lacks are null.
  */
 export function parseServerTiming(header) {
-  const timing = { roundTrips: null, redisMs: null, totalMs: null };
+  const timing = { roundTrips: null, backgroundTrips: null, redisMs: null, totalMs: null };
   if (!header) return timing;
   for (const part of header.split(',')) {
     const [name, ...params] = part.trim().split(';');
@@ -23,10 +25,12 @@ export function parseServerTiming(header) {
       if (at < 0) continue;
       values[param.slice(0, at).trim()] = param.slice(at + 1).trim().replace(/^"|"$/g, '');
     }
+    const count = /^(\d+) round trips?$/.exec(values.desc ?? '');
     if (name === 'redis') {
       timing.redisMs = values.dur === undefined ? null : Number(values.dur);
-      const count = /^(\d+) round trips?$/.exec(values.desc ?? '');
       timing.roundTrips = count ? Number(count[1]) : null;
+    } else if (name === 'bg') {
+      timing.backgroundTrips = count ? Number(count[1]) : null;
     } else if (name === 'total') {
       timing.totalMs = values.dur === undefined ? null : Number(values.dur);
     }

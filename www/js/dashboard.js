@@ -23,7 +23,8 @@ async function load(event) {
   $('dashboard-budget').textContent = ratelimit ? `${ratelimit.remaining} of ${ratelimit.limit} (${ratelimit.policy})` : 'not limited';
   const shown = typeof found.value?.name === 'string' ? found.value.name : JSON.stringify(found.value);
   $('dashboard-value').textContent = `${shown} (${found.status})`;
-  $('dashboard-round-trips').textContent = roundTrips(answer.timing.roundTrips);
+  const background = answer.timing.backgroundTrips === null ? '' : ` (${answer.timing.backgroundTrips} more in the background)`;
+  $('dashboard-round-trips').textContent = `${roundTrips(answer.timing.roundTrips)}${background}`;
   say(`Loaded item ${found.id} (${found.status}) in ${roundTrips(answer.timing.roundTrips)}.`, 'ok');
 }
 

@@ -6,6 +6,8 @@
 //   GET  /api/lookup/<id>                cache-aside: GET, on a miss call the origin, then SET PX
 //   GET  /api/dashboard?item=<id>        the three at once (Promise.all): rate limit by client IP, session,
 //                                        cached item; the SDK's default auto-pipelining batches what it can
+//   GET  /api/dashboard/sequential?item=<id>  the same three, each awaited before the next starts (the
+//                                        other way the SDK docs write it): one round trip after another
 // Settings (vars): PEER_LIMIT and PEER_WINDOW_MS (sliding window), SESSION_IDLE_S (default 1800),
 // CACHE_TTL_MS (default 30000), DEMO_ORIGIN_LATENCY_MS (default 300; items 1..1000 exist).
 import { Ratelimit } from '@upstash/ratelimit';
@@ -108,9 +110,20 @@ export default {
         const found = await lookup(id);
         return found.value === null ? Response.json({ id, status: found.status }, { status: 404 }) : Response.json({ id, ...found });
       }
-      if (pathname === '/api/dashboard' && request.method === 'GET') {
+      if ((pathname === '/api/dashboard' || pathname === '/api/dashboard/sequential') && request.method === 'GET') {
         const id = Number(url.searchParams.get('item') ?? 1);
-        const [decision, session, found] = await Promise.all([limit(ctx, clientIp(request)), readSession(request), lookup(id)]);
+        let decision;
+        let session;
+        let found;
+        if (pathname === '/api/dashboard') {
+          [decision, session, found] = await Promise.all([limit(ctx, clientIp(request)), readSession(request), lookup(id)]);
+        } else {
+          decision = await limit(ctx, clientIp(request));
+          if (decision.success) {
+            session = await readSession(request);
+            found = await lookup(id);
+          }
+        }
         if (!decision.success) return Response.json({ error: 'rate limited', decision }, { status: 429 });
         return Response.json({ signed_in: session !== null, session, ratelimit: decision, item: { id, ...found } });
       }

@@ -15,7 +15,7 @@ use std::rc::Rc;
 use serde_json::{Map, Value, json};
 
 use crate::config::LookupSettings;
-use crate::context::{Cx, Handler, Shared, Tr, json_response};
+use crate::context::{Cx, Handler, Shared, Tr, json_response, spawn_background};
 use crate::problem::Problem;
 use crate::reply::Reply;
 use crate::runtime;
@@ -119,8 +119,10 @@ pub(crate) async fn resolve_item(
     pending: Pending<Json<Value>>,
 ) -> Result<Lookup<Json<Value>>, Problem> {
     let runtime = Rc::clone(&cx.runtime);
-    // Refreshes and colo puts run after the response.
-    let cache = cache(cx).spawner(move |task| runtime.wait_until(task));
+    let meter = Rc::clone(&cx.meter);
+    // After the response: a stale value's refresh (the origin, then one write, announced in
+    // `Server-Timing` as `bg`) and colo puts.
+    let cache = cache(cx).spawner(move |task| spawn_background(runtime.as_ref(), &meter, 1, task));
     let settings = cx.config.lookup.clone();
     let result = cache
         .resolve(pending.finish(), move || origin(id, settings))

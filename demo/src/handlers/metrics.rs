@@ -29,6 +29,7 @@ use crate::metrics::{CONTENT_TYPE, Kind, Registry, increment_text, scrape_allowe
 use crate::problem::Problem;
 use crate::reply::Reply;
 use crate::state;
+use crate::timing::{Meter, Metered};
 use redge::cache::BreakerState;
 use redge::client::{Client, Cmd, FetchTransport, Handle, Pairs, Reply as RedisReply, cmd};
 use redge::plan::{Plan, Wait};
@@ -146,18 +147,21 @@ fn flush_commands(config: &Config) -> Vec<Cmd> {
     commands
 }
 
-/// Adds this isolate's increments to the deployment's hash in one round trip; run in the background
-/// (`ctx.waitUntil`) when [`state::metrics_flush_due`] says so.
-pub(crate) async fn flush(config: Rc<Config>) {
+/// The flush of this isolate's increments (taken now) to the deployment's hash, one round trip metered
+/// into `meter`, to run in the background (`ctx.waitUntil`) when [`state::metrics_flush_due`] says so;
+/// `None` when there is nothing to send.
+pub(crate) fn flush(config: Rc<Config>, meter: Rc<Meter>) -> Option<impl Future<Output = ()>> {
     let commands = flush_commands(&config);
     if commands.is_empty() {
-        return;
+        return None;
     }
-    let Ok(client) = Client::with_transport(&config.redis_url, &config.redis_token, FetchTransport)
-    else {
-        return;
-    };
+    let transport = Metered::new(FetchTransport, meter);
+    let client = Client::with_transport(&config.redis_url, &config.redis_token, transport).ok()?;
     let client = client.timeout_ms(config.redis_timeout_ms);
+    Some(send_flush(client, commands))
+}
+
+async fn send_flush(client: Client<Tr>, commands: Vec<Cmd>) {
     let batch = client.batch();
     let handles: Vec<Handle<RedisReply>> = commands.into_iter().map(|c| batch.add(c)).collect();
     let failed = batch.send().await.is_err() || handles.into_iter().any(|h| h.take().is_err());
