@@ -21,7 +21,8 @@
 //
 // Environment: WAN_RTTS (ms, default 0,20,50), WAN_CLIENTS (default 16), WAN_ROUNDS (interleaved slices per
 // cell, default 2), WAN_SLICE_MS (default 2000), WAN_TRIPS (requests per Worker and route in the round-trip
-// pass, default 12), WAN_ASSETS (0 skips the assets comparison; WAN_RTTS=none runs only that comparison). `--smoke`: RTTs 0 and 20, 300 ms slices,
+// pass, default 12), WAN_FAST (0 leaves out redge with leases, the session cache and the colo tier on),
+// WAN_ASSETS (0 skips the assets comparison; WAN_RTTS=none runs only that comparison). `--smoke`: RTTs 0 and 20, 300 ms slices,
 // one round, 3 requests per trip pass, results in a temporary directory (checks that the bench runs).
 //
 // Results: bench/results/wan.json and bench/results/wan.md.
@@ -30,7 +31,7 @@ import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { ensureToolchain, root } from '../scripts/lib/toolchain.mjs';
 import { startDelayProxy } from './lib/delay-proxy.mjs';
-import { expected, growKeyspace, redgeVars, requestFor, seed, startBenchStack } from './lib/workers.mjs';
+import { LIMIT, WINDOW_MS, expected, growKeyspace, redgeVars, requestFor, seed, startBenchStack } from './lib/workers.mjs';
 
 const SMOKE = process.argv.includes('--smoke');
 const num = (name, fallback, smoke) => Number(process.env[name] ?? (SMOKE ? smoke : fallback));
@@ -40,6 +41,16 @@ const ROUNDS = num('WAN_ROUNDS', 2, 1);
 const SLICE_MS = num('WAN_SLICE_MS', 2000, 300);
 const TRIPS = num('WAN_TRIPS', 12, 3);
 const ASSETS = process.env.WAN_ASSETS !== '0';
+// The same redge Worker with the settings that answer without Redis where a stated bound allows:
+// leased quota (its hot route on a fixed window of the same size), the session cache, the colo tier.
+const FAST = process.env.WAN_FAST !== '0';
+const fastVars = {
+  ...redgeVars,
+  RATELIMIT_POLICIES: JSON.stringify([{ name: 'api', algorithm: 'fixed_window', limit: LIMIT, period_ms: WINDOW_MS }]),
+  RATELIMIT_LEASES: 'on',
+  SESSION_CACHE_MS: '10000',
+  CACHE_COLO_TTL_MS: '10000',
+};
 const KEYSPACE = 100;
 const ROUTES = ['ratelimit', 'session', 'cache', 'dashboard'];
 const resultsDir = SMOKE ? mkdtempSync(join(tmpdir(), 'redge-wan-smoke-')) : join(root, 'bench', 'results');
@@ -53,9 +64,11 @@ const hot = (which, ip) => ({ method: 'POST', path: which === 'redge' ? '/api/ra
 
 /** The Workers compared on each route: [label, worker, how its requests are built]. */
 function variants(route) {
-  if (route === 'ratelimit') return [['redge', 'redge', (i, keys, ip) => hot('redge', ip)], ['peer', 'peer', (i, keys, ip) => hot('peer', ip)]];
+  const fast = FAST ? [['redge (leases, session cache, colo)', 'fast', (i, keys, ip) => (route === 'ratelimit' ? hot('redge', ip) : requestFor('redge', route, i, keys, ip))]] : [];
+  if (route === 'ratelimit') return [['redge', 'redge', (i, keys, ip) => hot('redge', ip)], ...fast, ['peer', 'peer', (i, keys, ip) => hot('peer', ip)]];
   const list = [
     ['redge', 'redge', (i, keys, ip) => requestFor('redge', route, i, keys, ip)],
+    ...fast,
     [route === 'dashboard' ? 'peer (Promise.all)' : 'peer', 'peer', (i, keys, ip) => requestFor('peer', route, i, keys, ip)],
   ];
   if (route === 'dashboard') {
@@ -208,7 +221,7 @@ async function wanCells(stack, keys) {
   for (const rtt of RTTS) {
     await stack.proxy.setRtt(rtt);
     log(`RTT ${rtt} ms: warming`);
-    for (const route of ROUTES) for (const [, w, build] of variants(route)) await loop(stack[w], build, route, 2, 300, keys);
+    for (const route of ROUTES) for (const [, w, build] of variants(route)) await loop(stack.workers[w], build, route, 2, 300, keys);
     const load0 = load();
     const latency = {};
     const throughput = {};
@@ -216,13 +229,13 @@ async function wanCells(stack, keys) {
       for (const route of ROUTES) {
         const vs = variants(route);
         const order = round % 2 === 0 ? vs : [...vs].reverse();
-        for (const [label, w, build] of order) latency[`${route}/${label}`] = merge(latency[`${route}/${label}`], await loop(stack[w], build, route, 1, SLICE_MS, keys));
-        for (const [label, w, build] of order) throughput[`${route}/${label}`] = merge(throughput[`${route}/${label}`], await loop(stack[w], build, route, CLIENTS, SLICE_MS, keys));
+        for (const [label, w, build] of order) latency[`${route}/${label}`] = merge(latency[`${route}/${label}`], await loop(stack.workers[w], build, route, 1, SLICE_MS, keys));
+        for (const [label, w, build] of order) throughput[`${route}/${label}`] = merge(throughput[`${route}/${label}`], await loop(stack.workers[w], build, route, CLIENTS, SLICE_MS, keys));
       }
     }
     for (const route of ROUTES) {
       for (const [label, w, build] of variants(route)) {
-        const trips = await tripPass(stack, stack[w], build, route, keys, rtt);
+        const trips = await tripPass(stack, stack.workers[w], build, route, keys, rtt);
         const cell = { rtt_ms: rtt, route, worker: label, load_average: load0, one_client: summary(latency[`${route}/${label}`]), many_clients: summary(throughput[`${route}/${label}`]), round_trips: trips };
         cells.push(cell);
         log(`RTT ${rtt} ${route} ${label}: p50 ${cell.one_client.p50_ms} p95 ${cell.one_client.p95_ms} ms, ${cell.many_clients.requests_per_s} req/s at ${CLIENTS}; trips critical ${trips.critical} (depth ${trips.critical_depth}) background ${trips.background} (reported ${trips.reported_critical}/${trips.reported_background})`);
@@ -233,13 +246,18 @@ async function wanCells(stack, keys) {
 }
 
 /** The root wrangler.toml with `run_worker_first` toggled, absolute paths, no build step (redge is built). */
-function toggledConfig(dir) {
-  const original = readFileSync(join(root, 'wrangler.toml'), 'utf8');
-  const has = /^\s*run_worker_first\s*=/m.test(original);
-  let text = original
+/** The root's wrangler.toml for a Worker started from `dir` on the already built module (no build step). */
+function prebuiltConfig() {
+  return readFileSync(join(root, 'wrangler.toml'), 'utf8')
     .replace(/^main\s*=.*$/m, `main = ${JSON.stringify(join(root, 'demo', 'build', 'index.js'))}`)
     .replace(/^directory\s*=.*$/m, `directory = ${JSON.stringify(join(root, 'www'))}`)
     .replace(/^\[build\][\s\S]*?(?=^\[)/m, '');
+}
+
+function toggledConfig(dir) {
+  const original = readFileSync(join(root, 'wrangler.toml'), 'utf8');
+  const has = /^\s*run_worker_first\s*=/m.test(original);
+  let text = prebuiltConfig();
   text = has ? text.replace(/^\s*run_worker_first\s*=.*\n/m, '') : text.replace(/^\[assets\]\n/m, '[assets]\nrun_worker_first = ["/api/*"]\n');
   const file = join(dir, 'wrangler.toml');
   writeFileSync(file, text);
@@ -357,9 +375,14 @@ async function main() {
   };
   const altDir = mkdtempSync(join(tmpdir(), 'redge-wan-assets-'));
   const alt = toggledConfig(altDir);
+  const fastDir = mkdtempSync(join(tmpdir(), 'redge-wan-fast-'));
+  writeFileSync(join(fastDir, 'wrangler.toml'), prebuiltConfig());
   const stack = await startBenchStack({
     front: ({ url }) => startDelayProxy({ target: url }),
-    extra: ASSETS ? [{ name: 'alt', cwd: altDir, config: alt.file, vars: redgeVars }] : [],
+    extra: [
+      ...(ASSETS ? [{ name: 'alt', cwd: altDir, config: alt.file, vars: redgeVars }] : []),
+      ...(FAST ? [{ name: 'fast', cwd: fastDir, config: join(fastDir, 'wrangler.toml'), vars: fastVars }] : []),
+    ],
   });
   try {
     const keys = await seed(stack);
@@ -369,6 +392,7 @@ async function main() {
   } finally {
     await stack.stop();
     rmSync(altDir, { recursive: true, force: true });
+    rmSync(fastDir, { recursive: true, force: true });
   }
   result.load_average_after = load();
   result.seconds = Math.round((performance.now() - t0) / 1000);
