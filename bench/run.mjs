@@ -284,7 +284,7 @@ from the run dated in their own section.${r.failed?.length ? `\n\n**Parts that f
 \`npm run bench -- routes\` (key spaces from \`KEYSPACES\`; \`npm run bench -- all\` runs 1000 and 1000000).
 redge's Worker and the peer (\`bench/peers/routes-upstash\`: \`@upstash/ratelimit\` 2.2.0 on \`@upstash/redis\` 1.39.0,
 as their docs show them, with the SDK's default auto-pipelining) each run in \`wrangler dev\` (workerd) against one
-release redge-gateway and one redis-server. For each number of concurrent clients (a closed loop from Node's
+redge-gateway (cargo profile gateway, as users build it) and one redis-server. For each number of concurrent clients (a closed loop from Node's
 \`http\` with keep-alive) the ${ROUTES.length} routes × 2 Workers run in ${x.rounds} interleaved slices of ${x.slice_ms} ms.
 Each request picks a random identifier from the key space: a rate-limit identifier, a session (cookie), an item.
 
