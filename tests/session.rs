@@ -267,7 +267,7 @@ async fn refresh_is_throttled_to_once_per_half_window() {
     }
     let ttl: i64 = client
         .query(&c::pttl(redge::session::session_key(
-            prefix,
+            &prefix,
             &SessionId::parse(&id).unwrap(),
         )))
         .await
@@ -414,7 +414,7 @@ async fn revoke_all_ends_fifty_sessions_in_one_round_trip() {
     batch.send().await.unwrap();
     assert!(loads.into_iter().all(|l| l.finish() == Ok(None)));
     let index: i64 = client
-        .query(&c::exists([store.index_key(user)]))
+        .query(&c::exists([store.index_key(&user)]))
         .await
         .unwrap();
     assert_eq!(index, 0);
