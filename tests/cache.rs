@@ -300,7 +300,10 @@ async fn tags_keys_and_prefixes_invalidate() {
     );
 
     // A counter that does not exist starts at the clock's time, past any value it held before.
-    assert_eq!(s.cache.invalidate_tag("group-1").await, Ok(s.clock.now_ms()));
+    assert_eq!(
+        s.cache.invalidate_tag("group-1").await,
+        Ok(s.clock.now_ms())
+    );
     let ttl: i64 = s
         .raw(cmd("PTTL").arg(redge::cache::keys::tag(&s.namespace, "group-1")))
         .await;
@@ -615,7 +618,10 @@ async fn invalidating_a_tag_invalidates_set_values() {
         .await
         .unwrap();
     // A counter that does not exist starts at the clock's time, past any value it held before.
-    assert_eq!(s.cache.invalidate_tag("group-1").await, Ok(s.clock.now_ms()));
+    assert_eq!(
+        s.cache.invalidate_tag("group-1").await,
+        Ok(s.clock.now_ms())
+    );
     assert_eq!(
         s.cache.get::<String>(key(), &policy()).await,
         Ok(Cached::NotCached)
