@@ -197,7 +197,7 @@ const fixed = randomBytes(24);
 /** The i-th redge session id (16 bytes, as redge encodes them) and the i-th peer token. */
 /** The Redis key of the cache entry `key` in the namespace `ns` (the library's `cache::keys::entry`). */
 function redgeEntryKey(ns, key) {
-  return `${ns}:v:{${createHash('sha1').update(key).digest('hex').slice(0, 4)}}:${key}`;
+  return `${ns}:v:{${createHash('sha1').update(key).digest().subarray(0, 3).toString('base64url')}}:${key}`;
 }
 
 /** A session id for copy `i`; it begins with the user's tag once `fixed` holds it (see `seed`). */
