@@ -85,6 +85,21 @@ mod tests {
         assert!(slots.len() > 950, "1000 users on {} slots", slots.len());
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_user_and_prefix_keep_sessions_with_their_index(
+            user in ".{1,64}",
+            prefix in "[a-z:{}]{1,12}",
+            seed in 0u8..255,
+        ) {
+            let token = Token::generate_tagged(&Counter::new(seed), user_tag_bytes(&user)).unwrap();
+            let parsed = Token::parse(&token.expose()).unwrap();
+            proptest::prop_assert_eq!(parsed.id().tag(), user_tag(&user));
+            let keys = [session_key(&prefix, parsed.id()), index_key(&prefix, &user)];
+            proptest::prop_assert!(same_slot(&keys), "{:?}", keys);
+        }
+    }
+
     #[test]
     fn layout() {
         let id = SessionId::parse("AAAAbbbbccccddddeeeeeg").unwrap();
