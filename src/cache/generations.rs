@@ -13,7 +13,7 @@
 //!   is past any value the counter held before it expired ([`CacheOptions::tag_ttl_ms`] without an
 //!   invalidation, 30 days by default, against at most one increment per invalidation);
 //! - a write after a miss embeds the generations its read returned, read before the origin was called;
-//! - [`Cache::set`](super::Cache::set) embeds the generations this isolate last saw ([`Known`], 0 for a
+//! - [`Cache::set`](super::Cache::set) embeds the generations this isolate last saw (0 for a
 //!   tag it never saw) and reads the counters in the same batch; when they differ it writes the entry
 //!   once more with the generations just read, only if the entry is still the one it wrote.
 //!
