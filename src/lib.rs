@@ -53,6 +53,7 @@ pub mod origin;
 pub mod plan;
 pub mod ratelimit;
 pub mod session;
+pub mod slot;
 
 pub use cache::Cache;
 pub use client::Client;

@@ -13,7 +13,7 @@ use redge::cache::{
     LookupError, Policy, Status, Task, Updated,
 };
 use redge::client::{Client, FetchTransport, Json, Options, cmd};
-use redge::clock::FakeClock;
+use redge::clock::{Clock, FakeClock};
 use wasm_bindgen_test::wasm_bindgen_test;
 
 fn client() -> Client<FetchTransport> {
@@ -106,7 +106,7 @@ impl Setup {
     }
 
     fn entry(&self, key: &str) -> String {
-        format!("{}:v:{key}", self.namespace)
+        redge::cache::keys::entry(&self.namespace, key)
     }
 }
 
@@ -299,9 +299,13 @@ async fn tags_keys_and_prefixes_invalidate() {
         "tags read in the same round trip"
     );
 
-    assert_eq!(s.cache.invalidate_tag("group-1").await, Ok(1));
+    // A counter that does not exist starts at the clock's time, past any value it held before.
+    assert_eq!(
+        s.cache.invalidate_tag("group-1").await,
+        Ok(s.clock.now_ms())
+    );
     let ttl: i64 = s
-        .raw(cmd("PTTL").arg(format!("{}:t:group-1", s.namespace)))
+        .raw(cmd("PTTL").arg(redge::cache::keys::tag(&s.namespace, "group-1")))
         .await;
     assert!(ttl > 0, "tag counters expire");
     for (id, status) in [(1, Status::Miss), (11, Status::Miss), (2, Status::Hit)] {
@@ -485,7 +489,7 @@ async fn a_lease_held_elsewhere_serves_stale_or_waits_then_fetches() {
     let miss = s.get("k", &leased, Ok(Some("v1")), &calls).await.unwrap();
     assert_eq!(miss.status, Status::Miss);
     assert_eq!(s.trips().0, 3, "read, lease, write + release");
-    let lock = format!("{}:l:k", s.namespace);
+    let lock = redge::cache::keys::lease(&s.namespace, "k");
     let held: i64 = s.raw(cmd("EXISTS").arg(&lock)).await;
     assert_eq!(held, 0, "released");
 
@@ -508,7 +512,7 @@ async fn a_lease_held_elsewhere_serves_stale_or_waits_then_fetches() {
     assert_eq!(calls.get(), 1);
 
     // Nothing cached and the holder never writes: after the wait, the origin is called anyway.
-    let lock2 = format!("{}:l:k2", s.namespace);
+    let lock2 = redge::cache::keys::lease(&s.namespace, "k2");
     let _: () = s
         .raw(
             cmd("SET")
@@ -555,7 +559,11 @@ async fn set_then_get_or_fetch_hits_without_calling_the_origin() {
         .set(key.clone(), &"set".to_owned(), &policy())
         .await
         .unwrap();
-    assert_eq!(s.trips(), (1, 1), "one script call");
+    assert_eq!(
+        s.trips(),
+        (1, 2),
+        "one round trip: the entry's SET and its tag's counter read"
+    );
     let pttl: i64 = s.raw(cmd("PTTL").arg(s.entry("k"))).await;
     assert!(pttl > 60_000 && pttl <= 70_000, "ttl + grace, got {pttl}");
     let hit = s
@@ -613,7 +621,11 @@ async fn invalidating_a_tag_invalidates_set_values() {
         .set(key(), &"v1".to_owned(), &policy())
         .await
         .unwrap();
-    assert_eq!(s.cache.invalidate_tag("group-1").await, Ok(1));
+    // A counter that does not exist starts at the clock's time, past any value it held before.
+    assert_eq!(
+        s.cache.invalidate_tag("group-1").await,
+        Ok(s.clock.now_ms())
+    );
     assert_eq!(
         s.cache.get::<String>(key(), &policy()).await,
         Ok(Cached::NotCached)
@@ -629,7 +641,8 @@ async fn invalidating_a_tag_invalidates_set_values() {
         .await
         .unwrap();
     let stored: String = s.raw(cmd("GET").arg(s.entry("item"))).await;
-    assert!(stored.contains(" t 0,1\n"), "{stored}");
+    let generation = s.clock.now_ms();
+    assert!(stored.contains(&format!(" t 0,{generation}\n")), "{stored}");
     assert_eq!(s.status(key(), Ok(None), &calls).await, Status::Hit);
 }
 

@@ -11,7 +11,8 @@ use redge::client::commands as c;
 use redge::client::{Client, FetchTransport, cmd};
 use redge::clock::FakeClock;
 use redge::session::{
-    Lifetimes, Random, Revoke, Revoked, SessionConfig, SessionStore, Token, Update, WebCrypto,
+    Lifetimes, Random, Revoke, Revoked, SessionConfig, SessionId, SessionStore, Token, Update,
+    WebCrypto,
 };
 use serde_json::json;
 use wasm_bindgen_test::wasm_bindgen_test;
@@ -54,7 +55,10 @@ async fn field(
     field: &str,
 ) -> Option<String> {
     client
-        .query(&c::hget(format!("{prefix}:s:{id}"), field))
+        .query(&c::hget(
+            redge::session::session_key(prefix, &SessionId::parse(id).unwrap()),
+            field,
+        ))
         .await
         .unwrap()
 }
@@ -190,7 +194,7 @@ async fn idle_expiry_ends_a_session_and_removes_it() {
         None
     );
     let members: i64 = client
-        .query(&c::zcard(format!("{prefix}:u:dave")))
+        .query(&c::zcard(redge::session::index_key(prefix, "dave")))
         .await
         .unwrap();
     assert_eq!(members, 0, "the index forgot it too");
@@ -262,7 +266,10 @@ async fn refresh_is_throttled_to_once_per_half_window() {
         assert!(!store.load(&token).await.unwrap().unwrap().refreshed);
     }
     let ttl: i64 = client
-        .query(&c::pttl(format!("{prefix}:s:{id}")))
+        .query(&c::pttl(redge::session::session_key(
+            &prefix,
+            &SessionId::parse(&id).unwrap(),
+        )))
         .await
         .unwrap();
     assert!(
@@ -297,6 +304,11 @@ async fn rotation_leaves_no_usable_old_token() {
     assert_eq!(trips(&client) - before, 1);
     let new = rotated.token.expose();
     assert_ne!(rotated.token.id(), issued.token.id());
+    assert_eq!(
+        rotated.token.id().tag(),
+        issued.token.id().tag(),
+        "the tag is kept"
+    );
     assert_eq!(store.load(&old).await, Ok(None));
     assert_eq!(
         store.rotate(&old).await,
@@ -332,11 +344,24 @@ async fn signing_in_over_a_session_rotates_it() {
     assert_eq!(store.load(&first.token.expose()).await, Ok(None));
     let kept = store.load(&again.token.expose()).await.unwrap().unwrap();
     assert_eq!(kept.session.data, json!({"a": 1}), "same user: data kept");
+    assert_eq!(again.token.id().tag(), redge::session::user_tag("heidi"));
+    let trips = client.stats().round_trips;
     let other = store
         .sign_in("ivan", &json!({}), Some(&again.token.expose()))
         .await
         .unwrap();
+    assert_eq!(
+        client.stats().round_trips,
+        trips + 1,
+        "another user's session (another slot) is ended in the same round trip"
+    );
+    assert_ne!(other.token.id().tag(), again.token.id().tag());
     assert_eq!(store.load(&again.token.expose()).await, Ok(None));
+    let heidi_index: i64 = client
+        .query(&c::exists([store.index_key("heidi")]))
+        .await
+        .unwrap();
+    assert_eq!(heidi_index, 0, "heidi's index lost its only session");
     assert_eq!(
         other.session.data,
         json!({}),
@@ -389,7 +414,7 @@ async fn revoke_all_ends_fifty_sessions_in_one_round_trip() {
     batch.send().await.unwrap();
     assert!(loads.into_iter().all(|l| l.finish() == Ok(None)));
     let index: i64 = client
-        .query(&c::exists([format!("{}:u:{user}", store.config().prefix)]))
+        .query(&c::exists([store.index_key(&user)]))
         .await
         .unwrap();
     assert_eq!(index, 0);
@@ -682,7 +707,7 @@ async fn unknown_envelope_versions_are_refused_cleanly() {
     let client = client();
     let (store, _clock) = store(&client);
     let issued = store.sign_in("olga", &json!({}), None).await.unwrap();
-    let key = format!("{}:s:{}", store.config().prefix, issued.token.id());
+    let key = store.session_key(issued.token.id());
     let _: i64 = client.query(&c::hset(&key, [("v", "2")])).await.unwrap();
     let err = store.load(&issued.token.expose()).await.unwrap_err();
     assert!(matches!(err, Error::Protocol(_)), "{err:?}");

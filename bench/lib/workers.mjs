@@ -2,7 +2,7 @@
 // with, the stack (redis-server, the counting gateway, redge's Worker and the SDK peer in `wrangler dev`),
 // the key spaces, the requests of each route and what counts as the expected answer.
 import { execFileSync, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
@@ -195,6 +195,12 @@ const b64url = (buf) => buf.toString('base64url');
 const fixed = randomBytes(24);
 
 /** The i-th redge session id (16 bytes, as redge encodes them) and the i-th peer token. */
+/** The Redis key of the cache entry `key` in the namespace `ns` (the library's `cache::keys::entry`). */
+function redgeEntryKey(ns, key) {
+  return `${ns}:v:{${createHash('sha1').update(key).digest().subarray(0, 3).toString('base64url')}}:${key}`;
+}
+
+/** A session id for copy `i`; it begins with the user's tag once `fixed` holds it (see `seed`). */
 export function redgeId(i) {
   const b = Buffer.alloc(16);
   fixed.copy(b, 0, 0, 8);
@@ -248,7 +254,9 @@ export async function seed(stack) {
     if (again.status !== 'hit') throw new Error(`${w.name}: item 1 is not cached after a lookup: ${JSON.stringify(again)}`);
   }
   const sessionKey = cli('--scan', '--pattern', `*:s:${id0}`).trim();
-  const entryKey = 'redge:lookup:v:item:1';
+  const entryKey = redgeEntryKey('redge:lookup', 'item:1');
+  // A session id begins with its user's tag (3 bytes): the copies keep it, so they stay in its slot.
+  Buffer.from(id0, 'base64url').copy(fixed, 0, 0, 3);
   if (!sessionKey || !cli('EXISTS', entryKey).includes('1')) throw new Error(`redge keys not found (session ${sessionKey})`);
   const prefix = sessionKey.slice(0, -id0.length);
   return {
@@ -257,7 +265,7 @@ export async function seed(stack) {
     done: 0, // identifiers 1..n are copies; the signed-in originals are not used by the load
     pairs: (i) => [
       [sessionKey, `${prefix}${redgeId(i)}`],
-      [entryKey, `redge:lookup:v:item:${i}`],
+      [entryKey, redgeEntryKey('redge:lookup', `item:${i}`)],
       [`peer:session:${peer0}`, `peer:session:${peerToken(i)}`],
       ['peer:lookup:item:1', `peer:lookup:item:${i}`],
     ],

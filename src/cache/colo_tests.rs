@@ -7,7 +7,7 @@ use std::rc::Rc;
 use pollster::block_on;
 
 use super::colo::FakeColo;
-use super::tests::{Data, store};
+use super::tests::{Data, ek, store};
 use super::*;
 use crate::Plan;
 use crate::client::FakeTransport;
@@ -191,7 +191,7 @@ fn a_delete_removes_the_colo_copy_and_a_late_put_from_before_it_is_refused() {
 
     // Even a copy that got into the colo before the fence (another isolate's put) is a miss here.
     let stale = colo::encode(
-        &colo::name("http://redis.test", "cache:v:k"),
+        &colo::name("http://redis.test", &ek("k")),
         l.clock.now_ms() - 2,
         l.clock.now_ms() + 1_000,
         &Envelope {
@@ -204,7 +204,7 @@ fn a_delete_removes_the_colo_copy_and_a_late_put_from_before_it_is_refused() {
     );
     l.clock.advance(1);
     block_on(a.cache.set("k", &"newer".to_owned(), &policy())).unwrap();
-    let name = colo::name("http://redis.test", "cache:v:k");
+    let name = colo::name("http://redis.test", &ek("k"));
     l.colo.entries.borrow_mut().insert(name, (stale, 1));
     l.clock.advance(1);
     let got = a.get("k", "x");
@@ -244,9 +244,9 @@ fn corrupt_foreign_or_mistyped_colo_entries_are_misses_that_read_redis() {
     let a = Isolate::new(&l.data, &l.colo, &l.clock);
     a.get("k", "v1");
     a.run_tasks();
-    let name = colo::name("http://redis.test", "cache:v:k");
+    let name = colo::name("http://redis.test", &ek("k"));
     let good = l.colo.entries.borrow()[&name].0.clone();
-    let foreign = good.replacen(&name, &colo::name("http://other.test", "cache:v:k"), 1);
+    let foreign = good.replacen(&name, &colo::name("http://other.test", &ek("k")), 1);
     for body in ["garbage".to_owned(), good.replace("rco1", "rco9"), foreign] {
         l.colo.entries.borrow_mut().insert(name.clone(), (body, 1));
         let before = a.round_trips();

@@ -7,15 +7,15 @@
 //! and they ask Redis even while the breaker is open (their outcomes still feed it).
 
 use std::rc::Rc;
-use std::sync::LazyLock;
 
-use super::envelope::{CacheValue, Envelope, Kind, NO_GENERATIONS};
+use super::envelope::{CacheValue, Envelope, Kind};
+use super::gather::{Gather, Values};
 use super::lookup::{Ctx, parse_generation};
 use super::policy::{Policy, Standing, standing};
 use super::timer::within;
 use super::write::record;
 use super::{Cache, Key, keys};
-use crate::client::{Script, Transport, commands};
+use crate::client::{Reply, Transport, cmd, commands};
 use crate::{Error, Result};
 
 /// What [`Cache::get`] found.
@@ -53,14 +53,6 @@ impl<V> Cached<V> {
     }
 }
 
-/// Writes an entry with its tags' current generations in one step; see `scripts/set.lua`.
-static SET: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/set.lua")));
-
-/// The script behind [`Cache::set`].
-pub(super) fn set_script() -> &'static Script {
-    &SET
-}
-
 /// `value`'s payload, if it is within the policy's size cap. A direct write that cannot write must say
 /// so (a lookup, which still has its value to return, just skips the write).
 ///
@@ -81,8 +73,8 @@ pub(super) fn payload_within_cap<V: CacheValue>(value: &V, policy: &Policy) -> R
 
 impl<T: Transport + 'static> Cache<T> {
     /// The value cached under `key`, read as `policy` reads it (its grace decides what is stale), without
-    /// calling any origin. One round trip (the same `MGET` of the entry and its tags' generations as a
-    /// lookup's read); none when this isolate's memory tier holds a fresh copy.
+    /// calling any origin. One round trip (the same read of the entry and its tags' generations as a
+    /// lookup's); none when this isolate's memory tier holds a fresh copy.
     ///
     /// Pass the key with the tags it was written with: an entry written under other tags, or before one
     /// of them was invalidated, is [`Cached::NotCached`].
@@ -148,8 +140,11 @@ impl<T: Transport + 'static> Cache<T> {
     /// another TTL still finds the value fresh until the time set here. For a TTL other than the key
     /// group's, pass a copy of its policy with that TTL, as below.
     ///
-    /// One round trip: a script reads the tags' generations and writes the entry in one atomic step,
-    /// so an invalidation of a tag can never land between the two and be lost. As with any cache in
+    /// One round trip: the entry embeds the tags' generations this isolate saw last, and the counters
+    /// are read in the same batch. When they were not current, a second round trip writes the entry
+    /// again with the generations just read (only if it is still this write's): an entry never embeds
+    /// a generation newer than its counter, so an invalidation is never lost (see
+    /// [`generations`](super::generations)). As with any cache in
     /// front of an origin, a lookup of the key whose origin call was already running writes its answer
     /// when it lands, over this value.
     ///
@@ -243,10 +238,23 @@ impl<T: Transport + 'static> Cache<T> {
         })
     }
 
-    /// Reads the entry and its tags' generations (one `MGET`) within the policy's deadline.
-    pub(super) async fn read_entry(&self, ctx: &Ctx) -> Result<Vec<Option<Vec<u8>>>> {
-        let read = self.read_cmd(&ctx.key, &ctx.entry_key);
-        self.bounded(ctx, self.client.query(&read)).await
+    /// Reads the entry and its tags' generations (one `MGET` per slot, one round trip) within the
+    /// policy's deadline.
+    pub(super) async fn read_entry(&self, ctx: &Ctx) -> Result<Values> {
+        let batch = self.client.batch();
+        let read = Gather::add(&batch, &self.entry_and_tags(&ctx.key, &ctx.entry_key));
+        let values = self
+            .bounded(ctx, async {
+                batch.send().await?;
+                read.take()
+            })
+            .await?;
+        let generations: Vec<u64> = values[1..]
+            .iter()
+            .map(|g| parse_generation(g.as_deref()))
+            .collect();
+        self.state.known.saw(ctx.key.tag_list(), &generations);
+        Ok(values)
     }
 
     /// Runs one round trip within the policy's deadline and feeds its outcome to the breaker and the
@@ -267,8 +275,8 @@ impl<T: Transport + 'static> Cache<T> {
         outcome
     }
 
-    /// Writes an envelope of `kind` created now, through the set script; replaces this isolate's memory
-    /// copy.
+    /// Writes an envelope of `kind` created now (see [`Cache::set`] for the generations it embeds);
+    /// replaces this isolate's memory copy.
     async fn write_entry(&self, ctx: Ctx, kind: Kind, payload: String, ttl_ms: u64) -> Result<()> {
         let now = self.state.now_ms();
         let fresh_ms = if kind == Kind::Negative {
@@ -276,30 +284,75 @@ impl<T: Transport + 'static> Cache<T> {
         } else {
             ctx.policy.ttl_ms
         };
+        let tags = ctx.key.tag_list();
         let mut envelope = Envelope {
             created: now,
             fresh_until: now.saturating_add(fresh_ms),
             kind,
-            generations: Vec::new(),
+            generations: self.state.known.of(tags),
             payload,
         };
-        let (head, tail) = envelope.encode_around_generations();
-        let keys = self.entry_and_tags(&ctx.key, &ctx.entry_key);
-        let ttl = ttl_ms.max(1).to_string();
-        let args = [head.as_str(), tail.as_str(), NO_GENERATIONS, ttl.as_str()];
+        let text = envelope.encode();
+        let counters: Vec<String> = tags
+            .iter()
+            .map(|t| keys::tag(self.namespace(), t))
+            .collect();
         // Whatever happens, the old memory copy is outdated.
         self.state.memory.remove(&ctx.entry_key);
-        let call = self
-            .client
-            .eval::<Vec<Option<Vec<u8>>>, _, _>(set_script(), keys, args);
-        let generations = self.bounded(&ctx, call).await;
+        let batch = self.client.batch();
+        let set = batch.add::<()>(
+            cmd("SET")
+                .arg(&ctx.entry_key)
+                .arg(&text)
+                .arg("PX")
+                .arg(ttl_ms.max(1)),
+        );
+        let read = (!counters.is_empty()).then(|| Gather::add(&batch, &counters));
+        let observed = self
+            .bounded(&ctx, async {
+                batch.send().await?;
+                set.take()?;
+                read.map(Gather::take).transpose()
+            })
+            .await;
+        let outcome = match observed {
+            Ok(Some(values)) => {
+                let current: Vec<u64> = values
+                    .iter()
+                    .map(|g| parse_generation(g.as_deref()))
+                    .collect();
+                self.state.known.saw(tags, &current);
+                if current == envelope.generations {
+                    Ok(true)
+                } else {
+                    // Written with generations older than the counters: a miss, never a value an
+                    // invalidation should have hidden. Write it again with the generations just read,
+                    // unless another write replaced it meanwhile.
+                    envelope.generations = current;
+                    self.confirm(&ctx, &text, &envelope.encode()).await
+                }
+            }
+            Ok(None) => Ok(true),
+            Err(e) => Err(e),
+        };
         self.forget_in_colo(ctx.key.name()).await;
-        let generations = generations?;
-        envelope.generations = generations
-            .iter()
-            .map(|g| parse_generation(g.as_deref()))
-            .collect();
-        self.remember(&ctx, Rc::new(envelope), u64::MAX);
+        if outcome? {
+            self.remember(&ctx, Rc::new(envelope), u64::MAX);
+        }
         Ok(())
+    }
+
+    /// Replaces the entry `written` by `text` if it is still there (the update script's
+    /// compare-and-set); whether it was.
+    async fn confirm(&self, ctx: &Ctx, written: &str, text: &str) -> Result<bool> {
+        let sha = sha1_smol::Sha1::from(written.as_bytes())
+            .digest()
+            .to_string();
+        let call = self.client.eval::<Reply, _, _>(
+            super::update::update_script(),
+            [&ctx.entry_key],
+            [sha.as_str(), text],
+        );
+        Ok(matches!(self.bounded(ctx, call).await?, Reply::Int(1)))
     }
 }

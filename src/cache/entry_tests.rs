@@ -6,7 +6,7 @@ use std::rc::Rc;
 
 use pollster::block_on;
 
-use super::tests::{Data, Fixture, Hook, policy, store_with_hook};
+use super::tests::{Data, Fixture, Hook, ek, policy, store_with_hook};
 use super::*;
 use crate::client::Json;
 
@@ -25,7 +25,7 @@ fn set_then_get_or_fetch_hits_without_the_origin() {
     let f = Fixture::new();
     block_on(f.cache.set("k", &"v".to_owned(), &policy())).unwrap();
     assert_eq!(f.round_trips(), 1, "one script call");
-    let stored = f.data.borrow()["cache:v:k"].clone();
+    let stored = f.data.borrow()[&ek("k")].clone();
     assert_eq!(
         stored, "rc1 1000000 1001000 t -\nv",
         "the envelope a lookup writes"
@@ -79,9 +79,15 @@ fn a_set_value_carries_its_own_ttl() {
 fn tags_invalidate_set_values() {
     let f = Fixture::new();
     let key = || Key::new("item").tag("t");
-    assert_eq!(block_on(f.cache.invalidate_tag("t")), Ok(1));
+    // A counter that does not exist starts at the clock's time (see `generations`).
+    assert_eq!(block_on(f.cache.invalidate_tag("t")), Ok(1_000_000));
     block_on(f.cache.set(key(), &Json(5), &policy())).unwrap();
-    assert!(f.data.borrow()["cache:v:item"].starts_with("rc1 1000000 1001000 j 1\n"));
+    assert_eq!(
+        f.round_trips(),
+        2,
+        "this isolate saw the generation it bumped"
+    );
+    assert!(f.data.borrow()[&ek("item")].starts_with("rc1 1000000 1001000 j 1000000\n"));
     assert_eq!(counter(&f, key()), Ok(Cached::Fresh(Json(5))));
     assert_eq!(
         counter(&f, "item"),
@@ -108,7 +114,7 @@ fn delete_then_get_misses_and_set_not_found_without_negative_ttl_deletes() {
     block_on(f.cache.set("k", &Json(1), &policy())).unwrap();
     let never = policy().negative_ttl_ms(0);
     block_on(f.cache.set_not_found("k", &never)).unwrap();
-    assert!(!f.data.borrow().contains_key("cache:v:k"));
+    assert!(!f.data.borrow().contains_key(&ek("k")));
 }
 
 #[test]
@@ -170,7 +176,7 @@ fn update_changes_in_place_keeping_the_entry_times() {
     assert_eq!(increment(&f, "n", 5), Ok(Updated::Written(Json(15))));
     assert_eq!(f.round_trips() - before, 2, "read, compare-and-set");
     assert_eq!(
-        f.data.borrow()["cache:v:n"],
+        f.data.borrow()[&ek("n")],
         "rc1 1000000 1001000 j -\n15",
         "created and fresh-until unchanged"
     );
@@ -207,7 +213,8 @@ fn twenty_concurrent_updates_in_one_isolate_queue_and_lose_nothing() {
     let p = policy();
     // The scripted Redis answers at once, so updates would run one after the other. Holding the key's
     // queue until all twenty have joined it makes them overlap, as they do over a network.
-    let place = f.cache.state().updates.join("cache:v:n");
+    let n = ek("n");
+    let place = f.cache.state().updates.join(&n);
     let holder = async {
         let turn = place.queue.lock().await;
         super::tests::yield_once().await;
@@ -251,7 +258,7 @@ fn other_isolate(times: u32) -> Hook {
                 return;
             }
             left.set(left.get() - 1);
-            let entry = data.get_mut("cache:v:n").unwrap();
+            let entry = data.get_mut(&ek("n")).unwrap();
             let (head, n) = entry.split_once('\n').unwrap();
             *entry = format!("{head}\n{}", n.parse::<i64>().unwrap() + 100);
         },

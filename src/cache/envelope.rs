@@ -110,10 +110,9 @@ impl Envelope {
         out
     }
 
-    /// The stored text without its generations: what comes before them and what comes after.
-    /// [`Cache::set`](super::Cache::set) writes through a script that reads the tags' generations and
-    /// puts them in between (comma-separated, or `NO_GENERATIONS`) in the same atomic step, so that the
-    /// header's layout stays defined here only.
+    /// The stored text without its generations: what comes before them and what comes after (they go
+    /// in between, comma-separated, or `NO_GENERATIONS`), so that the header's layout is defined here
+    /// only.
     pub fn encode_around_generations(&self) -> (String, String) {
         let head = format!(
             "{SCHEMA} {} {} {} ",

@@ -6,13 +6,14 @@ use std::rc::Rc;
 
 use super::envelope::{CacheValue, Envelope, Kind};
 use super::flight::{Landed, Leader, Role};
+use super::gather::Gather;
 use super::lease::LeaseOutcome;
 use super::policy::{Freshness, Policy, Standing, freshness, standing};
 use super::timer::within;
 use super::write::{envelope, release, write};
 use super::{Cache, CacheState, Key, Lookup, LookupError, Status, keys};
 use crate::Error;
-use crate::client::{Batch, Cmd, Handle, Transport, cmd};
+use crate::client::{Batch, Transport};
 
 /// An origin: called at most once, returning found (`Some`), not found (`None`) or an error. Implemented
 /// by every `FnOnce() -> impl Future<Output = Result<Option<V>, E>>`; the public methods spell the
@@ -51,7 +52,7 @@ pub(super) enum Source {
     /// A fresh colo entry, servable until the time given; its value is the `Pending`'s `early`.
     Colo(Rc<Envelope>, u64),
     Skipped,
-    Redis(Handle<Vec<Option<Vec<u8>>>>),
+    Redis(Gather),
 }
 
 /// A read added to a batch by [`Cache::prepare`]; [`Pending::finish`] it after the batch was sent.
@@ -160,12 +161,13 @@ impl<V: CacheValue> Pending<V> {
                 },
                 None => Found::Miss,
             },
-            Source::Redis(handle) => match handle.take() {
+            Source::Redis(gather) => match gather.take() {
                 Ok(replies) => {
                     state.breaker.success();
                     let mut replies = replies.into_iter();
                     let stored = replies.next().flatten();
                     ctx.generations = replies.map(|g| parse_generation(g.as_deref())).collect();
+                    state.known.saw(ctx.key.tag_list(), &ctx.generations);
                     classify(&state, &ctx, stored.as_deref(), now)
                 }
                 Err(e) => {
@@ -225,7 +227,7 @@ fn classify<V: CacheValue>(
 }
 
 impl<T: Transport + 'static> Cache<T> {
-    /// Adds this lookup's read (one `MGET` of the entry and its tags' generations) to `batch`, unless
+    /// Adds this lookup's read (the entry and its tags' generations: one `MGET` per slot) to `batch`, unless
     /// the memory tier answers or the breaker is open (then nothing is added). Send the batch, then
     /// [`Pending::finish`] and [`Cache::resolve`].
     pub fn prepare<V: CacheValue>(
@@ -246,7 +248,7 @@ impl<T: Transport + 'static> Cache<T> {
             // Redis failed repeatedly: skip it until the breaker half-opens.
             Source::Skipped
         } else {
-            Source::Redis(batch.add(self.read_cmd(&key, &entry_key)))
+            Source::Redis(Gather::add(batch, &self.entry_and_tags(&key, &entry_key)))
         };
         self.pending(key, entry_key, policy, now, source, None)
     }
@@ -289,14 +291,7 @@ impl<T: Transport + 'static> Cache<T> {
             .filter(|e| freshness(e.fresh_until, now, policy) == Freshness::Fresh)
     }
 
-    /// The read of a lookup: `MGET <entry> <tag generations...>`, one command for the entry and the
-    /// current generation of each of its tags.
-    pub(super) fn read_cmd(&self, key: &Key, entry_key: &str) -> Cmd {
-        cmd("MGET").args_from(self.entry_and_tags(key, entry_key))
-    }
-
-    /// The entry's Redis key, then the generation counter of each of its tags: the keys of the read
-    /// and of the scripts that write entries.
+    /// The entry's Redis key, then the generation counter of each of its tags: the keys of the read.
     pub(super) fn entry_and_tags(&self, key: &Key, entry_key: &str) -> Vec<String> {
         let tags = key
             .tag_list()

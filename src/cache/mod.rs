@@ -32,8 +32,12 @@
 //! [`Cache::prepare_colo`] (or [`Plan::lookup_colo`](crate::Plan::lookup_colo)), awaited before the
 //! batch is sent.
 //!
-//! The read is ONE command, `MGET <entry> <tag generations...>`: the entry and the current generation
-//! of each of its tags come back in the same round trip, so tag invalidation needs no scan.
+//! The read is ONE round trip: the entry and the current generation of each of its tags come back
+//! together (one `MGET` per Redis Cluster slot in one batch: an entry and its lease share a slot, each
+//! tag's counter has its own, see [`keys`]), so tag invalidation needs no scan. An entry embeds the
+//! generations read before its value was fetched and is valid only while they are current; why that
+//! never misses an invalidation without any script reading counters and entry together is in
+//! [`generations`].
 //!
 //! - **Fresh** (now < fresh-until, and every tag generation unchanged): served. One round trip, no write.
 //! - **Negative** (a remembered "not found", still fresh): served as not found. One round trip.
@@ -90,6 +94,8 @@ mod colo_io;
 mod entry;
 mod envelope;
 mod flight;
+mod gather;
+pub mod generations;
 // The key layout, for the npm package's option checks; not part of the API.
 #[doc(hidden)]
 pub mod keys;
@@ -166,6 +172,8 @@ pub struct CacheState {
     colo_fences: colo::Fences,
     metrics: metrics::Metrics,
     updates: Rc<update::Queues>,
+    /// The tag generations this isolate saw last.
+    known: generations::Known,
 }
 
 impl std::fmt::Debug for dyn Clock {
@@ -191,6 +199,7 @@ impl CacheState {
             colo_fences: colo::Fences::default(),
             metrics: metrics::Metrics::default(),
             updates: Rc::default(),
+            known: generations::Known::default(),
         })
     }
 
@@ -441,9 +450,10 @@ impl<T: Transport + 'static> Cache<T> {
         self.delete(key).await
     }
 
-    /// Invalidates every entry tagged `tag`: its generation goes up by one, so entries fetched before
-    /// read as misses from now on. Returns the new generation. One round trip (two after a transport
-    /// error or a 5xx); no scan.
+    /// Invalidates every entry tagged `tag`: its generation goes up (by one, or to the clock's time in
+    /// ms for a counter that does not exist, see [`generations`]), so entries fetched before read as
+    /// misses from now on. Returns the new generation. One round trip (two after a transport error or
+    /// a 5xx); no scan.
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] for an unusable tag; any Redis error.
@@ -458,6 +468,9 @@ impl<T: Transport + 'static> Cache<T> {
             Err(e) if e.is_retryable() => self.bump_generation(&key).await,
             other => other,
         };
+        if let Ok(generation) = bumped {
+            self.state.known.saw(&[tag.to_owned()], &[generation]);
+        }
         // Nor can the colo be searched by tag: in this isolate, every colo entry confirmed until now
         // is a miss from now on (fenced after the bump, so that no read that missed it passes).
         self.state.colo_fences.every_key(self.state.now_ms());
@@ -465,12 +478,10 @@ impl<T: Transport + 'static> Cache<T> {
     }
 
     async fn bump_generation(&self, key: &str) -> Result<u64> {
-        let batch = self.client.transaction();
-        let generation = batch.add::<u64>(commands::incr(key));
-        let ttl = batch.add::<()>(commands::pexpire(key, self.state.options.tag_ttl_ms));
-        batch.send().await?;
-        ttl.take()?;
-        generation.take()
+        let args = [self.state.now_ms(), self.state.options.tag_ttl_ms.max(1)];
+        self.client
+            .eval::<u64, _, _>(generations::bump_script(), [key], args)
+            .await
     }
 
     /// Deletes every entry whose key starts with `prefix` (`""`: the whole namespace), with `SCAN` and
@@ -507,3 +518,6 @@ mod entry_tests;
 
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod colo_tests;
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod cluster_tests;

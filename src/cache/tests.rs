@@ -16,14 +16,22 @@ pub(super) type Data = Rc<RefCell<HashMap<String, String>>>;
 /// Runs before each compare-and-set of `Cache::update`: another isolate's write, for the race tests.
 pub(super) type Hook = Rc<RefCell<Option<Box<dyn FnMut(&mut HashMap<String, String>)>>>>;
 
-/// A tiny Redis: strings, MGET, INCR, UNLINK; the cache's set and update scripts as Rust (the real
+/// A tiny Redis: strings, MGET, INCR, UNLINK; the cache's update and invalidation scripts as Rust (the real
 /// scripts run against redis-server in `tests/cache.rs`); other scripts answer 1.
 pub(super) fn store(data: Data) -> FakeTransport {
     store_with_hook(data, Hook::default())
 }
 
 pub(super) fn store_with_hook(data: Data, hook: Hook) -> FakeTransport {
-    fake_server(move |args| {
+    fake_server(redis(data, hook))
+}
+
+/// The commands of [`store`], to put behind other rules (a cluster's).
+pub(super) fn redis(
+    data: Data,
+    hook: Hook,
+) -> impl Fn(&[String]) -> std::result::Result<Reply, String> + 'static {
+    move |args: &[String]| {
         let name = args
             .first()
             .map(|s| s.to_ascii_uppercase())
@@ -58,8 +66,8 @@ pub(super) fn store_with_hook(data: Data, hook: Hook) -> FakeTransport {
                 let n: usize = numkeys.parse().unwrap_or(0);
                 let (keys, argv) = rest.split_at(n.min(rest.len()));
                 let is = |s: &crate::client::Script| script == s.source() || script == s.sha1();
-                if is(super::entry::set_script()) {
-                    Ok(fake_set(&mut data, keys, argv))
+                if is(super::generations::bump_script()) {
+                    Ok(fake_bump(&mut data, keys, argv))
                 } else if is(super::update::update_script()) {
                     if let Some(hook) = hook.borrow_mut().as_mut() {
                         hook(&mut data);
@@ -71,54 +79,36 @@ pub(super) fn store_with_hook(data: Data, hook: Hook) -> FakeTransport {
             }
             _ => Err(format!("ERR unknown command '{name}'")),
         }
-    })
-}
-
-/// `scripts/set.lua`.
-fn fake_set(data: &mut HashMap<String, String>, keys: &[String], argv: &[String]) -> Reply {
-    let generations: Vec<String> = keys[1..]
-        .iter()
-        .map(|k| {
-            data.get(k)
-                .filter(|g| !g.is_empty() && g.bytes().all(|b| b.is_ascii_digit()))
-                .cloned()
-                .unwrap_or_else(|| "0".into())
-        })
-        .collect();
-    let list = if generations.is_empty() {
-        argv[2].clone()
-    } else {
-        generations.join(",")
-    };
-    data.insert(keys[0].clone(), format!("{}{list}{}", argv[0], argv[1]));
-    Reply::Array(
-        generations
-            .into_iter()
-            .map(|g| Reply::Data(g.into_bytes()))
-            .collect(),
-    )
+    }
 }
 
 /// `scripts/update.lua`.
 fn fake_update(data: &mut HashMap<String, String>, keys: &[String], argv: &[String]) -> Reply {
     let sha = |v: &String| sha1_smol::Sha1::from(v.as_bytes()).digest().to_string();
-    let mut same = data.get(&keys[0]).map(sha).as_ref() == Some(&argv[0]);
-    for (i, key) in keys.iter().enumerate().skip(1) {
-        let g: u64 = data.get(key).and_then(|g| g.parse().ok()).unwrap_or(0);
-        same = same && argv[i + 1].parse() == Ok(g);
-    }
-    if same {
+    if data.get(&keys[0]).map(sha).as_ref() == Some(&argv[0]) {
         data.insert(keys[0].clone(), argv[1].clone());
         return Reply::Int(1);
     }
-    Reply::Array(
-        keys.iter()
-            .map(|k| {
-                data.get(k)
-                    .map_or(Reply::Nil, |v| Reply::Data(v.clone().into_bytes()))
-            })
-            .collect(),
-    )
+    let current = data
+        .get(&keys[0])
+        .map_or(Reply::Nil, |v| Reply::Data(v.clone().into_bytes()));
+    Reply::Array(vec![current])
+}
+
+/// `scripts/bump.lua`.
+fn fake_bump(data: &mut HashMap<String, String>, keys: &[String], argv: &[String]) -> Reply {
+    let now: i64 = argv[0].parse().unwrap_or(1);
+    let g = match data.get(&keys[0]).and_then(|v| v.parse::<i64>().ok()) {
+        Some(g) => g + 1,
+        None => now.max(1),
+    };
+    data.insert(keys[0].clone(), g.to_string());
+    Reply::Int(g)
+}
+
+/// The Redis key of the entry `key` in the namespace `cache`.
+pub(super) fn ek(key: &str) -> String {
+    super::keys::entry("cache", key)
 }
 
 pub(super) struct Fixture {
@@ -210,7 +200,7 @@ fn miss_writes_then_hit_costs_one_round_trip_and_no_write() {
     );
     assert!(miss.origin_called);
     assert_eq!(f.round_trips(), 2, "read + write");
-    let stored = f.data.borrow()["cache:v:k"].clone();
+    let stored = f.data.borrow()[&ek("k")].clone();
     assert!(stored.starts_with("rc1 1000000 1001000 t -\n"), "{stored}");
 
     let hit = f.get("k", &policy(), Ok(Some("other")), &calls).unwrap();
@@ -274,10 +264,7 @@ fn origin_error_during_grace_serves_stale_and_is_never_cached() {
         get(Err("origin down")),
         Err(LookupError::Origin("origin down".to_owned()))
     );
-    assert!(
-        data.borrow()["cache:v:k"].contains("old"),
-        "no error written"
-    );
+    assert!(data.borrow()[&ek("k")].contains("old"), "no error written");
     let m = &cache.state().metrics()["test"];
     assert_eq!((m.origin_errors, m.stale), (2, 1));
 }
@@ -305,12 +292,10 @@ fn corrupt_and_foreign_entries_are_misses_and_repaired() {
         "rc0 1 2 t -\nold schema",
         "rc1 1 99999999999 j -\n{bad",
     ] {
-        f.data
-            .borrow_mut()
-            .insert("cache:v:k".into(), junk.to_owned());
+        f.data.borrow_mut().insert(ek("k"), junk.to_owned());
         let lookup = f.get("k", &policy(), Ok(Some("fixed")), &calls).unwrap();
         assert_eq!(lookup.status, Status::Miss, "{junk}");
-        assert!(f.data.borrow()["cache:v:k"].ends_with("\nfixed"));
+        assert!(f.data.borrow()[&ek("k")].ends_with("\nfixed"));
     }
     // A JSON entry read as text is a kind mismatch: corrupt as well.
     assert_eq!(f.cache.state().metrics()["test"].corrupt, 3);
@@ -326,13 +311,13 @@ fn tags_invalidate_without_scanning() {
         f.get(key(), &policy(), Ok(None), &calls).unwrap().status,
         Status::Hit
     );
-    assert_eq!(block_on(f.cache.invalidate_tag("group-1")), Ok(1));
+    assert_eq!(block_on(f.cache.invalidate_tag("group-1")), Ok(1_000_000));
     let after = f.get(key(), &policy(), Ok(Some("v2")), &calls).unwrap();
     assert_eq!(
         (after.status, after.value.as_deref()),
         (Status::Miss, Some("v2"))
     );
-    assert!(f.data.borrow()["cache:v:item:1"].starts_with("rc1 1000000 1001000 t 0,1\n"));
+    assert!(f.data.borrow()[&ek("item:1")].starts_with("rc1 1000000 1001000 t 0,1000000\n"));
     assert_eq!(
         f.get(key(), &policy(), Ok(None), &calls).unwrap().status,
         Status::Hit
@@ -350,7 +335,7 @@ fn oversized_values_are_returned_not_written() {
     let lookup = f.get("big", &small, Ok(Some(&big)), &calls).unwrap();
     assert!(lookup.oversize);
     assert_eq!(lookup.value.as_deref(), Some(big.as_str()));
-    assert!(!f.data.borrow().contains_key("cache:v:big"));
+    assert!(!f.data.borrow().contains_key(&ek("big")));
     assert_eq!(f.round_trips(), 1, "no write attempted");
     assert_eq!(f.cache.state().metrics()["test"].oversize, 1);
 }
@@ -500,7 +485,7 @@ fn a_failed_origin_call_fails_its_followers_without_more_calls() {
         assert_eq!(r, &Err(LookupError::Joined("down".to_owned())));
     }
     assert!(
-        !f.data.borrow().contains_key("cache:v:k"),
+        !f.data.borrow().contains_key(&ek("k")),
         "errors are never cached"
     );
     assert_eq!(

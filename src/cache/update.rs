@@ -238,39 +238,47 @@ impl<T: Transport + 'static> Cache<T> {
                     )));
                 }
                 Some(now_stored) => {
-                    guessed = false;
-                    replies = now_stored;
+                    // The entry as it is now, with the generations read before: enough to try again
+                    // when it is still valid under them; otherwise (a write after an invalidation this
+                    // isolate has not seen) the next turn reads everything again.
+                    guessed = true;
+                    replies = std::iter::once(now_stored)
+                        .chain(
+                            ctx.generations
+                                .iter()
+                                .map(|g| Some(g.to_string().into_bytes())),
+                        )
+                        .collect();
                 }
             }
         }
     }
 
-    /// Writes `text` if the entry is still `seen` and the tags still at `ctx.generations`; `None` when
-    /// written, else the entry and generations as they are now.
+    /// Writes `text` if the entry is still `seen`; `None` when written, else the entry as it is now
+    /// (`Some(None)`: gone). `text` embeds the generations of `seen`, so the tags need no check here:
+    /// an invalidation since makes the new entry a miss, as it made the old one.
     async fn compare_and_set(
         &self,
         ctx: &Ctx,
         seen: &[u8],
         text: &str,
-    ) -> Result<Option<Vec<Option<Vec<u8>>>>> {
-        let keys = self.entry_and_tags(&ctx.key, &ctx.entry_key);
+    ) -> Result<Option<Option<Vec<u8>>>> {
         let sha = sha1_smol::Sha1::from(seen).digest().to_string();
-        let args: Vec<String> = [sha, text.to_owned()]
-            .into_iter()
-            .chain(ctx.generations.iter().map(u64::to_string))
-            .collect();
-        let call = self.client.eval::<Reply, _, _>(update_script(), keys, args);
+        let call = self.client.eval::<Reply, _, _>(
+            update_script(),
+            [&ctx.entry_key],
+            [sha.as_str(), text],
+        );
         match self.bounded(ctx, call).await? {
             Reply::Int(1) => Ok(None),
-            Reply::Array(items) => items
-                .into_iter()
-                .map(|item| match item {
-                    Reply::Data(bytes) => Ok(Some(bytes)),
-                    Reply::Nil => Ok(None),
-                    other => Err(unexpected(&other)),
-                })
-                .collect::<Result<_>>()
-                .map(Some),
+            Reply::Array(items) if items.len() == 1 => match items.into_iter().next() {
+                Some(Reply::Data(bytes)) => Ok(Some(Some(bytes))),
+                Some(Reply::Nil) => Ok(Some(None)),
+                Some(other) => Err(unexpected(&other)),
+                None => Err(Error::Protocol(
+                    "empty reply to the cache update script".into(),
+                )),
+            },
             other => Err(unexpected(&other)),
         }
     }

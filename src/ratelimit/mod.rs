@@ -13,16 +13,29 @@
 //!
 //! Every algorithm has a pure Rust reference (`decide` in its module, tested natively) and a Lua
 //! function in `scripts/`; the functions are joined into ONE script, so a request checked against several
-//! policies (per IP, per user, per route) is one `EVALSHA` with one key per policy, in one round trip.
-//! (One script with several keys rather than one script per policy in a pipeline: only the former can
-//! refuse for all policies atomically. On a clustered Redis, put a hash tag in the prefix, such as
-//! `rl:{limits}`, so that the keys of one check share a slot.)
+//! policies is one `EVALSHA` with one key per policy, in one round trip. (One script with several keys
+//! rather than one script per policy in a pipeline: only the former can refuse for all policies
+//! atomically.)
+//!
+//! # Keys and Redis Cluster
+//!
+//! A key is `<prefix>:<policy>:{<escaped identifier>}` ([`key`]): the identifier is the hash tag, so the
+//! policies of one identifier share a slot and their check is one atomic script on a cluster too, while
+//! identifiers spread over the cluster's nodes. A check that names several identifiers (per IP and per
+//! user) sends one script per slot in the same batch, still one round trip; the request passes only
+//! when every slot's script admits it (the guarantees below say what a refusal in one slot costs the
+//! others). The prefix needs no hash tag (braces in it are encoded).
 //!
 //! # Guarantees (all algorithms)
 //!
 //! - Weighted cost (`cost = n`); cost 0 peeks without writing; [`RateLimiter::refund`] gives budget back.
-//! - A rejected request is never charged, by any policy: the script decides every policy first and
-//!   writes only when all allow.
+//! - A rejected request is never charged by the policies of its identifier: a script decides every
+//!   policy of its slot first and writes only when all allow. Across identifiers in different slots,
+//!   a refusal in one slot leaves the admitting slots charged until a background refund gives it back:
+//!   until then each admitting policy is short by at most the request's cost, and a refund that is
+//!   dropped or fails leaves that charge in place until the key's state expires (one period at most).
+//!   The queue of refunds holds at most as many as the block cache holds entries
+//!   ([`RateLimiter::memory`]); [`RateLimiter::spawn_lease_renewals`] sends them.
 //! - A cost above what a policy allows at once is [`Error::InsufficientCapacity`], before any Redis call.
 //! - [`Decision::retry_after_ms`] is the exact millisecond at which the same request passes (tests check
 //!   it one millisecond early and on time). `reset_ms` is when the budget is full again.
@@ -89,6 +102,7 @@ pub mod model;
 mod quota;
 mod sliding_log;
 mod sliding_window;
+mod slots;
 mod token_bucket;
 
 use std::cell::RefCell;
@@ -107,6 +121,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::{Error, Result};
 use lease::Leases;
 use model::Verdict;
+use slots::{Group, Refund, Refunds};
 
 /// The Lua source: the shared helpers, the four algorithms, and the driver that checks every key.
 pub const SCRIPT_SOURCE: &str = concat!(
@@ -189,6 +204,7 @@ pub struct RateLimiter<C: Clock = SystemClock> {
     local: RefCell<LocalLimiter>,
     max_entries: usize,
     leases: Option<Rc<Leases>>,
+    refunds: Rc<RefCell<Refunds>>,
     clock: C,
 }
 
@@ -237,6 +253,7 @@ impl<C: Clock> RateLimiter<C> {
             local: RefCell::new(LocalLimiter::new(10_000, 1 << 20)),
             max_entries: 10_000,
             leases: None,
+            refunds: Rc::new(RefCell::new(Refunds::new(10_000))),
             clock,
         })
     }
@@ -264,6 +281,7 @@ impl<C: Clock> RateLimiter<C> {
         self.blocks = RefCell::new(BlockCache::new(max_entries, max_bytes));
         self.local = RefCell::new(LocalLimiter::new(max_entries, max_bytes));
         self.max_entries = max_entries;
+        self.refunds = Rc::new(RefCell::new(Refunds::new(max_entries)));
         if let Some(leases) = &self.leases {
             self.leases = Some(Rc::new(Leases::new(leases.config, max_entries)));
         }
@@ -343,6 +361,13 @@ impl<C: Clock> RateLimiter<C> {
         key(&self.prefix, policy, identifier)
     }
 
+    /// Refunds queued for the next background task, and refunds dropped so far because the queue was
+    /// full (see the guarantees in the [module docs](self)).
+    pub fn refunds_owed(&self) -> (usize, u64) {
+        let refunds = self.refunds.borrow();
+        (refunds.len(), refunds.dropped())
+    }
+
     /// The block cache (to inspect it in tests and metrics).
     pub fn block_cache(&self) -> std::cell::Ref<'_, BlockCache> {
         self.blocks.borrow()
@@ -355,7 +380,8 @@ impl<C: Clock> RateLimiter<C> {
     }
 
     /// Adds a check of `subjects` (pairs of policy name and identifier) for `cost` to `batch`: one
-    /// script call whatever the number of subjects. A cost of 0 peeks. When an identifier is blocked in
+    /// script call per Redis Cluster slot, so one for any number of policies on one identifier. A cost
+    /// of 0 peeks. When an identifier is blocked in
     /// the local cache, nothing is added and the decision is already known.
     ///
     /// # Errors
@@ -377,13 +403,16 @@ impl<C: Clock> RateLimiter<C> {
         cost: i64,
     ) -> Result<Pending<'_, C>> {
         let mut pending = self.plan(subjects, cost)?;
-        if let Some((keys, args)) = pending.call.take() {
-            pending.handle = Some(batch.add_script::<Vec<i64>, _, _>(&self.script, keys, args));
-        }
+        pending.handles = pending
+            .groups
+            .iter()
+            .map(|g| batch.add_script::<Vec<i64>, _, _>(&self.script, &g.keys, &g.args))
+            .collect();
         Ok(pending)
     }
 
-    /// Validates a check and decides what it needs: nothing more (blocked locally), or one script call.
+    /// Validates a check and decides what it needs: nothing more (blocked locally or leased), or one
+    /// script call per slot.
     fn plan(&self, subjects: &[(&str, &str)], cost: i64) -> Result<Pending<'_, C>> {
         if subjects.is_empty() {
             return Err(Error::InvalidArgument(
@@ -415,8 +444,8 @@ impl<C: Clock> RateLimiter<C> {
             checks,
             cost,
             now,
-            call: None,
-            handle: None,
+            groups: Vec::new(),
+            handles: Vec::new(),
             known: None,
         };
         if cost > 0 {
@@ -430,15 +459,7 @@ impl<C: Clock> RateLimiter<C> {
             pending.known = self.leased(&pending.checks, now, cost.unsigned_abs());
         }
         if pending.known.is_none() {
-            let keys: Vec<String> = pending.checks.iter().map(|c| c.key.clone()).collect();
-            let mut args = vec![now.to_string(), cost.to_string()];
-            for c in &pending.checks {
-                args.push(c.algorithm.code().to_owned());
-                args.push(c.quota.limit().to_string());
-                args.push(c.quota.period_ms().to_string());
-                args.push(c.quota.burst_size().to_string());
-            }
-            pending.call = Some((keys, args));
+            pending.groups = slots::groups(&pending.checks, now, cost);
         }
         Ok(pending)
     }
@@ -573,26 +594,67 @@ impl<C: Clock> RateLimiter<C> {
     }
 
     /// Runs a planned check on its own: one `EVALSHA` sent as a single command (no pipeline framing),
-    /// raced against [`RateLimiter::timeout_ms`] only when the client's own deadline is longer (the
-    /// client's deadline aborts the request; the race merely stops waiting for it).
+    /// or a batch of one per slot, raced against [`RateLimiter::timeout_ms`] only when the client's own
+    /// deadline is longer (the client's deadline aborts the request; the race merely stops waiting for
+    /// it).
     async fn send<T: Transport>(
         &self,
         client: &Client<T>,
         mut pending: Pending<'_, C>,
     ) -> (Decision, Option<Error>) {
-        let Some((keys, args)) = pending.call.take() else {
-            return pending.finish_detailed();
-        };
-        let call = client.eval::<Vec<i64>, _, _>(&self.script, keys, args);
-        let reply = if client.current_options().timeout_ms <= self.timeout_ms {
-            Some(call.await)
-        } else {
-            within(self.timeout_ms, call).await
-        };
-        match reply {
-            Some(reply) => pending.finish_with(reply),
-            None => pending.fail(Error::Timeout(self.timeout_ms)),
+        let own_deadline = client.current_options().timeout_ms <= self.timeout_ms;
+        match pending.groups.len() {
+            0 => pending.finish_detailed(),
+            1 => {
+                let group = &pending.groups[0];
+                let call = client.eval::<Vec<i64>, _, _>(&self.script, &group.keys, &group.args);
+                let reply = if own_deadline {
+                    Some(call.await)
+                } else {
+                    within(self.timeout_ms, call).await
+                };
+                match reply {
+                    Some(reply) => pending.finish_with(vec![reply]),
+                    None => pending.fail(Error::Timeout(self.timeout_ms), &[]),
+                }
+            }
+            _ => {
+                let batch = client.batch();
+                pending.handles = pending
+                    .groups
+                    .iter()
+                    .map(|g| batch.add_script::<Vec<i64>, _, _>(&self.script, &g.keys, &g.args))
+                    .collect();
+                // A failed send reaches every handle, and so the failure policy.
+                let _ = if own_deadline {
+                    batch.send().await
+                } else {
+                    batch.send_within(self.timeout_ms).await
+                };
+                pending.finish_detailed()
+            }
         }
+    }
+}
+
+impl<C: Clock> RateLimiter<C> {
+    /// The refunds owed by checks refused in one slot and charged in another, as one background task:
+    /// one round trip for all of them, waiting at most [`RateLimiter::timeout_ms`]. `None` when none is
+    /// owed. A refund that fails is not retried (see the guarantees in the [module docs](self)).
+    pub fn refund_task<T: Transport + 'static>(&self, client: Rc<Client<T>>) -> Option<Task> {
+        let due = self.refunds.borrow_mut().take();
+        if due.is_empty() {
+            return None;
+        }
+        let script = self.script.clone();
+        let timeout_ms = self.timeout_ms;
+        Some(Box::pin(async move {
+            let batch = client.batch();
+            for refund in &due {
+                let _ = batch.add_script::<Vec<i64>, _, _>(&script, &refund.keys, &refund.args);
+            }
+            let _ = batch.send_within(timeout_ms).await;
+        }))
     }
 }
 
@@ -635,14 +697,19 @@ impl<C: Clock + Clone + 'static> RateLimiter<C> {
         }))
     }
 
-    /// Starts the lease renewals due through `spawner` (in a Worker: `move |task| ctx.wait_until(task)`),
-    /// so they run after the response. Call it once per request, after the checks; it does nothing when
-    /// leasing is off or nothing is due.
+    /// Starts the background work due through `spawner` (in a Worker: `move |task|
+    /// ctx.wait_until(task)`), so it runs after the response: the lease renewals
+    /// ([`RateLimiter::lease_renewal`]) and the refunds owed by checks split across slots
+    /// ([`RateLimiter::refund_task`]). Call it once per request, after the checks; it does nothing when
+    /// nothing is due.
     pub fn spawn_lease_renewals<T: Transport + 'static>(
         &self,
         client: Rc<Client<T>>,
         spawner: &dyn Spawn,
     ) {
+        if let Some(task) = self.refund_task(Rc::clone(&client)) {
+            spawner.spawn(task);
+        }
         if let Some(task) = self.lease_renewal(client) {
             spawner.spawn(task);
         }
@@ -679,15 +746,16 @@ pub struct Pending<'l, C: Clock> {
     checks: Vec<Check>,
     cost: i64,
     now: u64,
-    call: Option<(Vec<String>, Vec<String>)>,
-    handle: Option<Handle<Vec<i64>>>,
+    groups: Vec<Group>,
+    handles: Vec<Handle<Vec<i64>>>,
     known: Option<Decision>,
 }
 
 impl<C: Clock> Pending<'_, C> {
-    /// Whether this check added a script call to the batch (false when the block cache decided).
+    /// Whether this check added a script call to the batch (false when the block cache or a lease
+    /// decided).
     pub fn needs_round_trip(&self) -> bool {
-        self.handle.is_some() || self.call.is_some()
+        !self.groups.is_empty()
     }
 
     /// The decision; Redis errors and timeouts are answered by the failure policy.
@@ -700,25 +768,59 @@ impl<C: Clock> Pending<'_, C> {
         if let Some(decision) = self.known.take() {
             return (decision, None);
         }
-        let reply = match self.handle.take() {
-            Some(handle) => handle.take(),
-            None => Err(Error::NotSent),
-        };
-        self.finish_with(reply)
+        let mut replies: Vec<Result<Vec<i64>>> = std::mem::take(&mut self.handles)
+            .into_iter()
+            .map(Handle::take)
+            .collect();
+        replies.resize_with(self.groups.len(), || Err(Error::NotSent));
+        self.finish_with(replies)
     }
 
-    fn finish_with(self, reply: Result<Vec<i64>>) -> (Decision, Option<Error>) {
-        match reply.and_then(|values| self.verdicts(&values)) {
-            Ok(verdicts) => (self.decided(verdicts), None),
-            Err(e) => self.fail(e),
+    /// The decision from each group's reply: the verdicts in the checks' order, or the failure
+    /// policy's decision when any group failed.
+    fn finish_with(self, replies: Vec<Result<Vec<i64>>>) -> (Decision, Option<Error>) {
+        let mut verdicts: Vec<Option<Verdict>> = self.checks.iter().map(|_| None).collect();
+        let mut charged = Vec::new();
+        let mut error = None;
+        for (group, reply) in self.groups.iter().zip(replies) {
+            match reply.and_then(|values| self.verdicts(group, &values)) {
+                Ok(group_verdicts) => {
+                    if self.cost > 0 && group_verdicts.iter().all(|v| v.allowed) {
+                        charged.push(group);
+                    }
+                    for (i, v) in group.members.iter().zip(group_verdicts) {
+                        verdicts[*i] = Some(v);
+                    }
+                }
+                Err(e) => error = error.or(Some(e)),
+            }
+        }
+        let verdicts: Option<Vec<Verdict>> = verdicts.into_iter().collect();
+        match (error, verdicts) {
+            (None, Some(verdicts)) => {
+                let decision = self.decided(verdicts);
+                if !decision.allowed {
+                    self.owe(&charged);
+                }
+                (decision, None)
+            }
+            (error, _) => self.fail(error.unwrap_or(Error::NotSent), &charged),
         }
     }
 
-    fn verdicts(&self, values: &[i64]) -> Result<Vec<Verdict>> {
-        if values.len() != 4 * self.checks.len() || values.iter().any(|v| *v < 0) {
+    /// Queues the refund of what `charged` groups took for a request that did not pass.
+    fn owe(&self, charged: &[&Group]) {
+        let mut refunds = self.limiter.refunds.borrow_mut();
+        for group in charged {
+            refunds.push(Refund::of(group, self.cost));
+        }
+    }
+
+    fn verdicts(&self, group: &Group, values: &[i64]) -> Result<Vec<Verdict>> {
+        if values.len() != 4 * group.members.len() || values.iter().any(|v| *v < 0) {
             return Err(Error::Protocol(format!(
                 "the rate-limit script answered {values:?} for {} policies",
-                self.checks.len()
+                group.members.len()
             )));
         }
         Ok(values
@@ -761,8 +863,9 @@ impl<C: Clock> Pending<'_, C> {
         Decision::from_statuses(statuses, reason)
     }
 
-    /// The failure policy's decision after `error`.
-    fn fail(self, error: Error) -> (Decision, Option<Error>) {
+    /// The failure policy's decision after `error`; when it refuses, what `charged` groups took (slots
+    /// that answered while another failed) is owed back.
+    fn fail(&self, error: Error, charged: &[&Group]) -> (Decision, Option<Error>) {
         let (verdicts, reason) = match self.limiter.failure {
             FailurePolicy::Open => {
                 let open = |c: &Check| Verdict {
@@ -794,7 +897,11 @@ impl<C: Clock> Pending<'_, C> {
                 (verdicts, Reason::LocalFallback)
             }
         };
-        (self.decision(verdicts, reason), Some(error))
+        let decision = self.decision(verdicts, reason);
+        if !decision.allowed {
+            self.owe(charged);
+        }
+        (decision, Some(error))
     }
 }
 

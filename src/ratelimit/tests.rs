@@ -293,3 +293,194 @@ impl RateLimiter<FakeClock> {
             && self.quota_for(policy, "other").limit() == 3
     }
 }
+
+type Slots = Rc<RefCell<Vec<(String, u16)>>>;
+
+/// The reference service behind a Redis Cluster's key rules: a script whose keys span slots, or that
+/// declares none, is refused.
+fn cluster(store: Store, slots: Slots) -> Client<FakeTransport> {
+    client(fake_server(crate::slot::cluster_checked(
+        slots,
+        reference(store),
+    )))
+}
+
+fn two_limiter(clock: &FakeClock) -> RateLimiter<FakeClock> {
+    RateLimiter::with_clock(
+        vec![
+            Policy::new("per-ip", Algorithm::FixedWindow, Quota::new(2, 60_000)),
+            Policy::new("per-user", Algorithm::FixedWindow, Quota::new(100, 60_000)),
+            Policy::new("burst", Algorithm::Gcra, Quota::new(50, 60_000)),
+        ],
+        clock.clone(),
+    )
+    .unwrap()
+}
+
+/// Two identifiers whose keys fall in different slots.
+fn split_subjects() -> [(&'static str, &'static str); 3] {
+    let limiter = two_limiter(&FakeClock::new(T0));
+    let (ip, user) = ("10.0.0.1", "alice");
+    assert_ne!(
+        crate::slot::slot(limiter.key("per-ip", ip).as_bytes()),
+        crate::slot::slot(limiter.key("per-user", user).as_bytes())
+    );
+    [("per-ip", ip), ("burst", user), ("per-user", user)]
+}
+
+#[test]
+fn one_identifier_is_one_script_in_its_slot_whatever_the_policies() {
+    let clock = FakeClock::new(T0);
+    let limiter = limiter(&clock);
+    let slots = Slots::default();
+    let client = cluster(Store::default(), slots.clone());
+    for id in ["ip", "", "{x}", "a}b{c", &"long".repeat(100)] {
+        let all = [("burst", id), ("window", id), ("slide", id)];
+        let d = pollster::block_on(limiter.check(&client, &all, 1)).unwrap();
+        assert_eq!(d.reason, Reason::WithinLimit, "{id:?}: {d:?}");
+    }
+    assert_eq!(slots.borrow().len(), 5, "one script per check");
+}
+
+#[test]
+fn identifiers_in_different_slots_are_one_script_each_in_one_round_trip() {
+    let clock = FakeClock::new(T0);
+    let limiter = two_limiter(&clock);
+    let slots = Slots::default();
+    let store = Store::default();
+    let client = cluster(store.clone(), slots.clone());
+    let subjects = split_subjects();
+    let d = pollster::block_on(limiter.check(&client, &subjects, 1)).unwrap();
+    assert_eq!(d.reason, Reason::WithinLimit);
+    assert_eq!(
+        d.policies
+            .iter()
+            .map(|p| p.policy.as_str())
+            .collect::<Vec<_>>(),
+        ["per-ip", "burst", "per-user"]
+    );
+    assert_eq!(client.stats().round_trips, 1);
+    let sent: Vec<u16> = slots.borrow().iter().map(|s| s.1).collect();
+    assert_eq!(sent.len(), 2, "two slots, two scripts: {sent:?}");
+    assert_ne!(sent[0], sent[1]);
+    // In a shared batch too.
+    let batch = client.batch();
+    let pending = limiter.prepare(&batch, &subjects, 1).unwrap();
+    assert_eq!(batch.len(), 2);
+    pollster::block_on(batch.send()).unwrap();
+    assert!(pending.finish().allowed);
+    assert_eq!(
+        store.borrow()[&limiter.key("per-user", "alice")].b,
+        2,
+        "two checks counted"
+    );
+}
+
+#[test]
+fn a_refusal_in_one_slot_is_refunded_in_the_others_by_the_background_task() {
+    let clock = FakeClock::new(T0);
+    let limiter = two_limiter(&clock);
+    let store = Store::default();
+    let client = Rc::new(cluster(store.clone(), Slots::default()));
+    let subjects = split_subjects();
+    for _ in 0..2 {
+        assert!(
+            pollster::block_on(limiter.check(&client, &subjects, 1))
+                .unwrap()
+                .allowed
+        );
+    }
+    let user_key = limiter.key("per-user", "alice");
+    let burst_key = limiter.key("burst", "alice");
+    let before = (
+        store.borrow()[&user_key].clone(),
+        store.borrow()[&burst_key].clone(),
+    );
+    let d = pollster::block_on(limiter.check(&client, &subjects, 1)).unwrap();
+    assert_eq!((d.allowed, d.policy.as_str()), (false, "per-ip"));
+    assert_ne!(
+        store.borrow()[&user_key],
+        before.0,
+        "the user's slot admitted and charged"
+    );
+    assert_eq!(limiter.refunds_owed(), (1, 0));
+    let task = limiter.refund_task(Rc::clone(&client)).unwrap();
+    pollster::block_on(task);
+    assert_eq!(limiter.refunds_owed(), (0, 0));
+    assert!(limiter.refund_task(Rc::clone(&client)).is_none());
+    assert_eq!(
+        store.borrow()[&user_key].b,
+        before.0.b,
+        "fixed window count restored"
+    );
+    assert_eq!(store.borrow()[&user_key].c, before.0.c);
+    assert_eq!(
+        store.borrow()[&burst_key].a,
+        before.1.a,
+        "GCRA time restored"
+    );
+    // A refusal in every slot owes nothing.
+    let only_ip = [("per-ip", "10.0.0.1")];
+    assert!(
+        !pollster::block_on(limiter.check(&client, &only_ip, 1))
+            .unwrap()
+            .allowed
+    );
+    assert_eq!(limiter.refunds_owed(), (0, 0));
+}
+
+#[test]
+fn a_failed_slot_goes_to_the_failure_policy_and_a_refusal_owes_the_charged_slots() {
+    let clock = FakeClock::new(T0);
+    let limiter = two_limiter(&clock).failure_policy(FailurePolicy::Closed {
+        retry_after_ms: 1_000,
+    });
+    let store = Store::default();
+    let ip_key = limiter.key("per-ip", "10.0.0.1");
+    let inner = reference(store.clone());
+    let client = client(fake_server(move |args: &[String]| {
+        if args.get(3) == Some(&ip_key) {
+            return Err("ERR the ip's node is down".into());
+        }
+        inner(args)
+    }));
+    let (d, error) = {
+        let batch = client.batch();
+        let pending = limiter.prepare(&batch, &split_subjects(), 1).unwrap();
+        pollster::block_on(batch.send()).unwrap();
+        pending.finish_detailed()
+    };
+    assert_eq!((d.allowed, d.reason), (false, Reason::FailClosed));
+    assert!(error.is_some());
+    assert_eq!(limiter.refunds_owed(), (1, 0), "the user's slot charged");
+}
+
+#[test]
+fn the_refund_queue_is_bounded() {
+    let clock = FakeClock::new(T0);
+    let limiter = two_limiter(&clock).memory(2, 1 << 20);
+    let client = cluster(Store::default(), Slots::default());
+    let subjects = split_subjects();
+    for _ in 0..6 {
+        let _ = pollster::block_on(limiter.check(&client, &subjects, 1)).unwrap();
+        // The block cache would answer the next refusals without Redis.
+        limiter
+            .blocks
+            .borrow_mut()
+            .forget(&limiter.key("per-ip", "10.0.0.1"));
+    }
+    assert_eq!(
+        limiter.refunds_owed(),
+        (2, 2),
+        "4 refusals, 2 kept, 2 dropped"
+    );
+}
+
+#[test]
+fn identifiers_spread_over_slots() {
+    let limiter = two_limiter(&FakeClock::new(T0));
+    let slots: std::collections::HashSet<u16> = (0..1000)
+        .map(|i| crate::slot::slot(limiter.key("per-user", &format!("user-{i}")).as_bytes()))
+        .collect();
+    assert!(slots.len() > 950, "1000 users on {} slots", slots.len());
+}

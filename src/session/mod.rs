@@ -2,7 +2,8 @@
 //!
 //! # How it works
 //!
-//! - **Tokens** ([`Token`]): `<id>.<secret>`, a 128-bit public id and a 256-bit secret from Web Crypto.
+//! - **Tokens** ([`Token`]): `<id>.<secret>`, a 128-bit public id (its user's 24-bit tag, then random
+//!   bits) and a 256-bit secret from Web Crypto.
 //!   Redis stores only SHA-256 of the secret; the record's hash is compared in the script and again, in
 //!   constant time, in Rust. A malformed token (wrong length, characters or encoding) is refused before
 //!   any command is built, so junk cookies cost no round trip. Keys hold the id, never the secret, and no
@@ -21,6 +22,10 @@
 //!   cannot bring back a session that was signed out or expired.
 //! - **Rotation** ([`SessionStore::rotate`], and sign-in over an existing session): a new token, the data
 //!   kept, the old token deleted, atomically.
+//! - **Keys and Redis Cluster** ([`keys`]): a session's key and its user's index carry the user's tag
+//!   as hash tag, and the id begins with it: every operation is one script in one slot, found from the
+//!   cookie alone, and users spread over the cluster. Signing in over another user's session ends that
+//!   session with a second script in the same round trip.
 //! - **Per-user index**: a sorted set of the user's session ids scored by idle expiry, pruned on every
 //!   write, with a TTL that follows its longest-lived session; list, revoke one and revoke all ("sign out
 //!   everywhere", one script, however many sessions) use it.
@@ -58,6 +63,7 @@
 
 mod cache;
 mod cookie;
+pub mod keys;
 pub mod origin;
 mod outcome;
 mod pending;
@@ -67,6 +73,7 @@ mod token;
 
 pub use cache::{MAX_SESSION_CACHE_MS, SessionCache};
 pub use cookie::{CookieConfig, DEFAULT_NAME as DEFAULT_COOKIE_NAME};
+pub use keys::{index_key, session_key, user_tag};
 pub use outcome::{Issued, Loaded, Revoked, Update};
 pub use pending::Pending;
 pub use record::{DEFAULT_ABSOLUTE_MS, DEFAULT_IDLE_MS, Lifetimes, Session, SessionSummary};
@@ -77,7 +84,8 @@ pub use token::{Random, SessionId, TOKEN_LEN, Token, TokenError, WebCrypto};
 
 use crate::{Error, Result};
 
-/// The default key prefix: sessions live at `redge:session:s:<id>`, indexes at `redge:session:u:<user>`.
+/// The default key prefix: sessions live at `redge:session:{<tag>}:s:<id>`, indexes at
+/// `redge:session:{<tag>}:u:<user>` ([`keys`]).
 pub const DEFAULT_PREFIX: &str = "redge:session";
 /// The default largest session data, as JSON text.
 pub const DEFAULT_MAX_DATA_BYTES: usize = 16 * 1024;

@@ -2,7 +2,8 @@
 //!
 //! # Layout
 //!
-//! One hash per session, at `<prefix>:s:<id>`, with one-letter fields so that a record stays small:
+//! One hash per session, at `<prefix>:{<tag>}:s:<id>` (see [`keys`](super::keys)), with one-letter
+//! fields so that a record stays small:
 //!
 //! | field | meaning |
 //! |---|---|

@@ -4,6 +4,7 @@ use std::rc::Rc;
 
 use super::CookieConfig;
 use super::cache::SessionCache;
+use super::keys::{self, user_tag, user_tag_bytes};
 use super::outcome::{self, Issued, Loaded, Revoked, Update};
 use super::pending::{Pending, State, scripts};
 use super::record::{Session, SessionSummary};
@@ -130,23 +131,29 @@ impl<'c, T: Transport> SessionStore<'c, T> {
         pending.finish()
     }
 
-    /// Adds a session script call: ARGV = prefix, id, hash, now, idle, deadline, then `extra`.
+    /// Adds a session script call: KEYS = `keys` (the session keys it reads or writes, or the user's
+    /// index: at least one, all with the hash tag `tag`, so that a cluster routes the script to their
+    /// slot), ARGV = `<prefix>:{<tag>}`, id, hash, now, idle, deadline, then `extra`. The scripts
+    /// derive the other keys of the tag from ARGV[1] (the user's index, the sessions listed in it).
     ///
     /// The deadline is the wall clock (not the store's clock, which tests move freely) plus the
     /// client's timeout and [`WRITE_DEADLINE_SLACK_MS`]: the scripts that write refuse to run after it
     /// (`late`, decoded here as the timeout the caller has already seen), so that a write answered
     /// with a timeout is not applied later by a Redis that was only slow.
+    #[allow(clippy::too_many_arguments)]
     fn call<R: 'static>(
         &self,
         batch: &Batch<'_, T>,
         script: &Script,
+        tag: &str,
+        keys: Vec<String>,
         id: &str,
         hash: &str,
         extra: Vec<String>,
         decode: impl FnOnce(Reply) -> Result<R> + 'static,
     ) -> Pending<R> {
         let mut args = vec![
-            self.config.prefix.clone(),
+            keys::base(&self.config.prefix, tag),
             id.to_owned(),
             hash.to_owned(),
             self.now_ms().to_string(),
@@ -157,7 +164,7 @@ impl<'c, T: Transport> SessionStore<'c, T> {
         args.push(deadline.to_string());
         args.extend(extra);
         let handle = batch
-            .add_script::<Reply, &str, String>(script, [], args)
+            .add_script::<Reply, String, String>(script, keys, args)
             .map(move |reply| {
                 if outcome::is_late(&reply) {
                     Err(Error::Timeout(budget))
@@ -169,6 +176,40 @@ impl<'c, T: Transport> SessionStore<'c, T> {
             state: State::Waiting(handle),
             after: None,
         }
+    }
+
+    /// A call of `script` on the session of `token`: its key declared, its tag as ARGV's base.
+    fn on_session<R: 'static>(
+        &self,
+        batch: &Batch<'_, T>,
+        script: &Script,
+        token: &Token,
+        extra: Vec<String>,
+        decode: impl FnOnce(Reply) -> Result<R> + 'static,
+    ) -> Pending<R> {
+        let id = token.id();
+        let keys = vec![self.session_key(id)];
+        let hash = token.secret_hash().to_hex();
+        self.call(
+            batch,
+            script,
+            id.tag(),
+            keys,
+            id.as_str(),
+            &hash,
+            extra,
+            decode,
+        )
+    }
+
+    /// The Redis key of the session `id` ([`keys`](super::keys)).
+    pub fn session_key(&self, id: &SessionId) -> String {
+        keys::session_key(&self.config.prefix, id)
+    }
+
+    /// The Redis key of `user`'s index of sessions ([`keys`](super::keys)).
+    pub fn index_key(&self, user: &str) -> String {
+        keys::index_key(&self.config.prefix, user)
     }
 
     /// Reads the session of `token` and refreshes it when due.
@@ -185,9 +226,9 @@ impl<'c, T: Transport> SessionStore<'c, T> {
                 refreshed: false,
             })));
         }
-        let (id, hash) = (token.id().to_string(), token.secret_hash().to_hex());
         let cache = self.cache.clone();
-        self.call(batch, &scripts().load, &id, &hash, vec![], move |r| {
+        let reading = token.clone();
+        self.on_session(batch, &scripts().load, &reading, vec![], move |r| {
             let loaded = outcome::loaded(&token, r);
             if let Some(cache) = cache {
                 match &loaded {
@@ -209,9 +250,16 @@ impl<'c, T: Transport> SessionStore<'c, T> {
     }
 
     /// Signs `user` in: a new session with `data` (anything serde serializes; read it back with
-    /// [`Session::data_as`]). When `replacing` is a valid session, it is ended in the
-    /// same step, and if it belongs to the same user its data, version and counters are kept instead of
-    /// `data` (rotation on sign-in). A malformed `replacing` token is ignored.
+    /// [`Session::data_as`]), its id tagged with the user's tag. When `replacing` is a valid session,
+    /// it is ended in the same round trip, and if it belongs to the same user its data, version and
+    /// counters are kept instead of `data` (rotation on sign-in). A malformed `replacing` token is
+    /// ignored.
+    ///
+    /// A session of the same user (same tag, same slot) is replaced atomically by the script that
+    /// creates the new one. A session of another user lives in another slot: its removal is a second
+    /// script in the same batch (a sign-out, as [`Revoke::Current`](super::Revoke::Current) does),
+    /// which carries nothing over, and which happens even when the new session could not be created
+    /// (the browser was leaving that user's session anyway).
     pub fn prepare_sign_in(
         &self,
         batch: &Batch<'_, T>,
@@ -220,21 +268,44 @@ impl<'c, T: Transport> SessionStore<'c, T> {
         replacing: Option<&str>,
     ) -> Pending<Issued> {
         let checked = validate_user(user).and_then(|()| self.encode_data(data));
-        let candidates = checked.and_then(|data| Ok((data, self.candidates()?)));
+        let tag = user_tag_bytes(user);
+        let candidates = checked.and_then(|data| Ok((data, self.candidates(tag)?)));
         let (data, candidates) = match candidates {
             Ok(ok) => ok,
             Err(e) => return Pending::ready(Err(e)),
         };
         let old = replacing.and_then(|t| Token::parse(t).ok());
-        let extra = self.issue_args(user, data, old.as_ref(), "sign_in", &candidates);
-        let (id, hash) = (
-            candidates[0].id().to_string(),
-            candidates[0].secret_hash().to_hex(),
+        let user_tag = user_tag(user);
+        // Only a session in the new one's slot can be replaced by the same script.
+        let (same_slot, other) = match &old {
+            Some(old) if old.id().tag() == user_tag => (Some(old), None),
+            Some(old) => (None, Some(old)),
+            None => (None, None),
+        };
+        let extra = self.issue_args(user, data, same_slot, "sign_in", &candidates);
+        let mut keys = self.issue_keys(&candidates, same_slot);
+        keys.push(self.index_key(user));
+        let pending = self.issue(
+            batch,
+            &user_tag,
+            keys,
+            extra,
+            candidates,
+            |candidates, r| {
+                outcome::issued(candidates, r)?
+                    .ok_or_else(|| Error::Protocol("sign-in refused without a reason".into()))
+            },
         );
-        let pending = self.call(batch, &scripts().issue, &id, &hash, extra, move |r| {
-            outcome::issued(candidates, r)?
-                .ok_or_else(|| Error::Protocol("sign-in refused without a reason".into()))
-        });
+        if let Some(other) = other {
+            // Its outcome is not the sign-in's: a session already gone is as good as ended.
+            let _ = self.on_session(
+                batch,
+                &scripts().revoke,
+                other,
+                vec!["current".to_owned()],
+                outcome::revoked,
+            );
+        }
         match &old {
             // Signing in over a session replaces it: the old token must stop working here too.
             Some(old) => self.forget_on_write(old, pending),
@@ -263,17 +334,15 @@ impl<'c, T: Transport> SessionStore<'c, T> {
         let Ok(old) = Token::parse(token) else {
             return Pending::ready(Ok(None));
         };
-        let candidates = match self.candidates() {
+        // The new token keeps the tag: the session stays in its user's slot.
+        let candidates = match self.candidates(old.id().tag_bytes()) {
             Ok(c) => c,
             Err(e) => return Pending::ready(Err(e)),
         };
         let extra = self.issue_args("", "{}".into(), Some(&old), "rotate", &candidates);
-        let (id, hash) = (
-            candidates[0].id().to_string(),
-            candidates[0].secret_hash().to_hex(),
-        );
-        let pending = self.call(batch, &scripts().issue, &id, &hash, extra, move |r| {
-            outcome::issued(candidates, r)
+        let keys = self.issue_keys(&candidates, Some(&old));
+        let pending = self.issue(batch, old.id().tag(), keys, extra, candidates, |c, r| {
+            outcome::issued(c, r)
         });
         self.forget_on_write(&old, pending)
     }
@@ -303,13 +372,11 @@ impl<'c, T: Transport> SessionStore<'c, T> {
             Err(e) => return Pending::ready(Err(e)),
         };
         let expected = expected_version.map(|v| v.to_string()).unwrap_or_default();
-        let (id, hash) = (token.id().to_string(), token.secret_hash().to_hex());
         let forget = token.clone();
-        let pending = self.call(
+        let pending = self.on_session(
             batch,
             &scripts().update,
-            &id,
-            &hash,
+            &forget,
             vec![data, expected],
             move |r| outcome::updated(&token, r),
         );
@@ -346,9 +413,8 @@ impl<'c, T: Transport> SessionStore<'c, T> {
                 "a counter name has 1 to {MAX_COUNTER_LEN} bytes"
             ))));
         }
-        let (id, hash) = (token.id().to_string(), token.secret_hash().to_hex());
         let extra = vec![name.to_owned(), by.to_string()];
-        let pending = self.call(batch, &scripts().incr, &id, &hash, extra, outcome::counted);
+        let pending = self.on_session(batch, &scripts().incr, &token, extra, outcome::counted);
         self.forget_on_write(&token, pending)
     }
 
@@ -369,9 +435,8 @@ impl<'c, T: Transport> SessionStore<'c, T> {
         let Ok(token) = Token::parse(token) else {
             return Pending::ready(Ok(None));
         };
-        let (id, hash) = (token.id().to_string(), token.secret_hash().to_hex());
         let current = token.id().clone();
-        self.call(batch, &scripts().list, &id, &hash, vec![], move |r| {
+        self.on_session(batch, &scripts().list, &token, vec![], move |r| {
             outcome::listed(&current, r)
         })
     }
@@ -398,19 +463,15 @@ impl<'c, T: Transport> SessionStore<'c, T> {
             Revoke::Current => vec!["current".to_owned()],
             Revoke::All => vec!["all".to_owned()],
             Revoke::One(target) => match SessionId::parse(target) {
+                // Another tag is another user's (another slot): the script, which still
+                // authenticates the token, is given no target and answers `not_found`.
+                Ok(target) if target.tag() != token.id().tag() => vec!["one".to_owned(), "".into()],
                 Ok(target) => vec!["one".to_owned(), target.to_string()],
                 Err(_) => return Pending::ready(Ok(Revoked::NotFound)),
             },
         };
-        let (id, hash) = (token.id().to_string(), token.secret_hash().to_hex());
-        let pending = self.call(
-            batch,
-            &scripts().revoke,
-            &id,
-            &hash,
-            extra,
-            outcome::revoked,
-        );
+        let id = token.id().to_string();
+        let pending = self.on_session(batch, &scripts().revoke, &token, extra, outcome::revoked);
         match (&self.cache, which) {
             (None, _) => pending,
             (Some(_), Revoke::Current) => self.forget_on_write(&token, pending),
@@ -447,6 +508,8 @@ impl<'c, T: Transport> SessionStore<'c, T> {
         self.call(
             batch,
             &scripts().revoke_user,
+            &user_tag(user),
+            vec![self.index_key(user)],
             "",
             "",
             vec![user.to_owned()],
@@ -467,11 +530,47 @@ impl<'c, T: Transport> SessionStore<'c, T> {
         self.once(|b| self.prepare_revoke_user(b, user)).await
     }
 
-    fn candidates(&self) -> Result<[Token; 2]> {
+    /// Two fresh tokens whose ids begin with `tag`.
+    fn candidates(&self, tag: [u8; keys::TAG_BYTES]) -> Result<[Token; 2]> {
         Ok([
-            Token::generate(self.random.as_ref())?,
-            Token::generate(self.random.as_ref())?,
+            Token::generate_tagged(self.random.as_ref(), tag)?,
+            Token::generate_tagged(self.random.as_ref(), tag)?,
         ])
+    }
+
+    /// The issue script's KEYS: both candidates' keys, then the replaced session's (same tag).
+    fn issue_keys(&self, candidates: &[Token; 2], old: Option<&Token>) -> Vec<String> {
+        candidates
+            .iter()
+            .chain(old)
+            .map(|t| self.session_key(t.id()))
+            .collect()
+    }
+
+    /// The issue script's call, on the first candidate's id.
+    fn issue<R: 'static>(
+        &self,
+        batch: &Batch<'_, T>,
+        tag: &str,
+        keys: Vec<String>,
+        extra: Vec<String>,
+        candidates: [Token; 2],
+        decode: impl FnOnce([Token; 2], Reply) -> Result<R> + 'static,
+    ) -> Pending<R> {
+        let (id, hash) = (
+            candidates[0].id().to_string(),
+            candidates[0].secret_hash().to_hex(),
+        );
+        self.call(
+            batch,
+            &scripts().issue,
+            tag,
+            keys,
+            &id,
+            &hash,
+            extra,
+            move |r| decode(candidates, r),
+        )
     }
 
     fn issue_args(

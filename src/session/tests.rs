@@ -152,3 +152,101 @@ fn a_prepared_load_shares_the_batch_and_reads_nothing_before_send() {
     drop(batch);
     assert_eq!(pending.finish(), Err(Error::NotSent));
 }
+
+/// Every script call a store builds, as a Redis Cluster sees it: it declares keys, they share one slot,
+/// and every key the script derives from its base (`ARGV[1]`) is in that slot too.
+#[test]
+fn every_session_script_stays_in_its_users_slot() {
+    use crate::client::fake_server;
+    use crate::slot::{cluster_keys, slot};
+
+    let sent: Rc<RefCell<Vec<Vec<String>>>> = Rc::default();
+    let record = Rc::clone(&sent);
+    let transport = fake_server(move |args: &[String]| {
+        record.borrow_mut().push(args.to_vec());
+        Err("ERR not a real Redis".into())
+    });
+    let client = Client::with_transport("http://redis.test", "t", transport).unwrap();
+    let store = store(&client);
+    let tagged = |user: &str, seed: u8| {
+        Token::generate_tagged(&Counter::new(seed), keys::user_tag_bytes(user))
+            .unwrap()
+            .expose()
+    };
+    let (alice, alice2, bob) = (tagged("alice", 1), tagged("alice", 50), tagged("bob", 99));
+    let alice_id = Token::parse(&alice2).unwrap().id().to_string();
+    let bob_id = Token::parse(&bob).unwrap().id().to_string();
+    let data = json!({"k": 1});
+    let mut expected_scripts = 0;
+    let mut trips = 0;
+    let mut run =
+        |scripts: usize, op: &dyn Fn(&crate::client::Batch<'_, crate::client::FakeTransport>)| {
+            let batch = client.batch();
+            op(&batch);
+            assert_eq!(batch.len(), scripts);
+            let _ = block_on(batch.send());
+            expected_scripts += scripts;
+            trips += 1;
+        };
+    run(1, &|b| drop(store.prepare_load(b, &alice)));
+    run(1, &|b| drop(store.prepare_sign_in(b, "alice", &data, None)));
+    run(1, &|b| {
+        drop(store.prepare_sign_in(b, "alice", &data, Some(&alice2)))
+    });
+    run(2, &|b| {
+        drop(store.prepare_sign_in(b, "alice", &data, Some(&bob)))
+    });
+    run(1, &|b| drop(store.prepare_rotate(b, &bob)));
+    run(1, &|b| {
+        drop(store.prepare_update(b, &alice, &data, Some(3)))
+    });
+    run(1, &|b| drop(store.prepare_incr(b, &alice, "n", 2)));
+    run(1, &|b| drop(store.prepare_list(b, &alice)));
+    run(1, &|b| {
+        drop(store.prepare_revoke(b, &alice, Revoke::Current))
+    });
+    run(1, &|b| {
+        drop(store.prepare_revoke(b, &alice, Revoke::One(&alice_id)))
+    });
+    run(1, &|b| {
+        drop(store.prepare_revoke(b, &alice, Revoke::One(&bob_id)))
+    });
+    run(1, &|b| drop(store.prepare_revoke(b, &alice, Revoke::All)));
+    run(1, &|b| drop(store.prepare_revoke_user(b, "bob")));
+    assert_eq!(client.stats().round_trips, trips, "one round trip each");
+
+    let sent = sent.borrow();
+    assert_eq!(sent.len(), expected_scripts);
+    let alice_slot = slot(store.index_key("alice").as_bytes());
+    let bob_slot = slot(store.index_key("bob").as_bytes());
+    assert_ne!(alice_slot, bob_slot, "pick users in different slots");
+    let mut seen = Vec::new();
+    for args in sent.iter() {
+        let keys = cluster_keys(args).unwrap_or_else(|e| panic!("{e}: {args:?}"));
+        let n = keys.len();
+        let base = &args[3 + n];
+        let derived = [
+            format!("{base}:s:{}", args[4 + n]),
+            format!("{base}:u:anyone"),
+        ];
+        for key in &derived {
+            assert_eq!(
+                slot(key.as_bytes()),
+                slot(keys[0].as_bytes()),
+                "{key} vs {keys:?}"
+            );
+        }
+        seen.push(slot(keys[0].as_bytes()));
+    }
+    // Bob's session is ended in his slot when alice signs in over it, and rotated in his slot.
+    assert_eq!(seen[4], bob_slot);
+    assert_eq!(seen[5], bob_slot);
+    assert_eq!(
+        seen.iter().filter(|s| **s == alice_slot).count(),
+        seen.len() - 3
+    );
+    // Revoking another user's session sends no target from another slot.
+    assert_eq!(seen[13], bob_slot, "revoke_user runs in the user's slot");
+    let other = &sent[11];
+    assert_eq!(other[other.len() - 1], "", "{other:?}");
+}

@@ -1,7 +1,10 @@
 //! Session tokens: `<id>.<secret>`, generated from a cryptographic random source, parsed strictly, and
 //! stored only as the SHA-256 of the secret.
 //!
-//! The id (128 bits) names the session in Redis keys and in the "my sessions" list; it is public. The
+//! The id (128 bits: its user's 24-bit tag, then 104 random bits) names the session in Redis keys and
+//! in the "my sessions" list; it is public. The tag puts the session in its user's Redis Cluster slot
+//! ([`keys`](super::keys)); the random part keeps ids of one user apart (a taken id is never
+//! overwritten, and a sign-in has a second candidate), and nothing relies on the id being secret. The
 //! secret (256 bits) proves possession; only its SHA-256 is stored, so a dump of Redis yields no usable
 //! token. Both halves are unpadded base64url, so a token is exactly [`TOKEN_LEN`] characters from
 //! `[A-Za-z0-9_-]` with one `.`: anything else is rejected before a command is built.
@@ -12,9 +15,11 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 
+use super::keys::{TAG_BYTES, TAG_LEN};
 use crate::Result;
 
-/// Random bytes in a session id: 128 bits, above OWASP's 64-bit minimum for the guessable part.
+/// Bytes in a session id: the user's tag ([`TAG_BYTES`](super::keys::TAG_BYTES)), then random bytes.
+/// The secret, not the id, is what must not be guessed: 256 bits, well above OWASP's 64-bit minimum.
 pub const ID_BYTES: usize = 16;
 /// Random bytes in a session secret: 256 bits.
 pub const SECRET_BYTES: usize = 32;
@@ -136,6 +141,20 @@ impl SessionId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The tag the id begins with: its user's tag for an id this library issued, the hash tag of its
+    /// keys in any case.
+    pub fn tag(&self) -> &str {
+        self.0.get(..TAG_LEN).unwrap_or(&self.0)
+    }
+
+    /// [`SessionId::tag`] as bytes.
+    pub fn tag_bytes(&self) -> [u8; TAG_BYTES] {
+        let mut out = [0u8; TAG_BYTES];
+        // A parsed id is canonical base64url, and its first 4 characters are exactly 3 bytes.
+        let _ = URL_SAFE_NO_PAD.decode_slice(self.tag(), &mut out);
+        out
+    }
 }
 
 impl fmt::Display for SessionId {
@@ -165,14 +184,27 @@ pub struct Token {
 }
 
 impl Token {
-    /// A fresh token from `random`.
+    /// A fresh token from `random`, its id's tag random too (a store issues tokens with
+    /// [`Token::generate_tagged`]).
     ///
     /// # Errors
     /// The random source's error.
     pub fn generate(random: &dyn Random) -> Result<Self> {
+        let mut tag = [0u8; TAG_BYTES];
+        random.fill(&mut tag)?;
+        Self::generate_tagged(random, tag)
+    }
+
+    /// A fresh token from `random` whose id begins with `tag` (a user's tag,
+    /// [`user_tag_bytes`](super::keys::user_tag_bytes)).
+    ///
+    /// # Errors
+    /// The random source's error.
+    pub fn generate_tagged(random: &dyn Random, tag: [u8; TAG_BYTES]) -> Result<Self> {
         let mut id = [0u8; ID_BYTES];
         let mut secret = [0u8; SECRET_BYTES];
-        random.fill(&mut id)?;
+        id[..TAG_BYTES].copy_from_slice(&tag);
+        random.fill(&mut id[TAG_BYTES..])?;
         random.fill(&mut secret)?;
         Ok(Token {
             id: SessionId(URL_SAFE_NO_PAD.encode(id)),

@@ -568,3 +568,25 @@ fn a_key_named_twice_and_an_answer_out_of_range_promise_nothing_more() {
         "no longer than a window"
     );
 }
+
+#[test]
+fn lease_scripts_declare_their_one_key_for_a_cluster() {
+    let clock = FakeClock::new(T0);
+    let limiter = isolate(&clock, Quota::new(1_000, 60_000));
+    let store = Store::default();
+    let slots = Rc::new(RefCell::new(Vec::new()));
+    let run = crate::slot::cluster_checked(Rc::clone(&slots), reference(store.clone()));
+    let client = Rc::new(
+        Client::with_transport("http://redis.test", "t", crate::client::fake_server(run)).unwrap(),
+    );
+    for _ in 0..40 {
+        assert!(check(&limiter, &client, "hot").allowed);
+    }
+    assert!(renew(&limiter, &client), "a renewal was due");
+    assert!(
+        limiter.leased_units("api", "hot") > 0,
+        "the renewal passed the cluster's rules"
+    );
+    let key_slot = crate::slot::slot(limiter.key("api", "hot").as_bytes());
+    assert!(slots.borrow().iter().all(|(_, s)| *s == key_slot));
+}

@@ -1,10 +1,12 @@
--- Shared by every session script (prepended to each). Keys are derived here from the prefix, the
--- session id and the user id, so the scripts need one Redis node (Upstash and a single redis-server
--- qualify; a Redis Cluster does not).
--- ARGV[1] key prefix, ARGV[2] session id, ARGV[3] SHA-256 of the secret (hex), ARGV[4] now (Unix ms,
+-- Shared by every session script (prepended to each). Every key of one user begins with the same
+-- `<prefix>:{<tag>}` (ARGV[1]), the tag being the user's and the first characters of their session ids:
+-- the keys derived here from it (sessions listed in the user's index, the index itself) are in the slot
+-- of the keys each script declares, so a Redis Cluster routes the script to the node that holds them all.
+-- KEYS: the session keys the script reads or writes, or the user's index (each script says which).
+-- ARGV[1] `<prefix>:{<tag>}`, ARGV[2] session id, ARGV[3] SHA-256 of the secret (hex), ARGV[4] now (Unix ms,
 -- from the caller's clock, so that tests drive expiry exactly), ARGV[5] idle timeout (ms), ARGV[6] the
 -- caller's deadline (Unix ms by its wall clock; '' for none).
-local prefix = ARGV[1]
+local base = ARGV[1]
 local now = tonumber(ARGV[4])
 local idle = tonumber(ARGV[5])
 local deadline = tonumber(ARGV[6])
@@ -14,11 +16,11 @@ local function int(n)
 end
 
 local function session_key(id)
-  return prefix .. ':s:' .. id
+  return base .. ':s:' .. id
 end
 
 local function user_key(user)
-  return prefix .. ':u:' .. user
+  return base .. ':u:' .. user
 end
 
 -- Adds or moves a session in its user's index, drops entries whose expiry has passed, and gives the

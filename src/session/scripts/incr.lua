@@ -1,5 +1,6 @@
 
 -- incr: adds ARGV[8] to the counter ARGV[7] (its own field, so concurrent requests add up).
+-- KEYS[1] the session.
 -- Returns {'ok', new value}, {'late', ''} or a refusal.
 if too_late() then
   return { 'late', '' }

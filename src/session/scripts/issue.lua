@@ -7,6 +7,9 @@
 --              over only if it belongs to the same user; created and the absolute cap start afresh;
 --   'rotate':  the replaced session (which must be valid) gets a new token and keeps everything else,
 --              user, created and absolute cap included.
+-- KEYS: both candidates' sessions, then the replaced session (when it has the same tag: the caller ends a
+-- session of another tag with a script of its own), then the user's index for 'sign_in'.
+-- The new ids carry the user's tag ('sign_in') or the replaced session's ('rotate').
 -- Returns {'ok', candidate used (1 or 2), HGETALL...}, {'collision', ''}, {'late', ''} or, for 'rotate', a
 -- refusal.
 if too_late() then

@@ -1,5 +1,5 @@
 
--- list: the signed-in user's live sessions, pruning index entries whose session is gone. Reads only the
+-- list: KEYS[1] the session. The signed-in user's live sessions, pruning index entries whose session is gone. Reads only the
 -- current session (no refresh: the caller would not send the cookie again).
 -- Returns {'ok', {id, created, last seen, idle expiry}...} or a refusal.
 local s, why, detail = authenticate(ARGV[2], ARGV[3])

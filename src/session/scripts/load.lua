@@ -1,5 +1,5 @@
 
--- load: reads a session and refreshes it when due, in one call.
+-- load: reads a session and refreshes it when due, in one call. KEYS[1] the session.
 -- Returns {'ok', refreshed (0/1), HGETALL...} or a refusal {'missing'|'invalid'|'expired'|'version', detail}.
 local s, why, detail = authenticate(ARGV[2], ARGV[3])
 if not s then

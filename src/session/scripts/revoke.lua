@@ -1,5 +1,6 @@
 
--- revoke: ends sessions of the signed-in user. ARGV[7] mode:
+-- revoke: ends sessions of the signed-in user (KEYS[1] the session; a session of another tag is not
+-- theirs, and the caller sends no such target). ARGV[7] mode:
 --   'current': this session (sign out);
 --   'one':     the session ARGV[8], if it belongs to the same user ('not_found' otherwise);
 --   'all':     every session of the user, this one included, and the index (sign out everywhere).

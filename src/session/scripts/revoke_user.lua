@@ -1,6 +1,6 @@
 
 -- revoke_user: ends every session of the user ARGV[7] (no token: for the application's own use, for
--- example after a password change). ARGV[2..3] are unused.
+-- example after a password change). KEYS[1] the user's index; ARGV[2..3] are unused.
 -- Returns {'ok', number of sessions ended}.
 local index = user_key(ARGV[7])
 local ended = 0

@@ -1,5 +1,5 @@
 
--- update: replaces the data, optionally only if its version counter is still ARGV[8].
+-- update: replaces the data, optionally only if its version counter is still ARGV[8]. KEYS[1] the session.
 -- ARGV[7] data (JSON), ARGV[8] expected version or ''.
 -- Returns {'ok', refreshed, HGETALL...}, {'conflict', 0, HGETALL...}, {'late', ''} or a refusal.
 -- The session must exist (like SET XX): a write never brings back a session that was signed out.
