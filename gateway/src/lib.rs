@@ -4,6 +4,7 @@
 
 mod auth;
 mod backend;
+mod cluster;
 mod commands;
 mod config;
 mod connection;
@@ -17,6 +18,7 @@ mod reply;
 mod request;
 mod routes;
 mod scripts;
+mod slots;
 mod spread;
 mod state;
 #[cfg(test)]

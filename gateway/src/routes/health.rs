@@ -54,7 +54,7 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     let reason = if state.shutting_down() {
         Some("shutting down".to_owned())
     } else {
-        let timeout = READY_TIMEOUT.min(state.backend.deadline);
+        let timeout = READY_TIMEOUT.min(state.backend.deadline());
         state
             .backend
             .ping(timeout)

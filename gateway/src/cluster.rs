@@ -1,0 +1,599 @@
+//! The gateway in front of a Redis Cluster (`--redis-cluster-nodes`).
+//!
+//! The cluster client of the Redis client library keeps one connection per node, learns which master
+//! serves which hash slot, follows `MOVED` and `ASK`, and refreshes that map when a node fails or
+//! answers `MOVED` (after a failover, a replica promoted in place of a dead master). The gateway adds
+//! what an HTTP request needs on top:
+//!
+//! - Single commands are routed by the library's own table: by key slot, or to every master and
+//!   aggregated (`DBSIZE` summed, `KEYS` concatenated, `FLUSHDB` on each), or to any node (`TIME`).
+//! - A pipeline is split by slot (`slots.rs`): the commands of one slot go as one pipeline to their
+//!   master, in request order; the parts run concurrently and their answers are put back in request
+//!   order. A command without a key, or whose keys span slots, is a part of its own.
+//! - A transaction, or a script (`EVAL`, `EVALSHA`, `FCALL`), runs on one node, so all its keys must
+//!   hash to one slot: the gateway checks that before anything is sent and answers 400 `CROSSSLOT`
+//!   naming two keys and the hash-tag fix. Without keys, it runs on the master of slot 0.
+//! - As on one node, transactions and scripts never share a connection: each takes a cluster
+//!   connection of its own from a small idle pool (each holds one socket per node it has used), and a
+//!   script past the deadline is stopped with `SCRIPT KILL` / `FUNCTION KILL` sent to the master of
+//!   its slot on a connection used for nothing else (`exclusive.rs` explains the timing).
+//! - Each node has its own script cache: `SCRIPT LOAD` goes to every node, and an `EVALSHA` answered
+//!   `NOSCRIPT` is run again at once as `EVAL` when the gateway has seen the script's source
+//!   (`scripts.rs`). Inside `/pipeline` and `/multi-exec` such an `EVALSHA` is sent as `EVAL` from the
+//!   start, since a retry there would run it after the commands that followed it, or outside `MULTI`.
+//! - `SCAN` walks every master in turn with a cursor of the gateway's own (`slots::ScanCursor`).
+//! - Classic pub/sub is cluster-wide (every node forwards every `PUBLISH`), so an SSE stream subscribes
+//!   on any one node that answers, trying the seed nodes in order.
+//!
+//! Each server thread gets one shared cluster connection, opened by that thread on first use (so
+//! its tasks run on the thread's own runtime, as the single-node pools do): `--pool-size` does not
+//! apply, since every cluster connection multiplexes all requests of its thread onto one socket per
+//! node.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use redis::aio::ConnectionLike as _;
+use redis::cluster::{ClusterClient, ClusterClientBuilder};
+use redis::cluster_async::ClusterConnection;
+use redis::cluster_routing::{
+    MultipleNodeRoutingInfo, ResponsePolicy, Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr,
+};
+use redis::{ConnectionInfo, Pipeline, Value};
+use tokio::sync::OnceCell;
+
+use crate::backend::{
+    CONNECT_TIMEOUT, PoolStats, build, count, error_replies, server_error_text, shard_index,
+};
+use crate::error::GatewayError;
+use crate::exclusive::{KILL_RETRY, Kill, Transaction};
+use crate::metrics::Metrics;
+use crate::policy::command_name;
+use crate::scripts::Scripts;
+use crate::slots::{self, ScanCursor};
+
+/// Connections to a Redis Cluster.
+pub struct Cluster {
+    client: ClusterClient,
+    /// The seed nodes, for pub/sub connections.
+    seeds: Vec<redis::Client>,
+    /// One shared connection per server thread.
+    shards: Box<[OnceCell<ClusterConnection>]>,
+    /// Idle connections for transactions and scripts.
+    idle: Mutex<Vec<ClusterConnection>>,
+    max_idle: usize,
+    /// Used for nothing but `SCRIPT KILL` and `FUNCTION KILL`.
+    killer: OnceCell<ClusterConnection>,
+    scripts: Arc<Scripts>,
+    pub(crate) deadline: Duration,
+    metrics: Arc<Metrics>,
+}
+
+impl Cluster {
+    /// Sets up the client; no connection is opened before the first request, so the gateway starts
+    /// (and keeps running) while the cluster is down.
+    ///
+    /// # Errors
+    /// The seed nodes are not a valid cluster configuration (different passwords, a Unix socket ...).
+    pub fn new(
+        seeds: Vec<ConnectionInfo>,
+        scripts: Arc<Scripts>,
+        metrics: Arc<Metrics>,
+        deadline: Duration,
+        shards: usize,
+        max_idle: usize,
+    ) -> redis::RedisResult<Cluster> {
+        let seed_clients = seeds
+            .iter()
+            .cloned()
+            .map(redis::Client::open)
+            .collect::<redis::RedisResult<Vec<_>>>()?;
+        // Short waits between retries: a failover takes about the cluster's node timeout, and the
+        // request's deadline bounds the total anyway (the library's default first wait is over 1 s).
+        let client = ClusterClientBuilder::new(seeds)
+            .connection_timeout(CONNECT_TIMEOUT)
+            .min_retry_wait(50)
+            .max_retry_wait(500)
+            .build()?;
+        Ok(Cluster {
+            client,
+            seeds: seed_clients,
+            shards: (0..shards.max(1)).map(|_| OnceCell::new()).collect(),
+            idle: Mutex::new(Vec::new()),
+            max_idle,
+            killer: OnceCell::new(),
+            scripts,
+            deadline,
+            metrics,
+        })
+    }
+
+    /// Connections open, for `/metrics`: one shared cluster connection per thread that has used one.
+    pub fn pool_stats(&self) -> PoolStats {
+        PoolStats {
+            shared_connections: self.shards.iter().filter(|s| s.initialized()).count(),
+            shared_in_flight: 0,
+            idle_exclusive: self.idle.lock().unwrap_or_else(|e| e.into_inner()).len(),
+        }
+    }
+
+    /// Runs one command: routed by the library, a script on a connection of its own, `SCAN` over
+    /// every master.
+    pub async fn single(&self, args: &[Vec<u8>]) -> Result<Value, GatewayError> {
+        let outcome = self.single_unrecorded(args).await;
+        count(&self.metrics, &outcome, |_| 0);
+        outcome
+    }
+
+    async fn single_unrecorded(&self, args: &[Vec<u8>]) -> Result<Value, GatewayError> {
+        let name = command_name(args);
+        if let Some(kill) = Kill::of(args) {
+            let slot = slot_of([(name.as_str(), args)])?;
+            return self.script(args, slot, kill).await;
+        }
+        if name == "SCAN" {
+            return self.scan(args).await;
+        }
+        let mut conn = self.shared().await?;
+        let command = build(args);
+        reply(self.within(conn.req_packed_command(&command)).await?)
+    }
+
+    /// A script alone, on the master of `slot`; `EVALSHA` answered `NOSCRIPT` runs again as `EVAL`
+    /// when the source is known.
+    async fn script(&self, args: &[Vec<u8>], slot: u16, kill: Kill) -> Result<Value, GatewayError> {
+        let mut pipe = Pipeline::with_capacity(1);
+        pipe.add_command(build(args));
+        let mut values = self.exclusive(pipe, slot, Some(kill)).await?;
+        let value = values.pop().unwrap_or(Value::Nil);
+        if let Value::ServerError(e) = &value
+            && e.code() == "NOSCRIPT"
+            && let Some(eval) = self.as_eval(args)
+        {
+            let mut pipe = Pipeline::with_capacity(1);
+            pipe.add_command(build(&eval));
+            let mut values = self.exclusive(pipe, slot, Some(kill)).await?;
+            return reply(values.pop().unwrap_or(Value::Nil));
+        }
+        reply(value)
+    }
+
+    /// `EVALSHA sha ...` as `EVAL source ...` (and the `_RO` variant alike), when the source is known.
+    fn as_eval(&self, args: &[Vec<u8>]) -> Option<Vec<Vec<u8>>> {
+        let name = command_name(args);
+        let eval: &[u8] = match name.as_str() {
+            "EVALSHA" => b"EVAL",
+            "EVALSHA_RO" => b"EVAL_RO",
+            _ => return None,
+        };
+        let source = self.scripts.source(args.get(1)?)?;
+        let mut rewritten = Vec::with_capacity(args.len());
+        rewritten.push(eval.to_vec());
+        rewritten.push(source);
+        rewritten.extend_from_slice(&args[2..]);
+        Some(rewritten)
+    }
+
+    /// Runs commands in order per slot, the slots concurrently; one value per command, in request
+    /// order. A script or a transaction refused for spanning slots refuses the whole request before
+    /// anything runs.
+    pub async fn pipeline(&self, commands: &[Vec<Vec<u8>>]) -> Result<Vec<Value>, GatewayError> {
+        let outcome = self.pipeline_unrecorded(commands).await;
+        count(&self.metrics, &outcome, |values| error_replies(values));
+        outcome
+    }
+
+    async fn pipeline_unrecorded(
+        &self,
+        commands: &[Vec<Vec<u8>>],
+    ) -> Result<Vec<Value>, GatewayError> {
+        let commands = self.inline_scripts(commands);
+        let names: Vec<String> = commands.iter().map(|args| command_name(args)).collect();
+        for (name, args) in names.iter().zip(&commands) {
+            if Kill::of(args).is_some() {
+                slot_of([(name.as_str(), args.as_slice())])?;
+            }
+        }
+        let parts = slots::split(&names, &commands);
+        let runs = parts.iter().map(|part| {
+            let commands = &commands;
+            async move {
+                let Some(slot) = part.slot else {
+                    // A part of its own: routed (or split, or refused) as a single command is.
+                    let args = &commands[part.commands[0]];
+                    return match self.single_unrecorded(args).await {
+                        Ok(value) => Ok(vec![value]),
+                        Err(GatewayError::Redis(text)) => Ok(vec![error_value(&text)]),
+                        Err(e) => Err(e),
+                    };
+                };
+                let mut pipe = Pipeline::with_capacity(part.commands.len());
+                for &i in &part.commands {
+                    pipe.add_command(build(&commands[i]));
+                }
+                let kill = Kill::of_any(
+                    &part
+                        .commands
+                        .iter()
+                        .map(|&i| commands[i].clone())
+                        .collect::<Vec<_>>(),
+                );
+                if kill.is_some() {
+                    return self.exclusive(pipe, slot, kill).await;
+                }
+                let len = pipe.len();
+                let mut conn = self.shared().await?;
+                self.within(conn.route_pipeline(pipe, 0, len, master_of(slot)))
+                    .await
+            }
+        });
+        let answers = futures_util::future::join_all(runs).await;
+        let mut values: Vec<Option<Value>> = vec![None; commands.len()];
+        for (part, answer) in parts.iter().zip(answers) {
+            for (&i, value) in part.commands.iter().zip(answer?) {
+                values[i] = Some(value);
+            }
+        }
+        values
+            .into_iter()
+            .map(|v| v.ok_or_else(|| GatewayError::Unavailable("a reply is missing".into())))
+            .collect()
+    }
+
+    /// The commands with each `EVALSHA` whose source is known sent as `EVAL` (see the module doc).
+    fn inline_scripts(&self, commands: &[Vec<Vec<u8>>]) -> Vec<Vec<Vec<u8>>> {
+        commands
+            .iter()
+            .map(|args| self.as_eval(args).unwrap_or_else(|| args.clone()))
+            .collect()
+    }
+
+    /// `MULTI`, the commands and `EXEC` on the master of their slot, on a connection used by nobody
+    /// else meanwhile; refused with `CROSSSLOT` before anything is sent when the keys span slots.
+    pub async fn transaction(
+        &self,
+        commands: &[Vec<Vec<u8>>],
+    ) -> Result<Transaction, GatewayError> {
+        let outcome = self.transaction_unrecorded(commands).await;
+        count(&self.metrics, &outcome, |transaction| match transaction {
+            Transaction::Committed(values) => error_replies(values),
+            Transaction::Discarded(_) => 1,
+        });
+        outcome
+    }
+
+    async fn transaction_unrecorded(
+        &self,
+        commands: &[Vec<Vec<u8>>],
+    ) -> Result<Transaction, GatewayError> {
+        let commands = self.inline_scripts(commands);
+        let names: Vec<String> = commands.iter().map(|args| command_name(args)).collect();
+        let slot = slot_of(
+            names
+                .iter()
+                .zip(&commands)
+                .map(|(n, a)| (n.as_str(), a.as_slice())),
+        )?;
+        let mut pipe = Pipeline::with_capacity(commands.len() + 2);
+        pipe.add_command(redis::cmd("MULTI"));
+        for args in &commands {
+            pipe.add_command(build(args));
+        }
+        pipe.add_command(redis::cmd("EXEC"));
+        let mut replies = self.exclusive(pipe, slot, Kill::of_any(&commands)).await?;
+        match replies.pop() {
+            Some(Value::Array(values)) => Ok(Transaction::Committed(values)),
+            Some(Value::ServerError(e)) => Ok(Transaction::Discarded(server_error_text(&e))),
+            other => Err(GatewayError::Unavailable(format!(
+                "unexpected EXEC reply {other:?}"
+            ))),
+        }
+    }
+
+    /// `SCAN` over every master: the cursor names the master (by a slot it serves) and that master's
+    /// own cursor; when a master is done, the scan moves on to the next in slot order, and `0` comes
+    /// back after the last one.
+    async fn scan(&self, args: &[Vec<u8>]) -> Result<Value, GatewayError> {
+        let cursor = args
+            .get(1)
+            .and_then(|c| ScanCursor::parse(c))
+            .ok_or_else(|| GatewayError::BadRequest("invalid cursor".into()))?;
+        let mut command = args.to_vec();
+        command[1] = cursor.node.to_string().into_bytes();
+        let mut conn = self.shared().await?;
+        let value = reply(
+            self.within(conn.route_command(
+                build(&command),
+                RoutingInfo::SingleNode(master_of(cursor.slot)),
+            ))
+            .await?,
+        )?;
+        let Value::Array(mut items) = value else {
+            return Err(GatewayError::Unavailable(
+                "unexpected SCAN reply from a node".into(),
+            ));
+        };
+        let node_next = match items.first() {
+            Some(Value::BulkString(text)) => std::str::from_utf8(text)
+                .ok()
+                .and_then(|t| t.parse::<u64>().ok()),
+            _ => None,
+        }
+        .ok_or_else(|| GatewayError::Unavailable("unexpected SCAN cursor from a node".into()))?;
+        let next = if node_next != 0 {
+            ScanCursor {
+                slot: cursor.slot,
+                node: node_next,
+            }
+            .encode()
+        } else {
+            let ranges = self.slot_ranges(&mut conn).await?;
+            match slots::next_master(&ranges, cursor.slot) {
+                Some(slot) => ScanCursor { slot, node: 0 }.encode(),
+                None => "0".to_owned(),
+            }
+        };
+        items[0] = Value::BulkString(next.into_bytes());
+        Ok(Value::Array(items))
+    }
+
+    /// `(first, last, master id)` of every slot range, from `CLUSTER SLOTS`.
+    async fn slot_ranges(
+        &self,
+        conn: &mut ClusterConnection,
+    ) -> Result<Vec<(u16, u16, String)>, GatewayError> {
+        let mut command = redis::cmd("CLUSTER");
+        command.arg("SLOTS");
+        let value = reply(
+            self.within(conn.route_command(
+                command,
+                RoutingInfo::SingleNode(SingleNodeRoutingInfo::Random),
+            ))
+            .await?,
+        )?;
+        let Value::Array(ranges) = value else {
+            return Err(GatewayError::Unavailable(
+                "unexpected CLUSTER SLOTS reply".into(),
+            ));
+        };
+        let int = |v: &Value| match v {
+            Value::Int(n) => u16::try_from(*n).ok(),
+            _ => None,
+        };
+        let text = |v: &Value| match v {
+            Value::BulkString(b) => Some(String::from_utf8_lossy(b).into_owned()),
+            Value::SimpleString(s) => Some(s.clone()),
+            Value::Int(n) => Some(n.to_string()),
+            _ => None,
+        };
+        ranges
+            .iter()
+            .map(|range| {
+                let Value::Array(fields) = range else {
+                    return None;
+                };
+                let Some(Value::Array(master)) = fields.get(2) else {
+                    return None;
+                };
+                // The node id when the server sends it, else its address.
+                let id = master.get(2).and_then(text).or_else(|| {
+                    Some(format!(
+                        "{}:{}",
+                        text(master.first()?)?,
+                        text(master.get(1)?)?
+                    ))
+                })?;
+                Some((int(fields.first()?)?, int(fields.get(1)?)?, id))
+            })
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| GatewayError::Unavailable("unexpected CLUSTER SLOTS reply".into()))
+    }
+
+    /// Ready when every slot is served (`cluster_state:ok`, as a node reports it) and every master
+    /// answers `PING`, within `timeout`.
+    pub async fn ping(&self, timeout: Duration) -> Result<(), GatewayError> {
+        let check = async {
+            let mut conn = self.shared().await?;
+            let mut info = redis::cmd("CLUSTER");
+            info.arg("INFO");
+            let state = reply(
+                conn.route_command(info, RoutingInfo::SingleNode(SingleNodeRoutingInfo::Random))
+                    .await
+                    .map_err(|e| GatewayError::from_redis(&e))?,
+            )?;
+            let text = match state {
+                Value::BulkString(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+                Value::VerbatimString { text, .. } => text,
+                _ => String::new(),
+            };
+            if !text.lines().any(|l| l.trim() == "cluster_state:ok") {
+                return Err(GatewayError::Unavailable(
+                    "the cluster state is not ok: some slots have no master that answers".into(),
+                ));
+            }
+            let ping = RoutingInfo::MultiNode((
+                MultipleNodeRoutingInfo::AllMasters,
+                Some(ResponsePolicy::AllSucceeded),
+            ));
+            reply(
+                conn.route_command(redis::cmd("PING"), ping)
+                    .await
+                    .map_err(|e| GatewayError::from_redis(&e))?,
+            )
+            .map(|_| ())
+        };
+        match tokio::time::timeout(timeout, check).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(GatewayError::timeout(timeout)),
+        }
+    }
+
+    /// A pub/sub connection to the first seed node that answers (pub/sub is cluster-wide).
+    pub async fn pubsub(&self) -> Result<redis::aio::PubSub, GatewayError> {
+        let mut last = GatewayError::Unavailable("no seed node is configured".into());
+        for seed in &self.seeds {
+            match self.within(seed.get_async_pubsub()).await {
+                Ok(pubsub) => return Ok(pubsub),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
+    /// The shared connection of the calling thread, opened on its first use.
+    async fn shared(&self) -> Result<ClusterConnection, GatewayError> {
+        let cell = &self.shards[shard_index() % self.shards.len()];
+        cell.get_or_try_init(|| self.connect()).await.cloned()
+    }
+
+    /// A new cluster connection (it learns the slot map from the seed nodes first).
+    async fn connect(&self) -> Result<ClusterConnection, GatewayError> {
+        self.within(self.client.get_async_connection()).await
+    }
+
+    /// Sends `pipe` to the master of `slot` on a connection nobody else uses meanwhile, within the
+    /// deadline; past it, stops its scripts with `kill` there, as `exclusive.rs` does on one node.
+    async fn exclusive(
+        &self,
+        pipe: Pipeline,
+        slot: u16,
+        kill: Option<Kill>,
+    ) -> Result<Vec<Value>, GatewayError> {
+        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let mut conn = match idle {
+            Some(conn) => conn,
+            None => self.connect().await?,
+        };
+        let len = pipe.len();
+        let outcome = {
+            let call = conn.route_pipeline(pipe, 0, len, master_of(slot));
+            let mut call = std::pin::pin!(call);
+            match tokio::time::timeout(self.deadline, call.as_mut()).await {
+                Ok(outcome) => outcome.map_err(|e| GatewayError::from_redis(&e)),
+                Err(_) => match kill {
+                    None => Err(GatewayError::timeout(self.deadline)),
+                    Some(kill) => self.stop(call, slot, kill).await,
+                },
+            }
+        };
+        if outcome.is_ok() {
+            let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+            if idle.len() < self.max_idle {
+                idle.push(conn);
+            }
+        }
+        outcome
+    }
+
+    /// Sends the kill commands to the master of `slot` every [`KILL_RETRY`] until `call` answers or
+    /// one more deadline has passed.
+    async fn stop<F>(
+        &self,
+        mut call: std::pin::Pin<&mut F>,
+        slot: u16,
+        kill: Kill,
+    ) -> Result<Vec<Value>, GatewayError>
+    where
+        F: std::future::Future<Output = redis::RedisResult<Vec<Value>>>,
+    {
+        let grace = tokio::time::Instant::now() + self.deadline;
+        let mut killer = self
+            .killer
+            .get_or_try_init(|| self.connect())
+            .await?
+            .clone();
+        loop {
+            for command in kill.commands() {
+                let until = (tokio::time::Instant::now() + CONNECT_TIMEOUT).min(grace);
+                let sent = killer.route_command(command, RoutingInfo::SingleNode(master_of(slot)));
+                let answer = tokio::time::timeout_at(until, sent).await;
+                let unkillable = match &answer {
+                    Ok(Ok(Value::ServerError(e))) => e.code() == "UNKILLABLE",
+                    Ok(Err(e)) => e.code() == Some("UNKILLABLE"),
+                    _ => false,
+                };
+                if unkillable {
+                    tracing::warn!("a script past its deadline has written and cannot be stopped");
+                    self.metrics.script_unkillable();
+                    return Err(GatewayError::timeout(self.deadline));
+                }
+            }
+            let wait = (tokio::time::Instant::now() + KILL_RETRY).min(grace);
+            match tokio::time::timeout_at(wait, call.as_mut()).await {
+                Ok(outcome) => {
+                    tracing::warn!("a script ran past its deadline and was stopped");
+                    self.metrics.script_killed();
+                    return outcome.map_err(|e| GatewayError::from_redis(&e));
+                }
+                Err(_) if wait >= grace => return Err(GatewayError::timeout(self.deadline)),
+                Err(_) => {}
+            }
+        }
+    }
+
+    /// Awaits a cluster call within the per-command deadline.
+    async fn within<T>(
+        &self,
+        call: impl std::future::Future<Output = redis::RedisResult<T>>,
+    ) -> Result<T, GatewayError> {
+        match tokio::time::timeout(self.deadline, call).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) if e.is_timeout() => Err(GatewayError::timeout(self.deadline)),
+            Ok(Err(e)) => Err(GatewayError::from_redis(&e)),
+            Err(_) => Err(GatewayError::timeout(self.deadline)),
+        }
+    }
+}
+
+/// The routing to the master that serves `slot`.
+fn master_of(slot: u16) -> SingleNodeRoutingInfo {
+    SingleNodeRoutingInfo::SpecificNode(Route::new(slot, SlotAddr::Master))
+}
+
+/// The slot a script or transaction runs on: its keys' common slot, slot 0 without keys, or a
+/// `CROSSSLOT` refusal.
+fn slot_of<'a>(
+    commands: impl IntoIterator<Item = (&'a str, &'a [Vec<u8>])>,
+) -> Result<u16, GatewayError> {
+    match slots::common_slot(commands) {
+        Ok(slot) => Ok(slot.unwrap_or(0)),
+        Err(cross) => Err(GatewayError::CrossSlot(cross.to_string())),
+    }
+}
+
+/// A top-level error reply is a failed command.
+fn reply(value: Value) -> Result<Value, GatewayError> {
+    match value {
+        Value::ServerError(e) => Err(GatewayError::Redis(server_error_text(&e))),
+        value => Ok(value),
+    }
+}
+
+/// An error reply entry with Redis's text (`CODE message`), for a pipeline entry that failed alone.
+fn error_value(text: &str) -> Value {
+    let line: String = text
+        .chars()
+        .map(|c| if c == '\r' || c == '\n' { ' ' } else { c })
+        .collect();
+    redis::parse_redis_value(format!("-{line}\r\n").as_bytes())
+        .unwrap_or_else(|_| Value::SimpleString(line))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_entries_keep_their_code_and_text() {
+        match error_value("CROSSSLOT Keys in request don't hash to the same slot") {
+            Value::ServerError(e) => {
+                assert_eq!(
+                    server_error_text(&e),
+                    "CROSSSLOT Keys in request don't hash to the same slot"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(error_value("ERR a\r\nb"), Value::ServerError(_)));
+    }
+}
