@@ -459,6 +459,11 @@ impl Cluster {
         slot: u16,
         kill: Option<Kill>,
     ) -> Result<Vec<Value>, GatewayError> {
+        if kill.is_some() {
+            // Opened before the script runs: a node busy with a script refuses new connections'
+            // handshakes, so a kill connection opened only at the deadline could miss that node.
+            self.killer.get_or_try_init(|| self.connect()).await?;
+        }
         let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
         let mut conn = match idle {
             Some(conn) => conn,

@@ -127,7 +127,8 @@ pub struct Config {
     /// Shared Redis connections for commands and pipelines (1 to 256; default: the number of CPUs, at
     /// most 8), split evenly over the --threads (at least one each). Each carries many requests at
     /// once; a request takes the one of its thread with the fewest in flight. Transactions and SSE
-    /// streams have connections of their own besides these.
+    /// streams have connections of their own besides these. Not used in cluster mode (each thread has
+    /// one cluster connection, one socket per node).
     #[arg(long, env = "REDGE_GATEWAY_POOL_SIZE", default_value_t = default_pool_size())]
     pub pool_size: usize,
 

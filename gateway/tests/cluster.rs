@@ -334,6 +334,33 @@ async fn script_load_reaches_every_master_and_noscript_is_retried_as_eval() {
 }
 
 #[tokio::test]
+async fn a_script_past_the_deadline_is_stopped_on_the_master_that_runs_it() {
+    let _turn = SERIAL.lock().await;
+    let cluster = cluster();
+    let mut config = Config::cluster(&cluster.seeds(), TOKEN);
+    config.deadline_ms = 300;
+    let gw = gateway_with(config).await;
+    // On the last master, so that a kill sent anywhere else (slot 0's master, any node) would not
+    // stop it.
+    let (key, master) = cluster.key_per_master("busy").pop().unwrap();
+    let (status, body) = run(
+        &gw,
+        json!(["EVAL", "#!lua flags=no-writes\nwhile true do end", "1", key]),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(error_of(&body).contains("killed"), "{body}");
+    // The node serves again at once.
+    assert_eq!(on(master, &["PING"]).trim(), "PONG");
+    assert_eq!(run(&gw, json!(["GET", key])).await.0, 200);
+    let scrape = common::scrape(&gw.url).await;
+    assert_eq!(
+        common::sample(&scrape, "redge_gateway_scripts_killed_total", &[]),
+        1.0
+    );
+}
+
+#[tokio::test]
 async fn scan_visits_every_key_exactly_once_across_masters() {
     let _turn = SERIAL.lock().await;
     let cluster = cluster();
@@ -515,6 +542,19 @@ async fn a_killed_master_is_replaced_and_commands_work_again() {
 
     let killed = Instant::now();
     cluster.kill(victim);
+    // Until a replica takes over, some slots have no master: not ready, with the reason.
+    let unready = loop {
+        let response = reqwest::get(format!("{}/readyz", gw.url)).await.unwrap();
+        if response.status() == 503 {
+            break response.json::<Value>().await.unwrap();
+        }
+        assert!(
+            killed.elapsed() < Duration::from_secs(30),
+            "/readyz never noticed the dead master"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(unready["status"], "unready", "{unready}");
     let mut failures = 0;
     let recovered = loop {
         let (status, body) = run(&gw, json!(["SET", victim_key, "after"])).await;
