@@ -223,6 +223,8 @@ impl Cluster {
                 }
                 let len = pipe.len();
                 let mut conn = self.shared().await?;
+                // A part that reaches a node which no longer serves its slot comes back as
+                // `MOVED` entries; the client library then sends it again to the new master.
                 self.within(conn.route_pipeline(pipe, 0, len, master_of(slot)))
                     .await
             }

@@ -188,6 +188,48 @@ async fn commands_on_one_slot_keep_their_order_in_a_pipeline() {
 }
 
 #[tokio::test]
+async fn a_pipeline_follows_its_slot_to_a_new_master_after_resharding() {
+    let _turn = SERIAL.lock().await;
+    let cluster = cluster();
+    let gw = gateway(cluster).await;
+    let (a, b) = ("{moving}a", "{moving}b");
+    let (status, _) = batch(
+        &gw,
+        "pipeline",
+        json!([["SET", a, "1"], ["SET", b, "kept"]]),
+    )
+    .await;
+    assert_eq!(status, 200);
+    // The gateway's connection has learnt where the slot is; now it moves.
+    let slot = cluster.keyslots(&[a.to_owned()])[0];
+    let from = cluster.master_of(slot);
+    let to = cluster.masters().into_iter().find(|&m| m != from).unwrap();
+    cluster.move_slot(slot, to);
+    assert_eq!(
+        on(to, &["GET", b]).trim(),
+        "kept",
+        "the keys moved with the slot"
+    );
+
+    for round in 0..2 {
+        let (status, answer) = batch(
+            &gw,
+            "pipeline",
+            json!([["INCR", a], ["GET", b], ["GET", a]]),
+        )
+        .await;
+        assert_eq!(status, 200, "{answer}");
+        let expected = 2 + round;
+        assert_eq!(
+            results(&answer),
+            [json!(expected), json!("kept"), json!(expected.to_string())],
+            "round {round}: {answer}"
+        );
+    }
+    assert_eq!(on(to, &["GET", a]).trim(), "3");
+}
+
+#[tokio::test]
 async fn a_transaction_and_a_script_with_a_hash_tag_run_on_their_slot() {
     let _turn = SERIAL.lock().await;
     let cluster = cluster();

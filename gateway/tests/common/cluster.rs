@@ -241,6 +241,46 @@ wait "$r" 2>/dev/null"#;
             .collect()
     }
 
+    /// Moves `slot` and its keys to the master on `to`, as a resharding does: the target imports, the
+    /// source migrates, the keys are `MIGRATE`d, then every master is told the slot's new owner.
+    pub fn move_slot(&self, slot: u16, to: u16) {
+        let from = self.master_of(slot);
+        assert_ne!(from, to, "slot {slot} is already on {to}");
+        let id = |port: u16| on(port, &["CLUSTER", "MYID"]).trim().to_owned();
+        let (from_id, to_id) = (id(from), id(to));
+        let slot_text = slot.to_string();
+        let slot = slot_text.as_str();
+        on(to, &["CLUSTER", "SETSLOT", slot, "IMPORTING", &from_id]);
+        on(from, &["CLUSTER", "SETSLOT", slot, "MIGRATING", &to_id]);
+        loop {
+            let keys = on(from, &["CLUSTER", "GETKEYSINSLOT", slot, "100"]);
+            let keys: Vec<&str> = keys
+                .lines()
+                .map(str::trim)
+                .filter(|k| !k.is_empty())
+                .collect();
+            if keys.is_empty() {
+                break;
+            }
+            let to_port = to.to_string();
+            let mut migrate = vec!["MIGRATE", "127.0.0.1", &to_port, "", "0", "5000", "KEYS"];
+            migrate.extend(keys);
+            let answer = on(from, &migrate);
+            assert!(answer.contains("OK"), "MIGRATE failed: {answer}");
+        }
+        for master in self.masters() {
+            on(master, &["CLUSTER", "SETSLOT", slot, "NODE", &to_id]);
+        }
+        wait_until(Duration::from_secs(10), "the new owner to be known", || {
+            self.alive().all(|node| {
+                on(node.port, &["CLUSTER", "COUNTKEYSINSLOT", slot])
+                    .trim()
+                    .parse::<u64>()
+                    .is_ok()
+            }) && self.master_of(slot.parse().unwrap_or(0)) == to
+        });
+    }
+
     /// Kills the node on `port` (SIGKILL: no goodbye to the other nodes).
     pub fn kill(&mut self, port: u16) {
         let node = self
