@@ -28,13 +28,12 @@ async fn gateway(cluster: &Cluster) -> Gateway {
 
 /// One command, plain JSON replies: status and body.
 async fn run(gw: &Gateway, args: Value) -> (u16, Value) {
-    let answer = post(
-        &format!("{}/", gw.url),
-        Some(TOKEN),
-        false,
-        args.to_string(),
-    )
-    .await;
+    run_at(&gw.url, args).await
+}
+
+/// [`run`] on the gateway at `base`.
+async fn run_at(base: &str, args: Value) -> (u16, Value) {
+    let answer = post(&format!("{base}/"), Some(TOKEN), false, args.to_string()).await;
     (answer.status, answer.json)
 }
 
@@ -546,6 +545,33 @@ async fn readyz_and_metrics_report_the_cluster() {
     let scrape = common::scrape(&gw.url).await;
     let calls = common::sample(&scrape, "redge_gateway_redis_calls_total", &[]);
     assert!(calls >= 1.0, "{calls}");
+}
+
+#[tokio::test]
+async fn the_binary_serves_a_cluster_from_its_environment_on_every_thread() {
+    let _turn = SERIAL.lock().await;
+    let cluster = cluster();
+    let seeds = cluster.seeds().join(",");
+    // `spawn_binary` waits for /healthz to answer 200: every master answered PING.
+    let (child, base) = common::spawn_binary(&[
+        ("REDGE_GATEWAY_TOKENS", TOKEN),
+        ("REDGE_REDIS_CLUSTER_NODES", &seeds),
+        ("REDGE_GATEWAY_THREADS", "2"),
+    ])
+    .await;
+    let keys = cluster.key_per_master("binary");
+    // Concurrent requests, on connections the acceptor spreads over both threads.
+    let requests = (0..20).map(|i| {
+        let (base, key) = (base.clone(), keys[i % keys.len()].0.clone());
+        async move { run_at(&base, json!(["SET", key, i])).await.0 }
+    });
+    let statuses = futures_util::future::join_all(requests).await;
+    assert!(statuses.iter().all(|&s| s == 200), "{statuses:?}");
+    let (status, body) = run_at(&base, json!(["EVAL", "return #KEYS", "1", keys[0].0])).await;
+    assert_eq!((status, body), (200, json!({"result": 1})));
+    common::sigterm(&child);
+    let logs = common::logs_of(child);
+    assert!(logs.contains("listening"), "{logs}");
 }
 
 #[tokio::test]
