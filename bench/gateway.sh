@@ -199,7 +199,7 @@ run_redis_benchmark() { # conc round
   before="$(machine_ticks)"
   local cluster_flag=()
   [[ "$cluster" == 1 ]] && cluster_flag=(--cluster)
-  redis-benchmark "${cluster_flag[@]}" -p "$redis_port" -t get,set -c "$1" -n "$requests" -d "${#value}" --csv 2>/dev/null >"$work/rb.csv"
+  redis-benchmark "${cluster_flag[@]}" -p "$redis_port" -t get,set -c "$1" -n "$requests" -d "${#value}" --csv 2>/dev/null | grep '^"' >"$work/rb.csv"
   after="$(machine_ticks)"
   python3 -c '
 import csv, json, sys
@@ -316,7 +316,8 @@ for op in ["GET", "SET"]:
                 + webdis +
                 f"| {len(runs_of('redge-gateway', op, c, form))}/{len(runs_of('webdis', op, c))} "
                 f"| {b['rps']:.0f} "
-                f"| {(g['rps'] / w['rps']) if w else float('nan'):.2f} | {g['rps'] / b['rps']:.0%} |")
+                + (f"| {g['rps'] / w['rps']:.2f} " if w else "| n/a ")
+                + f"| {g['rps'] / b['rps']:.0%} |")
 lines += ["", "Load average (1, 5, 15 min) before the runs: "
           + (", ".join(f"{x:.2f}" for x in meta["load_average_at_start"]) or "unknown")
           + "; when the report was written (the runs' own load included): "

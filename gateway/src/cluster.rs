@@ -211,13 +211,11 @@ impl Cluster {
                 for &i in &part.commands {
                     pipe.add_command(build(&commands[i]));
                 }
-                let kill = Kill::of_any(
-                    &part
-                        .commands
-                        .iter()
-                        .map(|&i| commands[i].clone())
-                        .collect::<Vec<_>>(),
-                );
+                let kill = part
+                    .commands
+                    .iter()
+                    .filter_map(|&i| Kill::of(&commands[i]))
+                    .reduce(Kill::either);
                 if kill.is_some() {
                     return self.exclusive(pipe, slot, kill).await;
                 }

@@ -80,10 +80,15 @@ impl Kill {
         commands
             .iter()
             .filter_map(|args| Kill::of(args))
-            .reduce(|a, b| Kill {
-                script: a.script || b.script,
-                function: a.function || b.function,
-            })
+            .reduce(Kill::either)
+    }
+
+    /// What stops the scripts of both.
+    pub fn either(self, other: Kill) -> Kill {
+        Kill {
+            script: self.script || other.script,
+            function: self.function || other.function,
+        }
     }
 
     /// The commands that stop them.
