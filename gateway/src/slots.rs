@@ -281,10 +281,21 @@ mod tests {
 
     #[test]
     fn slots_match_redis() {
-        // CRC16/XMODEM check value, and slots CLUSTER KEYSLOT reports (the integration suite asks a
-        // real cluster for more).
+        // The CRC16/XMODEM check value.
         assert_eq!(crc16(b"123456789"), 0x31C3);
         assert_eq!(slot(b"foo"), 12182);
+        // As a redis-server 7.0 answered CLUSTER KEYSLOT for each.
+        for (key, expected) in [
+            ("bar", 5061),
+            ("hello", 866),
+            ("user:1000", 1649),
+            ("{user1000}.following", 3443),
+            ("a{}b", 13694),
+            ("rate:{ip:1.2.3.4}:min", 5271),
+            ("ü", 9552),
+        ] {
+            assert_eq!(slot(key.as_bytes()), expected, "{key}");
+        }
         assert_eq!(slot(b"{user1}:a"), slot(b"user1"));
         assert_eq!(
             slot(b"{}a"),
@@ -421,5 +432,84 @@ mod tests {
         assert_eq!(next_master(&split, 0), Some(100));
         assert_eq!(next_master(&split, 100), None);
         assert_eq!(next_master(&split, 250), Some(100));
+    }
+}
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+
+    /// Commands with names the table treats specially, and arguments that look like key counts.
+    fn arb_command() -> impl Strategy<Value = Vec<Vec<u8>>> {
+        let name = prop_oneof![
+            Just("EVAL"),
+            Just("FCALL"),
+            Just("ZUNIONSTORE"),
+            Just("LMPOP"),
+            Just("XREAD"),
+            Just("MSET"),
+            Just("XINFO"),
+            Just("GET"),
+            Just("PING"),
+            Just("BITOP"),
+            Just("DEL"),
+        ];
+        let arg = prop_oneof![
+            "[0-9]{1,2}".prop_map(String::into_bytes),
+            Just(b"STREAMS".to_vec()),
+            Just(b"{t}k".to_vec()),
+            vec(any::<u8>(), 0..6),
+        ];
+        (name, vec(arg, 0..8)).prop_map(|(name, mut args)| {
+            args.insert(0, name.as_bytes().to_vec());
+            args
+        })
+    }
+
+    proptest! {
+        #![proptest_config(crate::wire_tests::config())]
+
+        #[test]
+        fn key_positions_are_always_arguments(args in arb_command()) {
+            let name = String::from_utf8_lossy(&args[0]).to_ascii_uppercase();
+            let keys = key_indexes(&name, &args);
+            prop_assert!(keys.iter().all(|&i| i >= 1 && i < args.len()));
+            prop_assert!(keys.windows(2).all(|w| w[0] < w[1]));
+        }
+
+        #[test]
+        fn cursors_round_trip(slot in 0..SLOTS, node in any::<u64>()) {
+            let cursor = ScanCursor { slot, node };
+            prop_assert_eq!(ScanCursor::parse(cursor.encode().as_bytes()), Some(cursor));
+        }
+
+        #[test]
+        fn a_split_pipeline_holds_every_command_once_in_order(
+            commands in vec(arb_command(), 1..12),
+        ) {
+            let names: Vec<String> = commands
+                .iter()
+                .map(|c| String::from_utf8_lossy(&c[0]).to_ascii_uppercase())
+                .collect();
+            let parts = split(&names, &commands);
+            let mut seen: Vec<usize> = parts.iter().flat_map(|p| p.commands.clone()).collect();
+            prop_assert!(parts.iter().all(|p| p.commands.windows(2).all(|w| w[0] < w[1])));
+            seen.sort_unstable();
+            prop_assert_eq!(seen, (0..commands.len()).collect::<Vec<_>>());
+            for part in &parts {
+                match part.slot {
+                    Some(s) => {
+                        let on_slot = |i: usize| {
+                            common_slot([(names[i].as_str(), commands[i].as_slice())]) == Ok(Some(s))
+                        };
+                        let all_on_slot = part.commands.iter().all(|&i| on_slot(i));
+                        prop_assert!(all_on_slot);
+                    }
+                    None => prop_assert_eq!(part.commands.len(), 1),
+                }
+            }
+        }
     }
 }

@@ -575,6 +575,29 @@ async fn the_binary_serves_a_cluster_from_its_environment_on_every_thread() {
 }
 
 #[tokio::test]
+async fn a_cluster_that_is_down_gets_503_with_the_reason() {
+    // Nothing listens on these ports: the gateway starts all the same, and answers each request.
+    let seeds = vec![
+        "redis://127.0.0.1:1".to_owned(),
+        "redis://127.0.0.1:2".to_owned(),
+    ];
+    let gw = gateway_with(Config::cluster(&seeds, TOKEN)).await;
+    let (status, body) = run(&gw, json!(["GET", "k"])).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        error_of(&body).starts_with("ERR Redis is unavailable"),
+        "{body}"
+    );
+    let (status, body) = batch(&gw, "pipeline", json!([["SET", "a", 1], ["GET", "b"]])).await;
+    assert_eq!(status, 503, "{body}");
+    let (status, _) = batch(&gw, "multi-exec", json!([["SET", "{t}a", 1]])).await;
+    assert_eq!(status, 503);
+    let ready = reqwest::get(format!("{}/readyz", gw.url)).await.unwrap();
+    assert_eq!(ready.status(), 503);
+    assert_eq!(ready.json::<Value>().await.unwrap()["status"], "unready");
+}
+
+#[tokio::test]
 async fn invalid_seed_nodes_are_named_by_position_never_by_value() {
     let seeds = vec![
         "redis://:hunter2@127.0.0.1:7000".to_owned(),
