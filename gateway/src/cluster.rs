@@ -14,7 +14,7 @@
 //!   hash to one slot: the gateway checks that before anything is sent and answers 400 `CROSSSLOT`
 //!   naming two keys and the hash-tag fix. Without keys, it runs on the master of slot 0.
 //! - As on one node, transactions and scripts never share a connection: each takes a cluster
-//!   connection of its own from a small idle pool (each holds one socket per node it has used), and a
+//!   connection of its own from a small idle pool (each with sockets of its own to the nodes), and a
 //!   script past the deadline is stopped with `SCRIPT KILL` / `FUNCTION KILL` sent to the master of
 //!   its slot on a connection used for nothing else (`exclusive.rs` explains the timing).
 //! - Each node has its own script cache: `SCRIPT LOAD` goes to every node, and an `EVALSHA` answered
