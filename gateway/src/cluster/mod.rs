@@ -16,12 +16,13 @@
 //! - As on one node, transactions and scripts never share a connection: each takes a cluster
 //!   connection of its own from a small idle pool (each with sockets of its own to the nodes), and a
 //!   script past the deadline is stopped with `SCRIPT KILL` / `FUNCTION KILL` sent to the master of
-//!   its slot on a connection used for nothing else (`exclusive.rs` explains the timing).
+//!   its slot on a connection used for nothing else (`exclusive.rs`; `crate::exclusive` explains
+//!   the timing).
 //! - Each node has its own script cache: `SCRIPT LOAD` goes to every node, and an `EVALSHA` answered
 //!   `NOSCRIPT` is run again at once as `EVAL` when the gateway has seen the script's source
 //!   (`scripts.rs`). Inside `/pipeline` and `/multi-exec` such an `EVALSHA` is sent as `EVAL` from the
 //!   start, since a retry there would run it after the commands that followed it, or outside `MULTI`.
-//! - `SCAN` walks every master in turn with a cursor of the gateway's own (`slots::ScanCursor`).
+//! - `SCAN` walks every master in turn with a cursor of the gateway's own (`scan.rs`).
 //! - Classic pub/sub is cluster-wide (every node forwards every `PUBLISH`), so an SSE stream subscribes
 //!   on any one node that answers, trying the seed nodes in order.
 //!
@@ -42,15 +43,18 @@ use redis::cluster_routing::{
 use redis::{ConnectionInfo, Pipeline, Value};
 use tokio::sync::OnceCell;
 
+mod exclusive;
+mod scan;
+
 use crate::backend::{
     CONNECT_TIMEOUT, PoolStats, build, count, error_replies, server_error_text, shard_index,
 };
 use crate::error::GatewayError;
-use crate::exclusive::{KILL_RETRY, Kill, Transaction};
+use crate::exclusive::{Kill, Transaction};
 use crate::metrics::Metrics;
 use crate::policy::command_name;
 use crate::scripts::Scripts;
-use crate::slots::{self, ScanCursor};
+use crate::slots;
 
 /// Connections to a Redis Cluster.
 pub struct Cluster {
@@ -290,105 +294,6 @@ impl Cluster {
         }
     }
 
-    /// `SCAN` over every master: the cursor names the master (by a slot it serves) and that master's
-    /// own cursor; when a master is done, the scan moves on to the next in slot order, and `0` comes
-    /// back after the last one.
-    async fn scan(&self, args: &[Vec<u8>]) -> Result<Value, GatewayError> {
-        let cursor = args
-            .get(1)
-            .and_then(|c| ScanCursor::parse(c))
-            .ok_or_else(|| GatewayError::BadRequest("invalid cursor".into()))?;
-        let mut command = args.to_vec();
-        command[1] = cursor.node.to_string().into_bytes();
-        let mut conn = self.shared().await?;
-        let value = reply(
-            self.within(conn.route_command(
-                build(&command),
-                RoutingInfo::SingleNode(master_of(cursor.slot)),
-            ))
-            .await?,
-        )?;
-        let Value::Array(mut items) = value else {
-            return Err(GatewayError::Unavailable(
-                "unexpected SCAN reply from a node".into(),
-            ));
-        };
-        let node_next = match items.first() {
-            Some(Value::BulkString(text)) => std::str::from_utf8(text)
-                .ok()
-                .and_then(|t| t.parse::<u64>().ok()),
-            _ => None,
-        }
-        .ok_or_else(|| GatewayError::Unavailable("unexpected SCAN cursor from a node".into()))?;
-        let next = if node_next != 0 {
-            ScanCursor {
-                slot: cursor.slot,
-                node: node_next,
-            }
-            .encode()
-        } else {
-            let ranges = self.slot_ranges(&mut conn).await?;
-            match slots::next_master(&ranges, cursor.slot) {
-                Some(slot) => ScanCursor { slot, node: 0 }.encode(),
-                None => "0".to_owned(),
-            }
-        };
-        items[0] = Value::BulkString(next.into_bytes());
-        Ok(Value::Array(items))
-    }
-
-    /// `(first, last, master id)` of every slot range, from `CLUSTER SLOTS`.
-    async fn slot_ranges(
-        &self,
-        conn: &mut ClusterConnection,
-    ) -> Result<Vec<(u16, u16, String)>, GatewayError> {
-        let mut command = redis::cmd("CLUSTER");
-        command.arg("SLOTS");
-        let value = reply(
-            self.within(conn.route_command(
-                command,
-                RoutingInfo::SingleNode(SingleNodeRoutingInfo::Random),
-            ))
-            .await?,
-        )?;
-        let Value::Array(ranges) = value else {
-            return Err(GatewayError::Unavailable(
-                "unexpected CLUSTER SLOTS reply".into(),
-            ));
-        };
-        let int = |v: &Value| match v {
-            Value::Int(n) => u16::try_from(*n).ok(),
-            _ => None,
-        };
-        let text = |v: &Value| match v {
-            Value::BulkString(b) => Some(String::from_utf8_lossy(b).into_owned()),
-            Value::SimpleString(s) => Some(s.clone()),
-            Value::Int(n) => Some(n.to_string()),
-            _ => None,
-        };
-        ranges
-            .iter()
-            .map(|range| {
-                let Value::Array(fields) = range else {
-                    return None;
-                };
-                let Some(Value::Array(master)) = fields.get(2) else {
-                    return None;
-                };
-                // The node id when the server sends it, else its address.
-                let id = master.get(2).and_then(text).or_else(|| {
-                    Some(format!(
-                        "{}:{}",
-                        text(master.first()?)?,
-                        text(master.get(1)?)?
-                    ))
-                })?;
-                Some((int(fields.first()?)?, int(fields.get(1)?)?, id))
-            })
-            .collect::<Option<Vec<_>>>()
-            .ok_or_else(|| GatewayError::Unavailable("unexpected CLUSTER SLOTS reply".into()))
-    }
-
     /// Ready when every slot is served (`cluster_state:ok`, as a node reports it) and every master
     /// answers `PING`, within `timeout`.
     pub async fn ping(&self, timeout: Duration) -> Result<(), GatewayError> {
@@ -449,91 +354,6 @@ impl Cluster {
     /// A new cluster connection (it learns the slot map from the seed nodes first).
     async fn connect(&self) -> Result<ClusterConnection, GatewayError> {
         self.within(self.client.get_async_connection()).await
-    }
-
-    /// Sends `pipe` to the master of `slot` on a connection nobody else uses meanwhile, within the
-    /// deadline; past it, stops its scripts with `kill` there, as `exclusive.rs` does on one node.
-    async fn exclusive(
-        &self,
-        pipe: Pipeline,
-        slot: u16,
-        kill: Option<Kill>,
-    ) -> Result<Vec<Value>, GatewayError> {
-        if kill.is_some() {
-            // Opened before the script runs: a node busy with a script refuses new connections'
-            // handshakes, so a kill connection opened only at the deadline could miss that node.
-            self.killer.get_or_try_init(|| self.connect()).await?;
-        }
-        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
-        let mut conn = match idle {
-            Some(conn) => conn,
-            None => self.connect().await?,
-        };
-        let len = pipe.len();
-        let outcome = {
-            let call = conn.route_pipeline(pipe, 0, len, master_of(slot));
-            let mut call = std::pin::pin!(call);
-            match tokio::time::timeout(self.deadline, call.as_mut()).await {
-                Ok(outcome) => outcome.map_err(|e| GatewayError::from_redis(&e)),
-                Err(_) => match kill {
-                    None => Err(GatewayError::timeout(self.deadline)),
-                    Some(kill) => self.stop(call, slot, kill).await,
-                },
-            }
-        };
-        if outcome.is_ok() {
-            let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-            if idle.len() < self.max_idle {
-                idle.push(conn);
-            }
-        }
-        outcome
-    }
-
-    /// Sends the kill commands to the master of `slot` every [`KILL_RETRY`] until `call` answers or
-    /// one more deadline has passed.
-    async fn stop<F>(
-        &self,
-        mut call: std::pin::Pin<&mut F>,
-        slot: u16,
-        kill: Kill,
-    ) -> Result<Vec<Value>, GatewayError>
-    where
-        F: std::future::Future<Output = redis::RedisResult<Vec<Value>>>,
-    {
-        let grace = tokio::time::Instant::now() + self.deadline;
-        let mut killer = self
-            .killer
-            .get_or_try_init(|| self.connect())
-            .await?
-            .clone();
-        loop {
-            for command in kill.commands() {
-                let until = (tokio::time::Instant::now() + CONNECT_TIMEOUT).min(grace);
-                let sent = killer.route_command(command, RoutingInfo::SingleNode(master_of(slot)));
-                let answer = tokio::time::timeout_at(until, sent).await;
-                let unkillable = match &answer {
-                    Ok(Ok(Value::ServerError(e))) => e.code() == "UNKILLABLE",
-                    Ok(Err(e)) => e.code() == Some("UNKILLABLE"),
-                    _ => false,
-                };
-                if unkillable {
-                    tracing::warn!("a script past its deadline has written and cannot be stopped");
-                    self.metrics.script_unkillable();
-                    return Err(GatewayError::timeout(self.deadline));
-                }
-            }
-            let wait = (tokio::time::Instant::now() + KILL_RETRY).min(grace);
-            match tokio::time::timeout_at(wait, call.as_mut()).await {
-                Ok(outcome) => {
-                    tracing::warn!("a script ran past its deadline and was stopped");
-                    self.metrics.script_killed();
-                    return outcome.map_err(|e| GatewayError::from_redis(&e));
-                }
-                Err(_) if wait >= grace => return Err(GatewayError::timeout(self.deadline)),
-                Err(_) => {}
-            }
-        }
     }
 
     /// Awaits a cluster call within the per-command deadline.
