@@ -20,7 +20,10 @@
 #              ROUNDS (runs per cell, median reported, default 1),
 #              REQUESTS (redis-benchmark requests per run, default 200000), SKIP_BUILD=1 to reuse the binary,
 #              GATEWAY_BIN (a gateway binary to measure instead of building one; the report says so),
-#              POOL_SIZE (the gateway's --pool-size; its default when unset).
+#              POOL_SIZE (the gateway's --pool-size; its default when unset),
+#              CLUSTER=1: the gateway in front of a local Redis Cluster (3 masters, 3 replicas) instead of
+#              one redis-server, redis-benchmark with --cluster as the ceiling, no webdis (it speaks to one
+#              Redis only); the report goes to bench/results/gateway-cluster.{md,json}.
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -35,7 +38,9 @@ value="0123456789abcdef0123456789abcdef"
 # The machine's load before anything of this script runs (the runs themselves load every CPU).
 load_at_start="$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo "")"
 
-for tool in redis-server redis-cli redis-benchmark webdis wrk curl python3; do
+tools=(redis-server redis-cli redis-benchmark wrk curl python3)
+[[ "${CLUSTER:-0}" == 1 ]] || tools+=(webdis)
+for tool in "${tools[@]}"; do
   command -v "$tool" >/dev/null || { echo "gateway.sh: $tool is not installed" >&2; exit 1; }
 done
 
@@ -76,18 +81,61 @@ wait_port() {
   exit 1
 }
 
+cluster="${CLUSTER:-0}"
+report_name=gateway
+[[ "$cluster" == 1 ]] && report_name=gateway-cluster
+# A port whose cluster bus port (port + 10000) is free as well.
+cluster_port() {
+  python3 -c '
+import random, socket
+def free(p):
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p)); return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+while True:
+    p = random.randint(20000, 29999)
+    if free(p) and free(p + 10000):
+        print(p); break'
+}
+
 redis_port="$(free_port)"
 gateway_port="$(free_port)"
 webdis_port="$(free_port)"
 cpus="$(nproc 2>/dev/null || getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)"
 
-redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" \
-  >"$work/redis.log" 2>&1 &
-pids+=($!)
-wait_port "$redis_port"
+cluster_seeds=""
+if [[ "$cluster" == 1 ]]; then
+  nodes=()
+  for i in 1 2 3 4 5 6; do
+    port="$(cluster_port)"
+    mkdir -p "$work/node-$port"
+    redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work/node-$port" \
+      --cluster-enabled yes --cluster-config-file "$work/node-$port/nodes.conf" --cluster-node-timeout 2000 \
+      >"$work/redis-$port.log" 2>&1 &
+    pids+=($!)
+    wait_port "$port"
+    nodes+=("127.0.0.1:$port")
+    cluster_seeds+="${cluster_seeds:+,}redis://127.0.0.1:$port"
+  done
+  redis-cli --cluster create "${nodes[@]}" --cluster-replicas 1 --cluster-yes >"$work/cluster-create.log"
+  for node in "${nodes[@]}"; do
+    until redis-cli -p "${node#*:}" CLUSTER INFO | grep -q cluster_state:ok; do sleep 0.2; done
+  done
+  redis_port="${nodes[0]#*:}"
+else
+  redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" \
+    >"$work/redis.log" 2>&1 &
+  pids+=($!)
+  wait_port "$redis_port"
+fi
 
 # Per-request logs off (RUST_LOG=warn): webdis logs nothing at its default verbosity either.
 RUST_LOG=warn REDGE_GATEWAY_TOKENS="$token" REDGE_REDIS_URL="redis://127.0.0.1:$redis_port" \
+  REDGE_REDIS_CLUSTER_NODES="$cluster_seeds" \
   "$gateway_bin" "${gateway_args[@]/PORT/$gateway_port}" >"$work/gateway.log" 2>&1 &
 pids+=($!)
 gateway_pid=$!
@@ -108,16 +156,19 @@ cat >"$work/webdis.json" <<JSON
   "logfile": "$work/webdis.log"
 }
 JSON
-webdis "$work/webdis.json" >/dev/null 2>&1 &
-pids+=($!)
-webdis_pid=$!
-wait_port "$webdis_port"
+webdis_pid=""
+if [[ "$cluster" != 1 ]]; then
+  webdis "$work/webdis.json" >/dev/null 2>&1 &
+  pids+=($!)
+  webdis_pid=$!
+  wait_port "$webdis_port"
+fi
 
-redis-cli -p "$redis_port" SET "$key" "$value" >/dev/null
+redis-cli -c -p "$redis_port" SET "$key" "$value" >/dev/null
 # Sanity: both servers answer the GET with the value.
 curl -sf -H "Authorization: Bearer $token" -d "[\"GET\",\"$key\"]" "http://127.0.0.1:$gateway_port/" | grep -q "$value"
 curl -sf -H "Authorization: Bearer $token" "http://127.0.0.1:$gateway_port/get/$key" | grep -q "$value"
-curl -sf "http://127.0.0.1:$webdis_port/GET/$key" | grep -q "$value"
+if [[ -n "$webdis_pid" ]]; then curl -sf "http://127.0.0.1:$webdis_port/GET/$key" | grep -q "$value"; fi
 
 results="$work/results.jsonl"
 # CPU time (user + system, all threads, in clock ticks) that a process has used so far, and the machine's
@@ -128,6 +179,7 @@ machine_ticks() { awk '/^cpu /{t=0; for (i = 2; i <= NF; i++) t += $i; print $9,
 clock_ticks="$(getconf CLK_TCK 2>/dev/null || echo 100)"
 run_wrk() { # server form op conc round method path body token url
   local server="$1" form="$2" op="$3" conc="$4" round="$5"
+  if [[ "$server" == webdis && -z "$webdis_pid" ]]; then return 0; fi
   local threads=$(( conc < 2 ? 1 : 2 ))
   local pid="$gateway_pid"
   [[ "$server" == webdis ]] && pid="$webdis_pid"
@@ -145,7 +197,9 @@ run_wrk() { # server form op conc round method path body token url
 run_redis_benchmark() { # conc round
   local before after
   before="$(machine_ticks)"
-  redis-benchmark -p "$redis_port" -t get,set -c "$1" -n "$requests" -d "${#value}" --csv 2>/dev/null >"$work/rb.csv"
+  local cluster_flag=()
+  [[ "$cluster" == 1 ]] && cluster_flag=(--cluster)
+  redis-benchmark "${cluster_flag[@]}" -p "$redis_port" -t get,set -c "$1" -n "$requests" -d "${#value}" --csv 2>/dev/null | grep '^"' >"$work/rb.csv"
   after="$(machine_ticks)"
   python3 -c '
 import csv, json, sys
@@ -173,9 +227,10 @@ for c in $concurrency; do
 done
 
 gateway_version="$("$gateway_bin" --version)"
-python3 - "$results" "$root/bench/results" "$duration" "$rounds" "${POOL_SIZE:-default}" "$gateway_version" "$clock_ticks" "$gateway_build" "$cpus" "$load_at_start" <<'PY'
+python3 - "$results" "$root/bench/results" "$duration" "$rounds" "${POOL_SIZE:-default}" "$gateway_version" "$clock_ticks" "$gateway_build" "$cpus" "$load_at_start" "$report_name" <<'PY'
 import json, os, platform, statistics, sys, datetime
-path, out_dir, duration, rounds, pool_size, version, clock_ticks, build, webdis_threads, load_at_start = sys.argv[1:11]
+path, out_dir, duration, rounds, pool_size, version, clock_ticks, build, webdis_threads, load_at_start, name = sys.argv[1:12]
+cluster = name == "gateway-cluster"
 clock_ticks = int(clock_ticks)
 rows = []
 for line in open(path):
@@ -202,7 +257,8 @@ meta = {
     "load_average": list(os.getloadavg()),
     "load_average_at_start": [float(x) for x in load_at_start.split()],
 }
-with open(os.path.join(out_dir, "gateway.json"), "w") as f:
+meta["redis"] = "a local Redis Cluster, 3 masters + 3 replicas" if cluster else "one redis-server"
+with open(os.path.join(out_dir, f"{name}.json"), "w") as f:
     json.dump({"meta": meta, "results": rows}, f, indent=2)
     f.write("\n")
 # Runs during which the hypervisor took more than this share of the machine's CPU are left out of a cell's
@@ -220,6 +276,8 @@ lines = [
     f"# redge-gateway benchmark ({meta['date']}, {meta['cpus']} CPUs, wrk {duration} s per run, "
     f"median of {rounds} interleaved run(s) per cell, gateway pool size {pool_size})",
     "",
+    *(["In front of a local Redis Cluster (3 masters, 3 replicas, one machine): redis-benchmark runs with",
+       "`--cluster`, and webdis is left out (it speaks to one Redis).", ""] if cluster else []),
     "Requests/s and latency. `path` rows compare the same request shape: gateway `GET /get/key` (bearer",
     "token) against webdis `GET /GET/key` (SET: `/set/key/value` against `/SET/key/value`). `json` rows are",
     "the gateway's `POST /` with a JSON command, against the same webdis runs. redis-benchmark talks RESP",
@@ -248,15 +306,18 @@ for op in ["GET", "SET"]:
             g = median_run("redge-gateway", op, c, form)
             w = median_run("webdis", op, c)
             b = median_run("redis-benchmark", op, c)
-            if not (g and w and b):
+            if not (g and b and (w or cluster)):
                 continue
+            webdis = (f"| {w['rps']:.0f} | {w['p50_ms']:.2f} | {w['p99_ms']:.2f} | {median_cpu('webdis', op, c)} "
+                      if w else "| n/a | n/a | n/a | n/a ")
             lines.append(
                 f"| {op} | {form} | {c} | {g['rps']:.0f} | {g['p50_ms']:.2f} | {g['p99_ms']:.2f} "
                 f"| {median_cpu('redge-gateway', op, c, form)} "
-                f"| {w['rps']:.0f} | {w['p50_ms']:.2f} | {w['p99_ms']:.2f} | {median_cpu('webdis', op, c)} "
+                + webdis +
                 f"| {len(runs_of('redge-gateway', op, c, form))}/{len(runs_of('webdis', op, c))} "
                 f"| {b['rps']:.0f} "
-                f"| {g['rps'] / w['rps']:.2f} | {g['rps'] / b['rps']:.0%} |")
+                + (f"| {g['rps'] / w['rps']:.2f} " if w else "| n/a ")
+                + f"| {g['rps'] / b['rps']:.0%} |")
 lines += ["", "Load average (1, 5, 15 min) before the runs: "
           + (", ".join(f"{x:.2f}" for x in meta["load_average_at_start"]) or "unknown")
           + "; when the report was written (the runs' own load included): "
@@ -270,7 +331,7 @@ if errors:
     lines += ["", "Runs with errors (socket errors or non-2xx answers): " +
               ", ".join(f"{r['server']} {r.get('form', '')} {r['op']} c={r['concurrency']}: {r['errors']}"
                         for r in errors)]
-with open(os.path.join(out_dir, "gateway.md"), "w") as f:
+with open(os.path.join(out_dir, f"{name}.md"), "w") as f:
     f.write("\n".join(lines) + "\n")
 print("\n".join(lines))
 PY

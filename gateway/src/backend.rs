@@ -15,6 +15,10 @@
 //! shared connections are split into one pool per thread ([`set_shard`]): a request only ever uses
 //! connections whose tasks run on its own thread, so a command and its reply never wake another
 //! thread (measured: cross-thread wake-ups were the largest cost of one multi-threaded runtime).
+//!
+//! With `--redis-cluster-nodes` the gateway talks to a Redis Cluster instead ([`Backend::Cluster`],
+//! `cluster.rs`); every route asks [`Backend`], which hands the call to one or the other, so the
+//! single-node path costs one match more than it would alone.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -24,15 +28,93 @@ use std::time::{Duration, Instant};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
 use redis::{Client, Cmd, Pipeline, Value};
 
+use crate::cluster::Cluster;
 use crate::error::GatewayError;
-use crate::exclusive::Kill;
+use crate::exclusive::{Kill, Transaction};
 use crate::metrics::{Metrics, RedisError};
 
 /// A refused connection fails at once; a silent host after this long.
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 
+/// Where commands go: one Redis, or a Redis Cluster.
+// One value per process, inside the shared state: boxing either variant would only add an
+// indirection to every request.
+#[allow(clippy::large_enum_variant)]
+pub enum Backend {
+    /// One redis-server (or a primary behind a fixed address).
+    Node(Node),
+    /// A Redis Cluster, routed by hash slot.
+    Cluster(Cluster),
+}
+
+impl Backend {
+    /// Runs one command (see [`Node::single`], [`Cluster::single`]).
+    pub async fn single(&self, args: &[Vec<u8>]) -> Result<Value, GatewayError> {
+        match self {
+            Backend::Node(node) => node.single(args).await,
+            Backend::Cluster(cluster) => cluster.single(args).await,
+        }
+    }
+
+    /// Runs a pipeline, one value per command (see [`Node::pipeline`], [`Cluster::pipeline`]).
+    pub async fn pipeline(&self, commands: &[Vec<Vec<u8>>]) -> Result<Vec<Value>, GatewayError> {
+        match self {
+            Backend::Node(node) => node.pipeline(commands).await,
+            Backend::Cluster(cluster) => cluster.pipeline(commands).await,
+        }
+    }
+
+    /// Runs a transaction (see [`Node::transaction`], [`Cluster::transaction`]).
+    pub async fn transaction(
+        &self,
+        commands: &[Vec<Vec<u8>>],
+    ) -> Result<Transaction, GatewayError> {
+        match self {
+            Backend::Node(node) => node.transaction(commands).await,
+            Backend::Cluster(cluster) => cluster.transaction(commands).await,
+        }
+    }
+
+    /// Whether Redis answers (for `/healthz`).
+    pub async fn healthy(&self) -> bool {
+        self.ping(self.deadline()).await.is_ok()
+    }
+
+    /// Whether requests can be served, within `timeout`, with the reason when not (for `/readyz`).
+    pub async fn ping(&self, timeout: Duration) -> Result<(), GatewayError> {
+        match self {
+            Backend::Node(node) => node.ping(timeout).await,
+            Backend::Cluster(cluster) => cluster.ping(timeout).await,
+        }
+    }
+
+    /// A new pub/sub connection, for one SSE stream.
+    pub async fn pubsub(&self) -> Result<redis::aio::PubSub, GatewayError> {
+        match self {
+            Backend::Node(node) => node.pubsub().await,
+            Backend::Cluster(cluster) => cluster.pubsub().await,
+        }
+    }
+
+    /// The per-call deadline.
+    pub fn deadline(&self) -> Duration {
+        match self {
+            Backend::Node(node) => node.deadline,
+            Backend::Cluster(cluster) => cluster.deadline,
+        }
+    }
+
+    /// The state of the connections, for `/metrics`.
+    pub fn pool_stats(&self) -> PoolStats {
+        match self {
+            Backend::Node(node) => node.pool_stats(),
+            Backend::Cluster(cluster) => cluster.pool_stats(),
+        }
+    }
+}
+
 /// Connections to one Redis.
-pub struct Backend {
+pub struct Node {
     pub(crate) client: Client,
     /// One pool of shared connections per server thread.
     shards: Box<[Pool]>,
@@ -57,7 +139,7 @@ pub struct PoolStats {
     pub idle_exclusive: usize,
 }
 
-impl Backend {
+impl Node {
     /// Sets up the connections lazily: the gateway starts, and keeps running, while Redis is down.
     ///
     /// `pool_size` shared connections for commands and pipelines, split evenly over `shards` pools (at
@@ -72,7 +154,7 @@ impl Backend {
         pool_size: usize,
         shards: usize,
         max_idle: usize,
-    ) -> redis::RedisResult<Backend> {
+    ) -> redis::RedisResult<Node> {
         // One retry only: a request waits at most for the deadline, and the next request tries to
         // reconnect again. No response timeout of the library's own: `within` already puts the deadline
         // on every call (a second timer per request costs throughput and says the same).
@@ -88,7 +170,7 @@ impl Backend {
             .map(|_| Pool::new(&client, &config, per_shard))
             .collect::<redis::RedisResult<Vec<_>>>()?;
         let killer = ConnectionManager::new_lazy_with_config(client.clone(), config.clone())?;
-        Ok(Backend {
+        Ok(Node {
             client,
             shards: pools.into_boxed_slice(),
             killer,
@@ -99,21 +181,13 @@ impl Backend {
         })
     }
 
-    /// Counts a call to Redis made for a request, and its errors: `replies` error replies among its
-    /// commands, or the call's own failure.
+    /// Counts a call to Redis made for a request, and its errors (see [`count`]).
     pub(crate) fn record<T>(
         &self,
         outcome: &Result<T, GatewayError>,
         replies: impl FnOnce(&T) -> usize,
     ) {
-        self.metrics.redis_call();
-        match outcome {
-            Ok(values) => self
-                .metrics
-                .redis_errors(RedisError::Reply, replies(values) as u64),
-            Err(GatewayError::Redis(_)) => self.metrics.redis_errors(RedisError::Reply, 1),
-            Err(_) => self.metrics.redis_errors(RedisError::Unavailable, 1),
-        }
+        count(&self.metrics, outcome, replies);
     }
 
     /// The state of the pools.
@@ -189,15 +263,10 @@ impl Backend {
         .await
     }
 
-    /// Whether Redis answers `PING` on at least one shared connection of the calling thread. Every one
-    /// of them is asked, so this also re-establishes those that died with a Redis restart (the other
+    /// Whether Redis answers `PING` within `timeout` on at least one shared connection of the calling
+    /// thread, with the reason when it does not: the error of the first connection asked. Every one of
+    /// them is asked, so this also re-establishes those that died with a Redis restart (the other
     /// threads' connections are left to their own threads, so that each stays driven by its thread).
-    pub async fn healthy(&self) -> bool {
-        self.ping(self.deadline).await.is_ok()
-    }
-
-    /// [`Backend::healthy`] within `timeout`, with the reason when Redis is not reachable: the error of
-    /// the first connection asked.
     pub async fn ping(&self, timeout: Duration) -> Result<(), GatewayError> {
         let pings = self.shard().slots.iter().map(|slot| {
             let mut conn = slot.conn.clone();
@@ -223,7 +292,7 @@ impl Backend {
             .map_or(Ok(()), Err)
     }
 
-    /// [`Backend::within`] for a call on a shared connection of the calling thread.
+    /// [`Node::within`] for a call on a shared connection of the calling thread.
     ///
     /// A connection that turns out to be broken (Redis restarted or went away) starts a sweep over the
     /// pool, since its siblings most likely broke with it, and the call is tried again (the
@@ -432,6 +501,23 @@ pub(crate) async fn first_poll<T>(call: impl Future<Output = T>) -> (T, bool) {
         call.as_mut().poll(cx).map(|value| (value, at_once))
     })
     .await
+}
+
+/// Counts a call to Redis made for a request, and its errors: `replies` error replies among its
+/// commands, or the call's own failure.
+pub(crate) fn count<T>(
+    metrics: &Metrics,
+    outcome: &Result<T, GatewayError>,
+    replies: impl FnOnce(&T) -> usize,
+) {
+    metrics.redis_call();
+    match outcome {
+        Ok(values) => metrics.redis_errors(RedisError::Reply, replies(values) as u64),
+        Err(GatewayError::Redis(_) | GatewayError::CrossSlot(_)) => {
+            metrics.redis_errors(RedisError::Reply, 1)
+        }
+        Err(_) => metrics.redis_errors(RedisError::Unavailable, 1),
+    }
 }
 
 /// How many entries of a batch's replies are error replies.

@@ -47,7 +47,18 @@ pub struct Config {
     )]
     pub redis_url: String,
 
-    /// Redis password; overrides a password in the URL.
+    /// Redis Cluster mode: the seed nodes, comma separated (redis://[user:password@]host:port, or
+    /// rediss://). The gateway learns every other node from them and routes by hash slot; --redis-url is
+    /// then not used. See the README's "Redis Cluster" section for what each command means there.
+    #[arg(
+        long,
+        env = "REDGE_REDIS_CLUSTER_NODES",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub redis_cluster_nodes: Vec<String>,
+
+    /// Redis password; overrides a password in the URL (in cluster mode, in every seed node's URL).
     #[arg(long, env = "REDGE_REDIS_PASSWORD", hide_env_values = true)]
     pub redis_password: Option<String>,
 
@@ -116,7 +127,8 @@ pub struct Config {
     /// Shared Redis connections for commands and pipelines (1 to 256; default: the number of CPUs, at
     /// most 8), split evenly over the --threads (at least one each). Each carries many requests at
     /// once; a request takes the one of its thread with the fewest in flight. Transactions and SSE
-    /// streams have connections of their own besides these.
+    /// streams have connections of their own besides these. Not used in cluster mode (each thread has
+    /// one cluster connection, one socket per node).
     #[arg(long, env = "REDGE_GATEWAY_POOL_SIZE", default_value_t = default_pool_size())]
     pub pool_size: usize,
 
@@ -197,6 +209,7 @@ impl Config {
         Config {
             listen: "127.0.0.1:0".into(),
             redis_url: redis_url.into(),
+            redis_cluster_nodes: Vec::new(),
             redis_password: None,
             tokens: vec![token.into()],
             read_only_tokens: Vec::new(),
@@ -217,6 +230,14 @@ impl Config {
             heartbeat_ms: 15_000,
             metrics_token: None,
             log_format: LogFormat::Text,
+        }
+    }
+
+    /// [`Config::new`] for a Redis Cluster reached through `seeds`.
+    pub fn cluster(seeds: &[String], token: &str) -> Self {
+        Config {
+            redis_cluster_nodes: seeds.to_vec(),
+            ..Config::new("redis://127.0.0.1:6379", token)
         }
     }
 

@@ -27,6 +27,10 @@ pub enum GatewayError {
     /// No such route.
     #[error("ERR no such route")]
     NotFound,
+    /// In cluster mode, a script or transaction whose keys hash to different slots; the text names
+    /// two of them and how to fix it.
+    #[error("CROSSSLOT {0}")]
+    CrossSlot(String),
     /// Redis answered with an error reply; the text is Redis's, verbatim.
     #[error("{0}")]
     Redis(String),
@@ -46,6 +50,7 @@ impl GatewayError {
             GatewayError::BadRequest(_)
             | GatewayError::Refused(_)
             | GatewayError::NoPerm(_)
+            | GatewayError::CrossSlot(_)
             | GatewayError::Redis(_) => StatusCode::BAD_REQUEST,
             GatewayError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             GatewayError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,

@@ -28,9 +28,7 @@ use std::time::Duration;
 use redis::aio::{ConnectionLike as _, MultiplexedConnection};
 use redis::{AsyncConnectionConfig, Pipeline, Value};
 
-use crate::backend::{
-    Backend, CONNECT_TIMEOUT, build, error_replies, first_poll, server_error_text,
-};
+use crate::backend::{CONNECT_TIMEOUT, Node, build, error_replies, first_poll, server_error_text};
 use crate::error::GatewayError;
 
 /// How often a kill is sent again while the script's reply has not arrived.
@@ -82,13 +80,19 @@ impl Kill {
         commands
             .iter()
             .filter_map(|args| Kill::of(args))
-            .reduce(|a, b| Kill {
-                script: a.script || b.script,
-                function: a.function || b.function,
-            })
+            .reduce(Kill::either)
     }
 
-    fn commands(self) -> impl Iterator<Item = redis::Cmd> {
+    /// What stops the scripts of both.
+    pub fn either(self, other: Kill) -> Kill {
+        Kill {
+            script: self.script || other.script,
+            function: self.function || other.function,
+        }
+    }
+
+    /// The commands that stop them.
+    pub(crate) fn commands(self) -> impl Iterator<Item = redis::Cmd> {
         let script = self
             .script
             .then(|| redis::cmd("SCRIPT").arg("KILL").clone());
@@ -99,9 +103,9 @@ impl Kill {
     }
 }
 
-impl Backend {
+impl Node {
     /// Runs `MULTI`, the commands and `EXEC` on a connection used by nobody else meanwhile; scripts
-    /// among the commands are stopped at the deadline as in [`Backend::isolated`].
+    /// among the commands are stopped at the deadline as in [`Node::isolated`].
     ///
     /// An idle connection from the pool may have died while it waited (Redis restarted): the redis
     /// crate then fails at once with a dropped-connection error, before anything reaches Redis. That
@@ -245,7 +249,7 @@ impl Backend {
         Ok((self.connect().await?, false))
     }
 
-    /// A new exclusive connection. It has no response timeout of its own: [`Backend::run`] puts the
+    /// A new exclusive connection. It has no response timeout of its own: [`Node::run`] puts the
     /// deadline on every call, and keeps waiting past it for a script being stopped.
     async fn connect(&self) -> Result<MultiplexedConnection, GatewayError> {
         let config = AsyncConnectionConfig::new()

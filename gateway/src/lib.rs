@@ -4,6 +4,7 @@
 
 mod auth;
 mod backend;
+mod cluster;
 mod commands;
 mod config;
 mod connection;
@@ -17,6 +18,7 @@ mod reply;
 mod request;
 mod routes;
 mod scripts;
+mod slots;
 mod spread;
 mod state;
 #[cfg(test)]
@@ -45,7 +47,7 @@ use routes::method_not_allowed;
 /// | `/pipeline`, `/multi-exec` | POST: a JSON array of commands |
 /// | `/subscribe/<channel>`, `/psubscribe/<pattern>` | GET, POST: an SSE stream |
 /// | `/livez` | GET, HEAD: the process is up (never asks Redis), no auth |
-/// | `/readyz`, `/healthz` | GET, HEAD: Redis answers `PING`, no auth |
+/// | `/readyz`, `/healthz` | GET, HEAD: Redis answers `PING` (a cluster: every slot served, every master answers), no auth |
 /// | `/metrics` | GET, HEAD: Prometheus text format; `--metrics-token` if set |
 /// | `/<cmd>/<arg>...` | GET, HEAD, POST, PUT: the path form |
 ///

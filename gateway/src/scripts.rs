@@ -9,6 +9,13 @@
 //! The shebang line is replaced, not removed: when other flags remain it keeps them (`#!lua
 //! flags=no-writes`), otherwise it becomes an empty line, so line numbers in Redis's error messages
 //! still match the client's source.
+//!
+//! On a Redis Cluster each node has its own script cache, so a script loaded (or run with `EVAL`)
+//! through one node is unknown to the others, and to a replica promoted after a failover. In cluster
+//! mode the map also remembers the source of every script it sees (`EVAL` and `SCRIPT LOAD`, by
+//! Redis's SHA1), so that an `EVALSHA` a node answers with `NOSCRIPT` can be run there again as `EVAL`
+//! without the client's help ([`Scripts::source`]). Single-node mode does not hash every `EVAL` for
+//! that: one Redis has one cache.
 
 use std::collections::HashMap;
 use std::sync::RwLock;
@@ -21,10 +28,24 @@ const FLAG: &str = "allow-key-locking";
 /// back to `EVAL`, which records the alias again). Bounds memory against clients sending endless scripts.
 const MAX_ALIASES: usize = 10_000;
 
-/// The alias map, shared by every request.
+/// Script sources remembered at most (cluster mode), and their bytes in all: past either, the memory
+/// starts over, as the alias map does (an `EVALSHA` of a forgotten script then reaches the client as
+/// `NOSCRIPT`, and its `EVAL` fallback records it again).
+const MAX_SOURCES: usize = 1_000;
+const MAX_SOURCE_BYTES: usize = 8 * 1024 * 1024;
+
+/// The alias map and, in cluster mode, the remembered sources; shared by every request.
 #[derive(Default)]
 pub struct Scripts {
     aliases: RwLock<HashMap<String, String>>,
+    sources: Option<RwLock<Sources>>,
+}
+
+/// Script sources by Redis's SHA1 (lower-case hex), with their total size.
+#[derive(Default)]
+struct Sources {
+    by_sha: HashMap<String, Vec<u8>>,
+    bytes: usize,
 }
 
 /// What to do with the reply after the command ran.
@@ -47,11 +68,53 @@ impl Fixup {
 }
 
 impl Scripts {
+    /// The map for a Redis Cluster: it also remembers script sources.
+    pub fn remembering_sources() -> Scripts {
+        Scripts {
+            aliases: RwLock::default(),
+            sources: Some(RwLock::default()),
+        }
+    }
+
+    /// The source of the script Redis knows by `sha` (any case), if this map has seen it.
+    pub fn source(&self, sha: &[u8]) -> Option<Vec<u8>> {
+        let sources = self.sources.as_ref()?;
+        let sha = std::str::from_utf8(sha).ok()?.to_ascii_lowercase();
+        let sources = sources.read().unwrap_or_else(|e| e.into_inner());
+        sources.by_sha.get(&sha).cloned()
+    }
+
+    /// Remembers a script as Redis will cache it (cluster mode only).
+    fn remember(&self, script: &[u8]) {
+        let Some(sources) = &self.sources else {
+            return;
+        };
+        let sha = sha1_hex(script);
+        if sources
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .by_sha
+            .contains_key(&sha)
+        {
+            return;
+        }
+        let mut sources = sources.write().unwrap_or_else(|e| e.into_inner());
+        if sources.by_sha.len() >= MAX_SOURCES || sources.bytes + script.len() > MAX_SOURCE_BYTES {
+            sources.by_sha.clear();
+            sources.bytes = 0;
+        }
+        if script.len() <= MAX_SOURCE_BYTES {
+            sources.bytes += script.len();
+            sources.by_sha.insert(sha, script.to_vec());
+        }
+    }
+
     /// Rewrites a command in place (`args[0]` upper-cased is `name`) and says how to fix its reply.
     pub fn rewrite(&self, name: &str, args: &mut [Vec<u8>]) -> Fixup {
         match name {
             "EVAL" | "EVAL_RO" if args.len() > 1 => {
                 self.strip_and_record(&mut args[1]);
+                self.remember(&args[1]);
                 Fixup::None
             }
             "EVALSHA" | "EVALSHA_RO" if args.len() > 1 => {
@@ -59,10 +122,12 @@ impl Scripts {
                 Fixup::None
             }
             "SCRIPT" if args.len() > 2 && args[1].eq_ignore_ascii_case(b"LOAD") => {
-                match self.strip_and_record(&mut args[2]) {
+                let fixup = match self.strip_and_record(&mut args[2]) {
                     Some(original) => Fixup::Sha(original),
                     None => Fixup::None,
-                }
+                };
+                self.remember(&args[2]);
+                fixup
             }
             "SCRIPT" if args.len() > 2 && args[1].eq_ignore_ascii_case(b"EXISTS") => {
                 for sha in &mut args[2..] {
@@ -174,5 +239,36 @@ mod tests {
         ];
         scripts.rewrite("EVALSHA", &mut evalsha);
         assert_eq!(evalsha[1], sha1_hex(b"\nreturn 1").into_bytes());
+        assert_eq!(
+            scripts.source(&evalsha[1]),
+            None,
+            "single-node mode keeps no sources"
+        );
+    }
+
+    #[test]
+    fn cluster_mode_remembers_sources_by_redis_hash() {
+        let scripts = Scripts::remembering_sources();
+        let mut eval = vec![b"EVAL".to_vec(), b"return 2".to_vec(), b"0".to_vec()];
+        scripts.rewrite("EVAL", &mut eval);
+        let sha = sha1_hex(b"return 2");
+        assert_eq!(
+            scripts.source(sha.to_uppercase().as_bytes()).as_deref(),
+            Some(&b"return 2"[..])
+        );
+        let source = b"#!lua flags=allow-key-locking\nreturn 3".to_vec();
+        let mut load = vec![b"SCRIPT".to_vec(), b"LOAD".to_vec(), source];
+        scripts.rewrite("SCRIPT", &mut load);
+        let stripped = sha1_hex(b"\nreturn 3");
+        assert_eq!(
+            scripts.source(stripped.as_bytes()).as_deref(),
+            Some(&b"\nreturn 3"[..])
+        );
+        assert_eq!(scripts.source(b"not-a-sha"), None);
+        for i in 0..MAX_SOURCES + 1 {
+            scripts.remember(format!("return {i}").as_bytes());
+        }
+        let sources = scripts.sources.as_ref().unwrap().read().unwrap();
+        assert!(sources.by_sha.len() <= MAX_SOURCES, "bounded");
     }
 }

@@ -9,7 +9,8 @@ use axum::response::Response;
 use redis::IntoConnectionInfo;
 use tokio::sync::{Semaphore, watch};
 
-use crate::backend::Backend;
+use crate::backend::{Backend, Node};
+use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::error::GatewayError;
 use crate::metrics::{Gauges, Metrics, Refusal};
@@ -26,7 +27,7 @@ pub struct Inner {
     pub(crate) tokens: Vec<Vec<u8>>,
     pub(crate) read_only_tokens: Vec<Vec<u8>>,
     pub(crate) policy: Policy,
-    pub(crate) scripts: Scripts,
+    pub(crate) scripts: Arc<Scripts>,
     pub(crate) max_body_bytes: usize,
     pub(crate) body_timeout: Duration,
     pub(crate) heartbeat: Duration,
@@ -74,6 +75,16 @@ fn token_list(tokens: &[String]) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// A Redis URL with `password` (when given) in place of the URL's own.
+fn connection_info(url: &str, password: Option<&str>) -> redis::RedisResult<redis::ConnectionInfo> {
+    let mut info = url.into_connection_info()?;
+    if let Some(password) = password {
+        let settings = info.redis_settings().clone().set_password(password);
+        info = info.set_redis_settings(settings);
+    }
+    Ok(info)
+}
+
 impl AppState {
     /// Builds the state; the Redis connection is opened on first use and reopened after it drops, so the
     /// gateway starts (and keeps running) while Redis is down.
@@ -105,33 +116,67 @@ impl AppState {
         }
         // rediss:// needs a process-wide rustls crypto provider; a second install is harmless.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let mut info = config
-            .redis_url
-            .as_str()
-            .into_connection_info()
-            .map_err(|_| "invalid --redis-url (REDGE_REDIS_URL)".to_owned())?;
-        if let Some(password) = config.redis_password.as_deref().filter(|p| !p.is_empty()) {
-            let settings = info.redis_settings().clone().set_password(password);
-            info = info.set_redis_settings(settings);
-        }
-        let client = redis::Client::open(info)
-            .map_err(|e| format!("invalid Redis settings: {}", e.category()))?;
         let metrics = Arc::new(Metrics::new(config.threads));
-        let backend = Backend::new(
-            client,
-            Arc::clone(&metrics),
-            config.deadline(),
-            config.pool_size,
-            config.threads,
-            config.transaction_pool,
-        )
-        .map_err(|e| format!("cannot set up the Redis connection: {}", e.category()))?;
+        let password = config.redis_password.as_deref().filter(|p| !p.is_empty());
+        let seeds: Vec<&str> = config
+            .redis_cluster_nodes
+            .iter()
+            .map(|n| n.trim())
+            .filter(|n| !n.is_empty())
+            .collect();
+        let (backend, scripts) = if seeds.is_empty() {
+            let info = connection_info(&config.redis_url, password)
+                .map_err(|_| "invalid --redis-url (REDGE_REDIS_URL)".to_owned())?;
+            let client = redis::Client::open(info)
+                .map_err(|e| format!("invalid Redis settings: {}", e.category()))?;
+            let node = Node::new(
+                client,
+                Arc::clone(&metrics),
+                config.deadline(),
+                config.pool_size,
+                config.threads,
+                config.transaction_pool,
+            )
+            .map_err(|e| format!("cannot set up the Redis connection: {}", e.category()))?;
+            (Backend::Node(node), Arc::new(Scripts::default()))
+        } else {
+            let infos = seeds
+                .iter()
+                .enumerate()
+                .map(|(i, seed)| {
+                    connection_info(seed, password).map_err(|_| {
+                        format!(
+                            "entry {} of --redis-cluster-nodes (REDGE_REDIS_CLUSTER_NODES) is not \
+                             a valid redis:// or rediss:// URL",
+                            i + 1
+                        )
+                    })
+                })
+                .collect::<Result<Vec<_>, String>>()?;
+            let scripts = Arc::new(Scripts::remembering_sources());
+            let cluster = Cluster::new(
+                infos,
+                Arc::clone(&scripts),
+                Arc::clone(&metrics),
+                config.deadline(),
+                config.threads,
+                config.transaction_pool,
+            )
+            .map_err(|e| {
+                format!(
+                    "invalid --redis-cluster-nodes (REDGE_REDIS_CLUSTER_NODES): {} (every seed \
+                     node needs the same user, password and TLS mode, and a host and port)",
+                    e.category()
+                )
+            })?;
+            (Backend::Cluster(cluster), scripts)
+        };
         Ok(AppState(Arc::new(Inner {
             backend,
             tokens,
             read_only_tokens: token_list(&config.read_only_tokens),
             policy: Policy::new(&config.refuse, &config.allow),
-            scripts: Scripts::default(),
+            scripts,
             max_body_bytes: config.max_body_bytes,
             body_timeout: config.body_timeout(),
             heartbeat: config.heartbeat(),

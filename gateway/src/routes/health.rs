@@ -3,9 +3,10 @@
 //! - `/livez`: the process is up and serving HTTP. It never asks Redis, so a liveness probe on it does
 //!   not restart the gateway while Redis is down (a restart would not bring Redis back; the gateway
 //!   reconnects by itself once Redis returns).
-//! - `/readyz`: requests can be served: Redis answers `PING` within [`READY_TIMEOUT`], and shutdown
-//!   has not begun (so a load balancer stops sending requests while the gateway drains). 503 with the
-//!   reason otherwise.
+//! - `/readyz`: requests can be served: Redis answers `PING` within [`READY_TIMEOUT`] (on a Redis
+//!   Cluster: a node reports `cluster_state:ok` and every master answers), and shutdown has not begun
+//!   (so a load balancer stops sending requests while the gateway drains). 503 with the reason
+//!   otherwise.
 //! - `/healthz`: the same Redis check as `/readyz` within the call deadline (`--deadline-ms`), with the
 //!   body it has always had (`{"status":"ok","redis":"up"}`); kept for monitors written against it.
 
@@ -54,7 +55,7 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     let reason = if state.shutting_down() {
         Some("shutting down".to_owned())
     } else {
-        let timeout = READY_TIMEOUT.min(state.backend.deadline);
+        let timeout = READY_TIMEOUT.min(state.backend.deadline());
         state
             .backend
             .ping(timeout)

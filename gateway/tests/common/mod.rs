@@ -6,6 +6,8 @@ use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod cluster;
+
 use redge_gateway::{AppState, Config};
 
 pub const TOKEN: &str = "test-token";

@@ -1,0 +1,424 @@
+//! The gateway in front of a Redis Cluster (`--redis-cluster-nodes`).
+//!
+//! The cluster client of the Redis client library keeps one connection per node, learns which master
+//! serves which hash slot, follows `MOVED` and `ASK`, and refreshes that map when a node fails or
+//! answers `MOVED` (after a failover, a replica promoted in place of a dead master). The gateway adds
+//! what an HTTP request needs on top:
+//!
+//! - Single commands are routed by the library's own table: by key slot, or to every master and
+//!   aggregated (`DBSIZE` summed, `KEYS` concatenated, `FLUSHDB` on each), or to any node (`TIME`).
+//! - A pipeline is split by slot (`slots.rs`): the commands of one slot go as one pipeline to their
+//!   master, in request order; the parts run concurrently and their answers are put back in request
+//!   order. A command without a key, or whose keys span slots, is a part of its own.
+//! - A transaction, or a script (`EVAL`, `EVALSHA`, `FCALL`), runs on one node, so all its keys must
+//!   hash to one slot: the gateway checks that before anything is sent and answers 400 `CROSSSLOT`
+//!   naming two keys and the hash-tag fix. Without keys, it runs on the master of slot 0.
+//! - As on one node, transactions and scripts never share a connection: each takes a cluster
+//!   connection of its own from a small idle pool (each with sockets of its own to the nodes), and a
+//!   script past the deadline is stopped with `SCRIPT KILL` / `FUNCTION KILL` sent to the master of
+//!   its slot on a connection used for nothing else (`exclusive.rs`; `crate::exclusive` explains
+//!   the timing).
+//! - Each node has its own script cache: `SCRIPT LOAD` goes to every node, and an `EVALSHA` answered
+//!   `NOSCRIPT` is run again at once as `EVAL` when the gateway has seen the script's source
+//!   (`scripts.rs`). Inside `/pipeline` and `/multi-exec` such an `EVALSHA` is sent as `EVAL` from the
+//!   start, since a retry there would run it after the commands that followed it, or outside `MULTI`.
+//! - `SCAN` walks every master in turn with a cursor of the gateway's own (`scan.rs`).
+//! - Classic pub/sub is cluster-wide (every node forwards every `PUBLISH`), so an SSE stream subscribes
+//!   on any one node that answers, trying the seed nodes in order.
+//!
+//! Each server thread gets one shared cluster connection, opened by that thread on first use (so
+//! its tasks run on the thread's own runtime, as the single-node pools do): `--pool-size` does not
+//! apply, since every cluster connection multiplexes all requests of its thread onto one socket per
+//! node.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use redis::aio::ConnectionLike as _;
+use redis::cluster::{ClusterClient, ClusterClientBuilder};
+use redis::cluster_async::ClusterConnection;
+use redis::cluster_routing::{
+    MultipleNodeRoutingInfo, ResponsePolicy, Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr,
+};
+use redis::{ConnectionInfo, Pipeline, Value};
+use tokio::sync::OnceCell;
+
+mod exclusive;
+mod scan;
+
+use crate::backend::{
+    CONNECT_TIMEOUT, PoolStats, build, count, error_replies, server_error_text, shard_index,
+};
+use crate::error::GatewayError;
+use crate::exclusive::{Kill, Transaction};
+use crate::metrics::Metrics;
+use crate::policy::command_name;
+use crate::scripts::Scripts;
+use crate::slots;
+
+/// Connections to a Redis Cluster.
+pub struct Cluster {
+    client: ClusterClient,
+    /// The seed nodes, for pub/sub connections.
+    seeds: Vec<redis::Client>,
+    /// One shared connection per server thread.
+    shards: Box<[OnceCell<ClusterConnection>]>,
+    /// Idle connections for transactions and scripts.
+    idle: Mutex<Vec<ClusterConnection>>,
+    max_idle: usize,
+    /// Used for nothing but `SCRIPT KILL` and `FUNCTION KILL`.
+    killer: OnceCell<ClusterConnection>,
+    scripts: Arc<Scripts>,
+    pub(crate) deadline: Duration,
+    metrics: Arc<Metrics>,
+}
+
+impl Cluster {
+    /// Sets up the client; no connection is opened before the first request, so the gateway starts
+    /// (and keeps running) while the cluster is down.
+    ///
+    /// # Errors
+    /// The seed nodes are not a valid cluster configuration (different passwords, a Unix socket ...).
+    pub fn new(
+        seeds: Vec<ConnectionInfo>,
+        scripts: Arc<Scripts>,
+        metrics: Arc<Metrics>,
+        deadline: Duration,
+        shards: usize,
+        max_idle: usize,
+    ) -> redis::RedisResult<Cluster> {
+        let seed_clients = seeds
+            .iter()
+            .cloned()
+            .map(redis::Client::open)
+            .collect::<redis::RedisResult<Vec<_>>>()?;
+        // Short waits between retries: a failover takes about the cluster's node timeout, and the
+        // request's deadline bounds the total anyway (the library's default first wait is over 1 s).
+        let client = ClusterClientBuilder::new(seeds)
+            .connection_timeout(CONNECT_TIMEOUT)
+            .min_retry_wait(50)
+            .max_retry_wait(500)
+            .build()?;
+        Ok(Cluster {
+            client,
+            seeds: seed_clients,
+            shards: (0..shards.max(1)).map(|_| OnceCell::new()).collect(),
+            idle: Mutex::new(Vec::new()),
+            max_idle,
+            killer: OnceCell::new(),
+            scripts,
+            deadline,
+            metrics,
+        })
+    }
+
+    /// Connections open, for `/metrics`: one shared cluster connection per thread that has used one.
+    pub fn pool_stats(&self) -> PoolStats {
+        PoolStats {
+            shared_connections: self.shards.iter().filter(|s| s.initialized()).count(),
+            shared_in_flight: 0,
+            idle_exclusive: self.idle.lock().unwrap_or_else(|e| e.into_inner()).len(),
+        }
+    }
+
+    /// Runs one command: routed by the library, a script on a connection of its own, `SCAN` over
+    /// every master.
+    pub async fn single(&self, args: &[Vec<u8>]) -> Result<Value, GatewayError> {
+        let outcome = self.single_unrecorded(args).await;
+        count(&self.metrics, &outcome, |_| 0);
+        outcome
+    }
+
+    async fn single_unrecorded(&self, args: &[Vec<u8>]) -> Result<Value, GatewayError> {
+        let name = command_name(args);
+        if let Some(kill) = Kill::of(args) {
+            let slot = slot_of([(name.as_str(), args)])?;
+            return self.script(args, slot, kill).await;
+        }
+        if name == "SCAN" {
+            return self.scan(args).await;
+        }
+        let mut conn = self.shared().await?;
+        let command = build(args);
+        reply(self.within(conn.req_packed_command(&command)).await?)
+    }
+
+    /// A script alone, on the master of `slot`; `EVALSHA` answered `NOSCRIPT` runs again as `EVAL`
+    /// when the source is known.
+    async fn script(&self, args: &[Vec<u8>], slot: u16, kill: Kill) -> Result<Value, GatewayError> {
+        let mut pipe = Pipeline::with_capacity(1);
+        pipe.add_command(build(args));
+        let mut values = self.exclusive(pipe, slot, Some(kill)).await?;
+        let value = values.pop().unwrap_or(Value::Nil);
+        if let Value::ServerError(e) = &value
+            && e.code() == "NOSCRIPT"
+            && let Some(eval) = self.as_eval(args)
+        {
+            let mut pipe = Pipeline::with_capacity(1);
+            pipe.add_command(build(&eval));
+            let mut values = self.exclusive(pipe, slot, Some(kill)).await?;
+            return reply(values.pop().unwrap_or(Value::Nil));
+        }
+        reply(value)
+    }
+
+    /// `EVALSHA sha ...` as `EVAL source ...` (and the `_RO` variant alike), when the source is known.
+    fn as_eval(&self, args: &[Vec<u8>]) -> Option<Vec<Vec<u8>>> {
+        let name = command_name(args);
+        let eval: &[u8] = match name.as_str() {
+            "EVALSHA" => b"EVAL",
+            "EVALSHA_RO" => b"EVAL_RO",
+            _ => return None,
+        };
+        let source = self.scripts.source(args.get(1)?)?;
+        let mut rewritten = Vec::with_capacity(args.len());
+        rewritten.push(eval.to_vec());
+        rewritten.push(source);
+        rewritten.extend_from_slice(&args[2..]);
+        Some(rewritten)
+    }
+
+    /// Runs commands in order per slot, the slots concurrently; one value per command, in request
+    /// order. A script or a transaction refused for spanning slots refuses the whole request before
+    /// anything runs.
+    pub async fn pipeline(&self, commands: &[Vec<Vec<u8>>]) -> Result<Vec<Value>, GatewayError> {
+        let outcome = self.pipeline_unrecorded(commands).await;
+        count(&self.metrics, &outcome, |values| error_replies(values));
+        outcome
+    }
+
+    async fn pipeline_unrecorded(
+        &self,
+        commands: &[Vec<Vec<u8>>],
+    ) -> Result<Vec<Value>, GatewayError> {
+        let commands = self.inline_scripts(commands);
+        let names: Vec<String> = commands.iter().map(|args| command_name(args)).collect();
+        for (name, args) in names.iter().zip(&commands) {
+            if Kill::of(args).is_some() {
+                slot_of([(name.as_str(), args.as_slice())])?;
+            }
+        }
+        let parts = slots::split(&names, &commands);
+        let runs = parts.iter().map(|part| {
+            let commands = &commands;
+            async move {
+                let Some(slot) = part.slot else {
+                    // A part of its own: routed (or split, or refused) as a single command is.
+                    let args = &commands[part.commands[0]];
+                    return match self.single_unrecorded(args).await {
+                        Ok(value) => Ok(vec![value]),
+                        Err(GatewayError::Redis(text)) => Ok(vec![error_value(&text)]),
+                        Err(e) => Err(e),
+                    };
+                };
+                let mut pipe = Pipeline::with_capacity(part.commands.len());
+                for &i in &part.commands {
+                    pipe.add_command(build(&commands[i]));
+                }
+                let kill = part
+                    .commands
+                    .iter()
+                    .filter_map(|&i| Kill::of(&commands[i]))
+                    .reduce(Kill::either);
+                if kill.is_some() {
+                    return self.exclusive(pipe, slot, kill).await;
+                }
+                let len = pipe.len();
+                let mut conn = self.shared().await?;
+                // A part that reaches a node which no longer serves its slot comes back as
+                // `MOVED` entries; the client library then sends it again to the new master.
+                self.within(conn.route_pipeline(pipe, 0, len, master_of(slot)))
+                    .await
+            }
+        });
+        let answers = futures_util::future::join_all(runs).await;
+        let mut values: Vec<Option<Value>> = vec![None; commands.len()];
+        for (part, answer) in parts.iter().zip(answers) {
+            for (&i, value) in part.commands.iter().zip(answer?) {
+                values[i] = Some(value);
+            }
+        }
+        values
+            .into_iter()
+            .map(|v| v.ok_or_else(|| GatewayError::Unavailable("a reply is missing".into())))
+            .collect()
+    }
+
+    /// The commands with each `EVALSHA` whose source is known sent as `EVAL` (see the module doc).
+    fn inline_scripts(&self, commands: &[Vec<Vec<u8>>]) -> Vec<Vec<Vec<u8>>> {
+        commands
+            .iter()
+            .map(|args| self.as_eval(args).unwrap_or_else(|| args.clone()))
+            .collect()
+    }
+
+    /// `MULTI`, the commands and `EXEC` on the master of their slot, on a connection used by nobody
+    /// else meanwhile; refused with `CROSSSLOT` before anything is sent when the keys span slots.
+    pub async fn transaction(
+        &self,
+        commands: &[Vec<Vec<u8>>],
+    ) -> Result<Transaction, GatewayError> {
+        let outcome = self.transaction_unrecorded(commands).await;
+        count(&self.metrics, &outcome, |transaction| match transaction {
+            Transaction::Committed(values) => error_replies(values),
+            Transaction::Discarded(_) => 1,
+        });
+        outcome
+    }
+
+    async fn transaction_unrecorded(
+        &self,
+        commands: &[Vec<Vec<u8>>],
+    ) -> Result<Transaction, GatewayError> {
+        let commands = self.inline_scripts(commands);
+        let names: Vec<String> = commands.iter().map(|args| command_name(args)).collect();
+        let slot = slot_of(
+            names
+                .iter()
+                .zip(&commands)
+                .map(|(n, a)| (n.as_str(), a.as_slice())),
+        )?;
+        let mut pipe = Pipeline::with_capacity(commands.len() + 2);
+        pipe.add_command(redis::cmd("MULTI"));
+        for args in &commands {
+            pipe.add_command(build(args));
+        }
+        pipe.add_command(redis::cmd("EXEC"));
+        let mut replies = self.exclusive(pipe, slot, Kill::of_any(&commands)).await?;
+        match replies.pop() {
+            Some(Value::Array(values)) => Ok(Transaction::Committed(values)),
+            Some(Value::ServerError(e)) => Ok(Transaction::Discarded(server_error_text(&e))),
+            other => Err(GatewayError::Unavailable(format!(
+                "unexpected EXEC reply {other:?}"
+            ))),
+        }
+    }
+
+    /// Ready when every slot is served (`cluster_state:ok`, as a node reports it) and every master
+    /// answers `PING`, within `timeout`.
+    pub async fn ping(&self, timeout: Duration) -> Result<(), GatewayError> {
+        let check = async {
+            let mut conn = self.shared().await?;
+            let mut info = redis::cmd("CLUSTER");
+            info.arg("INFO");
+            let state = reply(
+                conn.route_command(info, RoutingInfo::SingleNode(SingleNodeRoutingInfo::Random))
+                    .await
+                    .map_err(|e| GatewayError::from_redis(&e))?,
+            )?;
+            let text = match state {
+                Value::BulkString(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+                Value::VerbatimString { text, .. } => text,
+                _ => String::new(),
+            };
+            if !text.lines().any(|l| l.trim() == "cluster_state:ok") {
+                return Err(GatewayError::Unavailable(
+                    "the cluster state is not ok: some slots have no master that answers".into(),
+                ));
+            }
+            let ping = RoutingInfo::MultiNode((
+                MultipleNodeRoutingInfo::AllMasters,
+                Some(ResponsePolicy::AllSucceeded),
+            ));
+            reply(
+                conn.route_command(redis::cmd("PING"), ping)
+                    .await
+                    .map_err(|e| GatewayError::from_redis(&e))?,
+            )
+            .map(|_| ())
+        };
+        match tokio::time::timeout(timeout, check).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(GatewayError::timeout(timeout)),
+        }
+    }
+
+    /// A pub/sub connection to the first seed node that answers (pub/sub is cluster-wide).
+    pub async fn pubsub(&self) -> Result<redis::aio::PubSub, GatewayError> {
+        let mut last = GatewayError::Unavailable("no seed node is configured".into());
+        for seed in &self.seeds {
+            match self.within(seed.get_async_pubsub()).await {
+                Ok(pubsub) => return Ok(pubsub),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
+    /// The shared connection of the calling thread, opened on its first use.
+    async fn shared(&self) -> Result<ClusterConnection, GatewayError> {
+        let cell = &self.shards[shard_index() % self.shards.len()];
+        cell.get_or_try_init(|| self.connect()).await.cloned()
+    }
+
+    /// A new cluster connection (it learns the slot map from the seed nodes first).
+    async fn connect(&self) -> Result<ClusterConnection, GatewayError> {
+        self.within(self.client.get_async_connection()).await
+    }
+
+    /// Awaits a cluster call within the per-command deadline.
+    async fn within<T>(
+        &self,
+        call: impl std::future::Future<Output = redis::RedisResult<T>>,
+    ) -> Result<T, GatewayError> {
+        match tokio::time::timeout(self.deadline, call).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) if e.is_timeout() => Err(GatewayError::timeout(self.deadline)),
+            Ok(Err(e)) => Err(GatewayError::from_redis(&e)),
+            Err(_) => Err(GatewayError::timeout(self.deadline)),
+        }
+    }
+}
+
+/// The routing to the master that serves `slot`.
+fn master_of(slot: u16) -> SingleNodeRoutingInfo {
+    SingleNodeRoutingInfo::SpecificNode(Route::new(slot, SlotAddr::Master))
+}
+
+/// The slot a script or transaction runs on: its keys' common slot, slot 0 without keys, or a
+/// `CROSSSLOT` refusal.
+fn slot_of<'a>(
+    commands: impl IntoIterator<Item = (&'a str, &'a [Vec<u8>])>,
+) -> Result<u16, GatewayError> {
+    match slots::common_slot(commands) {
+        Ok(slot) => Ok(slot.unwrap_or(0)),
+        Err(cross) => Err(GatewayError::CrossSlot(cross.to_string())),
+    }
+}
+
+/// A top-level error reply is a failed command.
+fn reply(value: Value) -> Result<Value, GatewayError> {
+    match value {
+        Value::ServerError(e) => Err(GatewayError::Redis(server_error_text(&e))),
+        value => Ok(value),
+    }
+}
+
+/// An error reply entry with Redis's text (`CODE message`), for a pipeline entry that failed alone.
+fn error_value(text: &str) -> Value {
+    let line: String = text
+        .chars()
+        .map(|c| if c == '\r' || c == '\n' { ' ' } else { c })
+        .collect();
+    redis::parse_redis_value(format!("-{line}\r\n").as_bytes())
+        .unwrap_or_else(|_| Value::SimpleString(line))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_entries_keep_their_code_and_text() {
+        match error_value("CROSSSLOT Keys in request don't hash to the same slot") {
+            Value::ServerError(e) => {
+                assert_eq!(
+                    server_error_text(&e),
+                    "CROSSSLOT Keys in request don't hash to the same slot"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(error_value("ERR a\r\nb"), Value::ServerError(_)));
+    }
+}
