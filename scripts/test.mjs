@@ -5,16 +5,19 @@
 //           and the TypeScript example among them), and the example Workers (JavaScript, TypeScript) in
 //           wrangler dev, against the real gateway and Redis
 //   e2e     the Worker in wrangler dev and the page in headless Chromium, against the real stack
+//   cluster a local Redis Cluster (3 masters, 3 replicas) behind the gateway in cluster mode: the wasm
+//           suites that cover every script, then the Worker's journey before and after a master is killed
 // `npm test -- wasm` (or `npm run test:wasm`, ...) runs one suite.
 import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { run } from './lib/proc.mjs';
-import { freePort, startStack, startWorker } from './lib/stack.mjs';
+import { startCluster } from './lib/cluster.mjs';
+import { freePort, startGateway, startStack, startWorker } from './lib/stack.mjs';
 import { buildEnv, ensureToolchain, root } from './lib/toolchain.mjs';
 import { buildPackage } from './build-js.mjs';
 
 const log = (message) => console.log(`[test] ${message}`);
-const all = ['native', 'wasm', 'js', 'e2e'];
+const all = ['native', 'wasm', 'js', 'e2e', 'cluster'];
 const chosen = process.argv.slice(2).filter((a) => all.includes(a));
 const suites = chosen.length ? chosen : all;
 const totals = { passed: 0, failed: 0 };
@@ -63,6 +66,34 @@ async function controlServer(redis, gateway) {
     try {
       await action();
       res.writeHead(204).end();
+    } catch (error) {
+      res.writeHead(500).end(String(error));
+    }
+  });
+  await new Promise((resolve) => server.listen(port, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${port}`, close: () => server.close() };
+}
+
+/** The wasm suites run against the cluster: together they use every script redge sends. */
+const CLUSTER_WASM_SUITES = ['ratelimit', 'ratelimit_leases', 'session', 'session_cache', 'cache', 'plan'];
+/** Policies for the cluster journey: the demo's `burst`, and an `api` budget the journey's probes never exhaust. */
+const CLUSTER_POLICIES = JSON.stringify([
+  { name: 'api', algorithm: 'gcra', limit: 100_000, period: '1m', burst: 10_000 },
+  { name: 'burst', algorithm: 'gcra', limit: 5, period: '10s', burst: 5 },
+]);
+
+/** The control server of the cluster journey: kills one master once its replica has every write. */
+async function clusterControl(cluster) {
+  const port = await freePort();
+  const server = createServer(async (req, res) => {
+    if (req.method !== 'POST' || req.url !== '/cluster/kill-master') return res.writeHead(404).end();
+    try {
+      // WAIT: the master's replica has acknowledged every write the master took, so the kill loses none.
+      const [master] = await cluster.masters();
+      const waited = await run('redis-cli', ['-p', String(master), 'WAIT', '1', '5000'], { echo: false });
+      if (waited.code !== 0 || waited.output.trim() !== '1') throw new Error(`WAIT on ${master} answered ${waited.output.trim()}`);
+      const killed = await cluster.killMaster(0, { wait: false });
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(killed));
     } catch (error) {
       res.writeHead(500).end(String(error));
     }
@@ -129,10 +160,36 @@ const runners = {
       await worker.stop();
     }
   },
+  async cluster() {
+    const cluster = await startCluster({ log });
+    try {
+      const gateway = await startGateway({ redisUrl: cluster.nodes[0].url, env: { REDGE_REDIS_CLUSTER_NODES: cluster.seeds }, log });
+      try {
+        log(`cluster: redge-gateway on ${gateway.url} in front of ${cluster.seeds}`);
+        const env = buildEnv({ REDGE_TEST_URL: gateway.url, REDGE_TEST_TOKEN: gateway.token });
+        const suites = CLUSTER_WASM_SUITES.flatMap((name) => ['--test', name]);
+        count('cluster (wasm)', await run('wasm-pack', ['test', '--node', '--', ...suites], { cwd: root, env }), cargoPattern);
+        const worker = await startWorker({ gatewayUrl: gateway.url, token: gateway.token, vars: { RATELIMIT_POLICIES: CLUSTER_POLICIES }, log });
+        const control = await clusterControl(cluster);
+        try {
+          const testEnv = { ...process.env, REDGE_E2E_URL: worker.url, REDGE_E2E_CONTROL: control.url };
+          const result = await run(process.execPath, ['--test', '--test-reporter=tap', '--test-concurrency=1', join(root, 'tests', 'cluster')], { cwd: root, env: testEnv });
+          count('cluster (journey)', result, nodePattern);
+        } finally {
+          control.close();
+          await worker.stop();
+        }
+      } finally {
+        await gateway.stop();
+      }
+    } finally {
+      await cluster.dispose();
+    }
+  },
 };
 
 try {
-  await ensureToolchain({ log, worker: suites.includes('e2e') });
+  await ensureToolchain({ log, worker: suites.includes('e2e') || suites.includes('cluster') });
   for (const suite of suites) {
     log(`suite ${suite}`);
     try {
