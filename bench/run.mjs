@@ -8,7 +8,8 @@
 //   bundle     gzipped upload size from `wrangler deploy --dry-run` for redge and every peer Worker
 //   ratelimit  bench/ratelimit.mjs (throughput per algorithm, hot identifier, accuracy)
 //   cache      bench/cache.mjs (hit, miss, memory tier; sequential)
-//   gateway    bench/gateway.sh (redge-gateway vs webdis vs redis-benchmark)
+//   gateway    bench/gateway.sh (redge-gateway vs webdis vs redis-benchmark), then CLUSTER=1 bench/gateway.sh
+//              (the same gateway in front of a local Redis Cluster: the cost of cluster mode per request)
 //   wan        bench/wan.mjs (the routes with the Redis service 0, 20 and 50 ms away through a delay proxy:
 //              latency, throughput, critical and background round trips; the assets routing comparison)
 //   all        every part, and the routes at both key spaces (1 thousand and 1 million)
@@ -213,10 +214,10 @@ async function bundleBench() {
 // ---------------------------------------------------------------------------------------------------------
 // The older benchmarks, run as they are
 
-async function child(command, argv, what) {
+async function child(command, argv, what, env = {}) {
   log(`running ${what}`);
   const t = performance.now();
-  const result = await run(command, argv, { cwd: root, env: buildEnv(), echo: true });
+  const result = await run(command, argv, { cwd: root, env: buildEnv(env), echo: true });
   if (result.code !== 0) throw new Error(`${what} failed (exit ${result.code})`);
   return { command: what, seconds: Math.round((performance.now() - t) / 1000) };
 }
@@ -368,6 +369,27 @@ function gatewaySummary(j) {
   return `| op | clients | redge-gateway req/s | webdis req/s | redis-benchmark req/s | gateway / webdis |\n|---|---:|---:|---:|---:|---:|\n${rows.join('\n')}`;
 }
 
+/** The cost of cluster mode: the gateway in front of one redis-server and in front of the 3-master cluster. */
+function clusterSummary(single, cluster) {
+  const pick = (j, server, op, c) => {
+    const runs = j.results.filter((x) => x.server === server && x.op === op && x.concurrency === c && (x.form ?? 'path') === 'path');
+    const sorted = runs.sort((a, b) => a.rps - b.rps);
+    return sorted[Math.floor((sorted.length - 1) / 2)];
+  };
+  const rows = [];
+  for (const op of ['GET', 'SET']) {
+    for (const c of [...new Set(cluster.results.map((x) => x.concurrency))].sort((a, b) => a - b)) {
+      const one = pick(single, 'redge-gateway', op, c);
+      const many = pick(cluster, 'redge-gateway', op, c);
+      const ceiling = pick(cluster, 'redis-benchmark', op, c);
+      if (!one || !many) continue;
+      const cost = one.cpu_us_per_request !== undefined && many.cpu_us_per_request !== undefined ? (many.cpu_us_per_request - one.cpu_us_per_request).toFixed(1) : 'n/a';
+      rows.push(`| ${op} | ${c} | ${one.rps.toFixed(0)} | ${many.rps.toFixed(0)} | ${(many.rps / one.rps).toFixed(2)} | ${one.cpu_us_per_request?.toFixed(1) ?? 'n/a'} | ${many.cpu_us_per_request?.toFixed(1) ?? 'n/a'} | ${cost} | ${ceiling ? ceiling.rps.toFixed(0) : 'n/a'} |`);
+    }
+  }
+  return `The gateway (path form) in front of one redis-server and in front of a local Redis Cluster (3 masters, 3 replicas), same clients; CPU µs/req is the gateway process's own CPU time per request; full report: [gateway-cluster.md](gateway-cluster.md).\n\n| op | clients | 1 node req/s | cluster req/s | cluster / 1 node | 1 node CPU µs/req | cluster CPU µs/req | cluster mode costs (µs/req) | redis-benchmark --cluster req/s |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n${rows.join('\n')}`;
+}
+
 function wanSummary(j) {
   const rows = j.cells
     .filter((c) => c.route === 'dashboard')
@@ -423,7 +445,12 @@ async function main() {
   await part('gateway', async () => {
     const info = await child('bash', ['bench/gateway.sh'], 'bash bench/gateway.sh');
     const j = readJson('gateway.json');
-    results.gateway = { date: stamp(), ...info, summary: gatewaySummary(j), result: j };
+    // The same clients against the gateway in cluster mode (the binary the first run built).
+    const clustered = await child('bash', ['bench/gateway.sh'], 'CLUSTER=1 SKIP_BUILD=1 bash bench/gateway.sh', { CLUSTER: '1', SKIP_BUILD: '1' });
+    const c = readJson('gateway-cluster.json');
+    info.command += `, then ${clustered.command}`;
+    info.seconds += clustered.seconds;
+    results.gateway = { date: stamp(), ...info, summary: `${gatewaySummary(j)}\n\n${clusterSummary(j, c)}`, result: j, cluster: c };
   });
   await part('wan', async () => {
     const info = await child('node', ['bench/wan.mjs'], 'node bench/wan.mjs');

@@ -28,9 +28,11 @@
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { startCluster } from './lib/cluster.mjs';
+import { run } from './lib/proc.mjs';
 import { freePort, startGateway, startRedis, startWorker } from './lib/stack.mjs';
 import { ensureToolchain, MissingPrerequisite, root } from './lib/toolchain.mjs';
 
@@ -455,6 +457,91 @@ async function originDownBehaviour(staleId) {
   return seen;
 }
 
+// ---------------------------------------------------------------------------------------------------
+// The cluster: which master serves a key, so that the failover hits what the probes use.
+
+async function cli(port, args) {
+  const answer = await run('redis-cli', ['-p', String(port), ...args], { echo: false });
+  if (answer.code !== 0) throw new Error(`redis-cli -p ${port} ${args.join(' ')} failed: ${answer.output}`);
+  return answer.output.trim();
+}
+
+/** Redis Cluster's hash slot of `key`: CRC16/XMODEM of its hash tag (or of the whole key), mod 16384. */
+function slotOf(key) {
+  const open = key.indexOf('{');
+  const close = open >= 0 ? key.indexOf('}', open + 1) : -1;
+  const hashed = close > open + 1 ? key.slice(open + 1, close) : key;
+  let crc = 0;
+  for (const byte of Buffer.from(hashed)) {
+    crc ^= byte << 8;
+    for (let bit = 0; bit < 8; bit++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
+  }
+  return crc % 16384;
+}
+
+/** Each running master's port and the slot ranges it serves. */
+async function slotMap(cluster) {
+  const map = [];
+  for (const port of await cluster.masters()) {
+    const me = (await cli(port, ['CLUSTER', 'NODES'])).split('\n').find((line) => line.includes('myself'));
+    const ranges = (me?.split(' ').slice(8) ?? []).filter((r) => /^\d/.test(r)).map((r) => r.split('-').map(Number));
+    map.push({ port, serves: (slot) => ranges.some(([from, to = from]) => slot >= from && slot <= to) });
+  }
+  return map;
+}
+
+/**
+ * What `WAIT 1 <ms>` after a write would cost a session write: `rounds` writes on one master, one at a
+ * time, each `SET` alone and each `SET` followed by `WAIT 1 1000` (answered once the replica has it), over
+ * one RESP connection. Milliseconds at p50 and p99 for each, and how many WAITs saw no replica.
+ */
+async function waitCost(port, rounds = 2000) {
+  const socket = connect(port, '127.0.0.1');
+  await new Promise((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+  let buffered = '';
+  let waiting = null;
+  socket.setEncoding('utf8');
+  socket.on('data', (chunk) => {
+    buffered += chunk;
+    if (waiting && buffered.split('\r\n').length - 1 >= waiting.lines) {
+      const lines = buffered.split('\r\n').slice(0, waiting.lines);
+      buffered = '';
+      const done = waiting.resolve;
+      waiting = null;
+      done(lines);
+    }
+  });
+  const send = (text, lines) => new Promise((resolve) => {
+    waiting = { lines, resolve };
+    socket.write(text);
+  });
+  const measure = async (withWait) => {
+    const took = [];
+    let unreplicated = 0;
+    for (let i = 0; i < rounds; i++) {
+      const started = performance.now();
+      const command = `SET soak:wait:{w} ${i}\r\n${withWait ? 'WAIT 1 1000\r\n' : ''}`;
+      const lines = await send(command, withWait ? 2 : 1);
+      took.push(performance.now() - started);
+      if (withWait && lines[1] !== ':1') unreplicated += 1;
+    }
+    took.sort((a, b) => a - b);
+    const at = (q) => Number(took[Math.min(took.length - 1, Math.floor(q * took.length))].toFixed(3));
+    return { p50_ms: at(0.5), p99_ms: at(0.99), unreplicated };
+  };
+  const plain = await measure(false);
+  const waited = await measure(true);
+  socket.destroy();
+  return { rounds, set: plain, set_then_wait: waited };
+}
+
+/**
+ * Identifiers the rate-limit probe spends after a failover: each on the killed master's slots (a rate-limit
+ * key's hash tag is its identifier), a fresh one per probe, so that a decision by Redis proves that master's
+ * slots are served again.
+ */
+const failoverRateIds = [];
+
 /** Polls every capability until each works normally again; milliseconds from `since` for each. */
 async function recovery(fault, since, cachedId) {
   const checks = {
@@ -463,7 +550,10 @@ async function recovery(fault, since, cachedId) {
       const read = await probeSession('GET');
       return read.status === 200 && read.body.session.id === probeVisitor.id;
     },
-    rate_limit: async () => (await probe(`/api/ratelimit/burst?id=probe-${Math.random()}`, { method: 'POST' })).body?.decision?.reason === 'within_limit',
+    rate_limit: async () => {
+      const id = failoverRateIds.shift() ?? `probe-${Math.random()}`;
+      return (await probe(`/api/ratelimit/burst?id=${id}`, { method: 'POST' })).body?.decision?.reason === 'within_limit';
+    },
     cache: async () => {
       const answer = await probe(`/api/lookup/${cachedId}`);
       return answer.status === 200 && ['hit', 'miss', 'stale'].includes(answer.body.status) && answer.body.breaker === 'closed';
@@ -568,6 +658,11 @@ function markdown(results) {
     `  superseded by a later write of the same visitor`,
     `- writes answered 503 or lost on the network (outcome unknown): ${results.sessions.writes_unknown}; found applied`,
     `  later: ${results.sessions.writes_applied_late} (Redis ran them but the answer was lost: run just before a fault cut the reply off, or reached within the deadline's 500 ms of slack; a write reaching a hung Redis later changes nothing)`,
+    ...(results.wait_cost
+      ? [
+          `- what \`WAIT 1\` after each write would cost (${results.wait_cost.rounds} writes one at a time on one master, its replica on the same machine): \`SET\` p50 ${results.wait_cost.set.p50_ms} ms / p99 ${results.wait_cost.set.p99_ms} ms; \`SET\` + \`WAIT 1 1000\` p50 ${results.wait_cost.set_then_wait.p50_ms} ms / p99 ${results.wait_cost.set_then_wait.p99_ms} ms (${results.wait_cost.set_then_wait.unreplicated} not acknowledged by the replica); between machines it adds the master-replica round trip to every write`,
+        ]
+      : []),
     ...(results.sessions.lost_in_failover
       ? [
           `- lost in the failover (acknowledged by the killed master, not yet on its replica): ${results.sessions.lost_in_failover.sessions} sessions`,
@@ -629,6 +724,13 @@ async function main() {
     probeVisitor.id = probeSignIn.body.session.id;
     const isolateAtStart = await isolateStart();
 
+    let wait = null;
+    if (cluster) {
+      const map = await slotMap(cluster);
+      const owner = map.find((m) => m.serves(slotOf('{w}')));
+      wait = await waitCost(owner.port);
+      log(`WAIT cost on one master: SET p50 ${wait.set.p50_ms} ms, SET + WAIT 1 p50 ${wait.set_then_wait.p50_ms} ms (p99 ${wait.set.p99_ms} / ${wait.set_then_wait.p99_ms})`);
+    }
     const results = {
       command: CLUSTER ? 'npm run soak -- cluster' : 'npm run soak',
       redis: CLUSTER ? 'cluster' : 'single',
@@ -638,6 +740,7 @@ async function main() {
       concurrency: CONCURRENCY,
       fault_s: FAULT_S,
       faults: [],
+      wait_cost: wait ?? undefined,
     };
     const stop = { now: false };
     enter('load');
@@ -647,15 +750,36 @@ async function main() {
 
     const failover = {
       name: 'master-failover',
-      what: 'one of the three masters killed (SIGKILL) under load; its replica is promoted',
+      what: "the master serving the probe session's slot killed (SIGKILL) under load; its replica is promoted",
       // Measured from the kill: the cluster heals by itself, there is no end to wait for.
       recoverFromBegin: true,
       killed: null,
       begin: async () => {
-        failover.killed = await cluster.killMaster(0, { wait: false });
+        // The probe session's keys are `<prefix>:{<tag>}:...`, the tag being the first 4 characters of its id.
+        const map = await slotMap(cluster);
+        const slot = slotOf(`{${probeVisitor.id.slice(0, 4)}}`);
+        if (Number(await cli(map[0].port, ['CLUSTER', 'KEYSLOT', `{${probeVisitor.id.slice(0, 4)}}`])) !== slot) throw new Error('slotOf disagrees with CLUSTER KEYSLOT');
+        const { port, serves } = map.find((m) => m.serves(slot));
+        for (let n = 0; failoverRateIds.length < 400; n++) {
+          if (serves(slotOf(`probe-failover-${n}`))) failoverRateIds.push(`probe-failover-${n}`);
+        }
+        await cluster.kill(port);
+        failover.killed = { port };
       },
       end: () => {},
-      during: async () => ({ killed_port: failover.killed?.port }),
+      // What the probes see on the killed master's slots right after the kill.
+      during: async () => {
+        const seen = { killed_port: failover.killed?.port };
+        await expect('master-failover: the session fails closed or is served, never signed out', async () => {
+          const read = await probeSession('GET');
+          seen.session_read = read.status;
+          assert.ok([200, 503].includes(read.status), `status ${read.status}`);
+          assert.equal(read.headers.getSetCookie().length, 0, 'a Set-Cookie during the failover');
+        });
+        const spend = await probe(`/api/ratelimit/burst?id=${failoverRateIds.shift()}`, { method: 'POST' });
+        seen.rate_limit = spend.body?.decision?.reason;
+        return seen;
+      },
     };
     const faults = CLUSTER ? [failover] : [
       {
