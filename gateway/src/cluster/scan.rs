@@ -6,9 +6,10 @@
 //! `CLUSTER SLOTS` at that moment, so a scan follows the topology as it is when it gets there.
 
 use redis::Value;
-use redis::cluster_async::ClusterConnection;
+
 use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 
+use super::resend::Conn;
 use super::{Cluster, master_of, reply};
 use crate::backend::build;
 use crate::error::GatewayError;
@@ -63,10 +64,7 @@ impl Cluster {
     }
 
     /// `(first, last, master id)` of every slot range, from `CLUSTER SLOTS`.
-    async fn slot_ranges(
-        &self,
-        conn: &mut ClusterConnection,
-    ) -> Result<Vec<(u16, u16, String)>, GatewayError> {
+    async fn slot_ranges(&self, conn: &mut Conn) -> Result<Vec<(u16, u16, String)>, GatewayError> {
         let mut command = redis::cmd("CLUSTER");
         command.arg("SLOTS");
         let value = reply(
