@@ -1,10 +1,14 @@
 //! The gateway in front of a Redis Cluster (`--redis-cluster-nodes`).
 //!
 //! The cluster client of the Redis client library keeps one connection per node, learns which master
-//! serves which hash slot, follows `MOVED` and `ASK`, and refreshes that map when a node fails or
-//! answers `MOVED` (after a failover, a replica promoted in place of a dead master). The gateway adds
-//! what an HTTP request needs on top:
+//! serves which hash slot, and refreshes that map when a node fails or answers `MOVED` (after a
+//! failover, a replica promoted in place of a dead master). The gateway adds what an HTTP request
+//! needs on top:
 //!
+//! - Nothing is sent twice unless Redis said it did not run it: the library retries nothing, and
+//!   the gateway follows `MOVED` and `ASK` and waits out `TRYAGAIN` or `CLUSTERDOWN` itself, per
+//!   command within a pipeline (`resend.rs`). A write whose connection broke after it was sent is
+//!   answered 503, as on one node.
 //! - Single commands are routed by the library's own table: by key slot, or to every master and
 //!   aggregated (`DBSIZE` summed, `KEYS` concatenated, `FLUSHDB` on each), or to any node (`TIME`).
 //! - A pipeline is split by slot (`slots.rs`): the commands of one slot go as one pipeline to their
@@ -365,7 +369,9 @@ impl Cluster {
         cell.get_or_try_init(|| self.connect()).await.cloned()
     }
 
-    /// A new cluster connection (it learns the slot map from the seed nodes first).
+    /// A new cluster connection (it learns the slot map from the seed nodes first). Its node
+    /// connections are the gateway's own (`resend::NodeConnection`), which the library accepts
+    /// through its generic constructor (hidden from its docs; the library's version is pinned).
     async fn connect(&self) -> Result<Conn, GatewayError> {
         self.within(
             self.client

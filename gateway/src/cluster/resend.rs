@@ -32,7 +32,7 @@ use std::time::Duration;
 
 use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::cluster_async::{ClusterConnection, Connect};
-use redis::cluster_routing::SingleNodeRoutingInfo;
+use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 use redis::{
     AsyncConnectionConfig, Cmd, ErrorKind, IntoConnectionInfo, Pipeline, RedisError, RedisFuture,
     RedisResult, Value,
@@ -248,6 +248,25 @@ pub(crate) async fn command(conn: &mut Conn, args: &[Vec<u8>]) -> RedisResult<Va
             tokio::time::sleep(wait_before(sends)).await;
         }
         how = Some(next);
+    }
+}
+
+/// Runs a read-only command (`SCAN` on one master, `CLUSTER SLOTS`) at `routing`; sent again after
+/// any error, since a read may run twice: at once after `MOVED`, else after a wait.
+pub(crate) async fn read(conn: &mut Conn, cmd: Cmd, routing: RoutingInfo) -> RedisResult<Value> {
+    let mut sends = 0;
+    loop {
+        sends += 1;
+        let e = match conn.route_command(cmd.clone(), routing.clone()).await {
+            Ok(value) => return Ok(value),
+            Err(e) => e,
+        };
+        if sends >= MAX_SENDS {
+            return Err(e);
+        }
+        if Resend::of_error(&e) != Some(Resend::BySlot) {
+            tokio::time::sleep(wait_before(sends)).await;
+        }
     }
 }
 

@@ -9,7 +9,7 @@ use redis::Value;
 
 use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 
-use super::resend::Conn;
+use super::resend::{self, Conn};
 use super::{Cluster, master_of, reply};
 use crate::backend::build;
 use crate::error::GatewayError;
@@ -28,7 +28,8 @@ impl Cluster {
         command[1] = cursor.node.to_string().into_bytes();
         let mut conn = self.shared().await?;
         let value = reply(
-            self.within(conn.route_command(
+            self.within(resend::read(
+                &mut conn,
                 build(&command),
                 RoutingInfo::SingleNode(master_of(cursor.slot)),
             ))
@@ -68,7 +69,8 @@ impl Cluster {
         let mut command = redis::cmd("CLUSTER");
         command.arg("SLOTS");
         let value = reply(
-            self.within(conn.route_command(
+            self.within(resend::read(
+                conn,
                 command,
                 RoutingInfo::SingleNode(SingleNodeRoutingInfo::Random),
             ))
