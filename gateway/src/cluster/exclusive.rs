@@ -7,21 +7,24 @@
 
 use redis::Value;
 use redis::cluster_routing::RoutingInfo;
-use redis::{Pipeline, RedisResult};
+use redis::{Cmd, RedisResult};
 
+use super::resend::{self, Unit};
 use super::{Cluster, master_of};
 use crate::backend::CONNECT_TIMEOUT;
 use crate::error::GatewayError;
 use crate::exclusive::{KILL_RETRY, Kill};
 
 impl Cluster {
-    /// Sends `pipe` to the master of `slot` on a connection nobody else uses meanwhile, within the
-    /// deadline; past it, stops its scripts with `kill` there, as `crate::exclusive` does on one node.
+    /// Sends `commands` as one pipeline to the master of `slot` on a connection nobody else uses
+    /// meanwhile, within the deadline (again only as `resend.rs` allows); past it, stops its
+    /// scripts with `kill` there, as `crate::exclusive` does on one node.
     pub(super) async fn exclusive(
         &self,
-        pipe: Pipeline,
+        commands: Vec<Cmd>,
         slot: u16,
         kill: Option<Kill>,
+        unit: Unit,
     ) -> Result<Vec<Value>, GatewayError> {
         if kill.is_some() {
             // Opened before the script runs: a node busy with a script refuses new connections'
@@ -33,9 +36,8 @@ impl Cluster {
             Some(conn) => conn,
             None => self.connect().await?,
         };
-        let len = pipe.len();
         let outcome = {
-            let call = conn.route_pipeline(pipe, 0, len, master_of(slot));
+            let call = resend::pipeline(&mut conn, commands, slot, unit);
             let mut call = std::pin::pin!(call);
             match tokio::time::timeout(self.deadline, call.as_mut()).await {
                 Ok(outcome) => outcome.map_err(|e| GatewayError::from_redis(&e)),

@@ -1,10 +1,14 @@
 //! The gateway in front of a Redis Cluster (`--redis-cluster-nodes`).
 //!
 //! The cluster client of the Redis client library keeps one connection per node, learns which master
-//! serves which hash slot, follows `MOVED` and `ASK`, and refreshes that map when a node fails or
-//! answers `MOVED` (after a failover, a replica promoted in place of a dead master). The gateway adds
-//! what an HTTP request needs on top:
+//! serves which hash slot, and refreshes that map when a node fails or answers `MOVED` (after a
+//! failover, a replica promoted in place of a dead master). The gateway adds what an HTTP request
+//! needs on top:
 //!
+//! - Nothing is sent twice unless Redis said it did not run it: the library retries nothing, and
+//!   the gateway follows `MOVED` and `ASK` and waits out `TRYAGAIN` or `CLUSTERDOWN` itself, per
+//!   command within a pipeline (`resend.rs`). A write whose connection broke after it was sent is
+//!   answered 503, as on one node.
 //! - Single commands are routed by the library's own table: by key slot, or to every master and
 //!   aggregated (`DBSIZE` summed, `KEYS` concatenated, `FLUSHDB` on each), or to any node (`TIME`).
 //! - A pipeline is split by slot (`slots.rs`): the commands of one slot go as one pipeline to their
@@ -34,16 +38,16 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use redis::aio::ConnectionLike as _;
+use redge::client::read_only::is_read_only;
 use redis::cluster::{ClusterClient, ClusterClientBuilder};
-use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{
     MultipleNodeRoutingInfo, ResponsePolicy, Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr,
 };
-use redis::{ConnectionInfo, Pipeline, Value};
+use redis::{ConnectionInfo, Value};
 use tokio::sync::OnceCell;
 
 mod exclusive;
+mod resend;
 mod scan;
 
 use crate::backend::{
@@ -55,6 +59,7 @@ use crate::metrics::Metrics;
 use crate::policy::command_name;
 use crate::scripts::Scripts;
 use crate::slots;
+use resend::{Conn, Unit};
 
 /// Connections to a Redis Cluster.
 pub struct Cluster {
@@ -62,12 +67,12 @@ pub struct Cluster {
     /// The seed nodes, for pub/sub connections.
     seeds: Vec<redis::Client>,
     /// One shared connection per server thread.
-    shards: Box<[OnceCell<ClusterConnection>]>,
+    shards: Box<[OnceCell<Conn>]>,
     /// Idle connections for transactions and scripts.
-    idle: Mutex<Vec<ClusterConnection>>,
+    idle: Mutex<Vec<Conn>>,
     max_idle: usize,
     /// Used for nothing but `SCRIPT KILL` and `FUNCTION KILL`.
-    killer: OnceCell<ClusterConnection>,
+    killer: OnceCell<Conn>,
     scripts: Arc<Scripts>,
     pub(crate) deadline: Duration,
     metrics: Arc<Metrics>,
@@ -92,12 +97,11 @@ impl Cluster {
             .cloned()
             .map(redis::Client::open)
             .collect::<redis::RedisResult<Vec<_>>>()?;
-        // Short waits between retries: a failover takes about the cluster's node timeout, and the
-        // request's deadline bounds the total anyway (the library's default first wait is over 1 s).
+        // No retries in the library: the gateway sends a command again only when Redis did not
+        // run it (`resend.rs`).
         let client = ClusterClientBuilder::new(seeds)
             .connection_timeout(CONNECT_TIMEOUT)
-            .min_retry_wait(50)
-            .max_retry_wait(500)
+            .retries(0)
             .build()?;
         Ok(Cluster {
             client,
@@ -139,24 +143,34 @@ impl Cluster {
             return self.scan(args).await;
         }
         let mut conn = self.shared().await?;
-        let command = build(args);
-        reply(self.within(conn.req_packed_command(&command)).await?)
+        reply(self.within(resend::command(&mut conn, args)).await?)
     }
 
     /// A script alone, on the master of `slot`; `EVALSHA` answered `NOSCRIPT` runs again as `EVAL`
     /// when the source is known.
     async fn script(&self, args: &[Vec<u8>], slot: u16, kill: Kill) -> Result<Value, GatewayError> {
-        let mut pipe = Pipeline::with_capacity(1);
-        pipe.add_command(build(args));
-        let mut values = self.exclusive(pipe, slot, Some(kill)).await?;
+        let read_only = is_read_only(args);
+        let mut values = self
+            .exclusive(
+                vec![build(args)],
+                slot,
+                Some(kill),
+                Unit::Whole { read_only },
+            )
+            .await?;
         let value = values.pop().unwrap_or(Value::Nil);
         if let Value::ServerError(e) = &value
             && e.code() == "NOSCRIPT"
             && let Some(eval) = self.as_eval(args)
         {
-            let mut pipe = Pipeline::with_capacity(1);
-            pipe.add_command(build(&eval));
-            let mut values = self.exclusive(pipe, slot, Some(kill)).await?;
+            let mut values = self
+                .exclusive(
+                    vec![build(&eval)],
+                    slot,
+                    Some(kill),
+                    Unit::Whole { read_only },
+                )
+                .await?;
             return reply(values.pop().unwrap_or(Value::Nil));
         }
         reply(value)
@@ -211,23 +225,25 @@ impl Cluster {
                         Err(e) => Err(e),
                     };
                 };
-                let mut pipe = Pipeline::with_capacity(part.commands.len());
-                for &i in &part.commands {
-                    pipe.add_command(build(&commands[i]));
-                }
-                let kill = part
+                let part_commands: Vec<&[Vec<u8>]> = part
                     .commands
                     .iter()
-                    .filter_map(|&i| Kill::of(&commands[i]))
+                    .map(|&i| commands[i].as_slice())
+                    .collect();
+                let kill = part_commands
+                    .iter()
+                    .filter_map(|args| Kill::of(args))
                     .reduce(Kill::either);
+                let read_only = part_commands.iter().all(|args| is_read_only(args));
+                let cmds = part_commands.iter().map(|args| build(args)).collect();
+                let unit = Unit::Each { read_only };
                 if kill.is_some() {
-                    return self.exclusive(pipe, slot, kill).await;
+                    return self.exclusive(cmds, slot, kill, unit).await;
                 }
-                let len = pipe.len();
                 let mut conn = self.shared().await?;
-                // A part that reaches a node which no longer serves its slot comes back as
-                // `MOVED` entries; the client library then sends it again to the new master.
-                self.within(conn.route_pipeline(pipe, 0, len, master_of(slot)))
+                // Commands that reach a node which no longer serves their slot are answered
+                // `MOVED` without running; only those are sent again (`resend.rs`).
+                self.within(resend::pipeline(&mut conn, cmds, slot, unit))
                     .await
             }
         });
@@ -278,13 +294,15 @@ impl Cluster {
                 .zip(&commands)
                 .map(|(n, a)| (n.as_str(), a.as_slice())),
         )?;
-        let mut pipe = Pipeline::with_capacity(commands.len() + 2);
-        pipe.add_command(redis::cmd("MULTI"));
-        for args in &commands {
-            pipe.add_command(build(args));
-        }
-        pipe.add_command(redis::cmd("EXEC"));
-        let mut replies = self.exclusive(pipe, slot, Kill::of_any(&commands)).await?;
+        let mut cmds = Vec::with_capacity(commands.len() + 2);
+        cmds.push(redis::cmd("MULTI"));
+        cmds.extend(commands.iter().map(|args| build(args)));
+        cmds.push(redis::cmd("EXEC"));
+        let read_only = commands.iter().all(|args| is_read_only(args));
+        let unit = Unit::Whole { read_only };
+        let mut replies = self
+            .exclusive(cmds, slot, Kill::of_any(&commands), unit)
+            .await?;
         match replies.pop() {
             Some(Value::Array(values)) => Ok(Transaction::Committed(values)),
             Some(Value::ServerError(e)) => Ok(Transaction::Discarded(server_error_text(&e))),
@@ -346,14 +364,20 @@ impl Cluster {
     }
 
     /// The shared connection of the calling thread, opened on its first use.
-    async fn shared(&self) -> Result<ClusterConnection, GatewayError> {
+    async fn shared(&self) -> Result<Conn, GatewayError> {
         let cell = &self.shards[shard_index() % self.shards.len()];
         cell.get_or_try_init(|| self.connect()).await.cloned()
     }
 
-    /// A new cluster connection (it learns the slot map from the seed nodes first).
-    async fn connect(&self) -> Result<ClusterConnection, GatewayError> {
-        self.within(self.client.get_async_connection()).await
+    /// A new cluster connection (it learns the slot map from the seed nodes first). Its node
+    /// connections are the gateway's own (`resend::NodeConnection`), which the library accepts
+    /// through its generic constructor (hidden from its docs; the library's version is pinned).
+    async fn connect(&self) -> Result<Conn, GatewayError> {
+        self.within(
+            self.client
+                .get_async_generic_connection::<resend::NodeConnection>(),
+        )
+        .await
     }
 
     /// Awaits a cluster call within the per-command deadline.

@@ -6,9 +6,10 @@
 //! `CLUSTER SLOTS` at that moment, so a scan follows the topology as it is when it gets there.
 
 use redis::Value;
-use redis::cluster_async::ClusterConnection;
+
 use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 
+use super::resend::{self, Conn};
 use super::{Cluster, master_of, reply};
 use crate::backend::build;
 use crate::error::GatewayError;
@@ -27,7 +28,8 @@ impl Cluster {
         command[1] = cursor.node.to_string().into_bytes();
         let mut conn = self.shared().await?;
         let value = reply(
-            self.within(conn.route_command(
+            self.within(resend::read(
+                &mut conn,
                 build(&command),
                 RoutingInfo::SingleNode(master_of(cursor.slot)),
             ))
@@ -63,14 +65,12 @@ impl Cluster {
     }
 
     /// `(first, last, master id)` of every slot range, from `CLUSTER SLOTS`.
-    async fn slot_ranges(
-        &self,
-        conn: &mut ClusterConnection,
-    ) -> Result<Vec<(u16, u16, String)>, GatewayError> {
+    async fn slot_ranges(&self, conn: &mut Conn) -> Result<Vec<(u16, u16, String)>, GatewayError> {
         let mut command = redis::cmd("CLUSTER");
         command.arg("SLOTS");
         let value = reply(
-            self.within(conn.route_command(
+            self.within(resend::read(
+                conn,
                 command,
                 RoutingInfo::SingleNode(SingleNodeRoutingInfo::Random),
             ))

@@ -45,6 +45,11 @@ pub fn cli(args: &[&str]) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
+/// The cluster id of the node at `port`.
+fn node_id(port: u16) -> String {
+    on(port, &["CLUSTER", "MYID"]).trim().to_owned()
+}
+
 /// Runs a command on the node at `port` with redis-cli.
 pub fn on(port: u16, args: &[&str]) -> String {
     let port = port.to_string();
@@ -244,16 +249,12 @@ wait "$r" 2>/dev/null"#;
     /// Moves `slot` and its keys to the master on `to`, as a resharding does: the target imports, the
     /// source migrates, the keys are `MIGRATE`d, then every master is told the slot's new owner.
     pub fn move_slot(&self, slot: u16, to: u16) {
-        let from = self.master_of(slot);
-        assert_ne!(from, to, "slot {slot} is already on {to}");
-        let id = |port: u16| on(port, &["CLUSTER", "MYID"]).trim().to_owned();
-        let (from_id, to_id) = (id(from), id(to));
-        let slot_text = slot.to_string();
-        let slot = slot_text.as_str();
-        on(to, &["CLUSTER", "SETSLOT", slot, "IMPORTING", &from_id]);
-        on(from, &["CLUSTER", "SETSLOT", slot, "MIGRATING", &to_id]);
+        let from = self.begin_move(slot, to);
         loop {
-            let keys = on(from, &["CLUSTER", "GETKEYSINSLOT", slot, "100"]);
+            let keys = on(
+                from,
+                &["CLUSTER", "GETKEYSINSLOT", &slot.to_string(), "100"],
+            );
             let keys: Vec<&str> = keys
                 .lines()
                 .map(str::trim)
@@ -262,22 +263,51 @@ wait "$r" 2>/dev/null"#;
             if keys.is_empty() {
                 break;
             }
-            let to_port = to.to_string();
-            let mut migrate = vec!["MIGRATE", "127.0.0.1", &to_port, "", "0", "5000", "KEYS"];
-            migrate.extend(keys);
-            let answer = on(from, &migrate);
-            assert!(answer.contains("OK"), "MIGRATE failed: {answer}");
+            self.migrate(from, to, &keys);
         }
+        self.end_move(slot, to);
+    }
+
+    /// Starts moving `slot` to the master on `to` (importing there, migrating on its master, which
+    /// it answers); no key has moved yet. Commands on a key already moved are then answered `ASK`.
+    pub fn begin_move(&self, slot: u16, to: u16) -> u16 {
+        let from = self.master_of(slot);
+        assert_ne!(from, to, "slot {slot} is already on {to}");
+        let slot = slot.to_string();
+        on(
+            to,
+            &["CLUSTER", "SETSLOT", &slot, "IMPORTING", &node_id(from)],
+        );
+        on(
+            from,
+            &["CLUSTER", "SETSLOT", &slot, "MIGRATING", &node_id(to)],
+        );
+        from
+    }
+
+    /// Moves `keys` from the master on `from` to the one on `to` (during a move of their slot).
+    pub fn migrate(&self, from: u16, to: u16, keys: &[&str]) {
+        let to_port = to.to_string();
+        let mut migrate = vec!["MIGRATE", "127.0.0.1", &to_port, "", "0", "5000", "KEYS"];
+        migrate.extend(keys);
+        let answer = on(from, &migrate);
+        assert!(answer.contains("OK"), "MIGRATE failed: {answer}");
+    }
+
+    /// Ends a move: every master is told that `to` serves `slot`.
+    pub fn end_move(&self, slot: u16, to: u16) {
+        let to_id = node_id(to);
+        let slot_text = slot.to_string();
         for master in self.masters() {
-            on(master, &["CLUSTER", "SETSLOT", slot, "NODE", &to_id]);
+            on(master, &["CLUSTER", "SETSLOT", &slot_text, "NODE", &to_id]);
         }
         wait_until(Duration::from_secs(10), "the new owner to be known", || {
             self.alive().all(|node| {
-                on(node.port, &["CLUSTER", "COUNTKEYSINSLOT", slot])
+                on(node.port, &["CLUSTER", "COUNTKEYSINSLOT", &slot_text])
                     .trim()
                     .parse::<u64>()
                     .is_ok()
-            }) && self.master_of(slot.parse().unwrap_or(0)) == to
+            }) && self.master_of(slot) == to
         });
     }
 
