@@ -622,6 +622,17 @@ async fn a_killed_master_is_replaced_and_commands_work_again() {
         assert_eq!(run(&gw, json!(["SET", key, "before"])).await.0, 200);
     }
     let (victim_key, victim) = keys[0].clone();
+    // Scripts that overlap, so that several connections for transactions and scripts are open and
+    // idle when the master dies: each holds a socket to it.
+    let slow_incr = "local t = redis.call('TIME') local start = t[1] * 1000000 + t[2] \
+                     repeat t = redis.call('TIME') until t[1] * 1000000 + t[2] - start > 20000 \
+                     return redis.call('INCR', KEYS[1])";
+    // On the victim's slot: its hash tag is the whole of `victim_key`.
+    let counter = format!("{{{victim_key}}}:n");
+    let overlapping = (0..8).map(|_| run(&gw, json!(["EVAL", slow_incr, 1, counter])));
+    for (status, body) in futures_util::future::join_all(overlapping).await {
+        assert_eq!(status, 200, "{body}");
+    }
     // Its replica has the values (replication is asynchronous: wait for it, as a test must).
     let replica = cluster
         .nodes
@@ -653,6 +664,8 @@ async fn a_killed_master_is_replaced_and_commands_work_again() {
             break killed.elapsed();
         }
         failures += 1;
+        // Unavailable, never the redirect itself (which a client would read as its own error).
+        assert_eq!(status, 503, "during the failover: {body}");
         assert!(
             killed.elapsed() < Duration::from_secs(60),
             "commands still fail a minute after the master died: {body}"
@@ -671,6 +684,24 @@ async fn a_killed_master_is_replaced_and_commands_work_again() {
     assert_eq!(
         run(&gw, json!(["GET", victim_key])).await.1,
         json!({"result": "after"})
+    );
+    // Once one request went through, none fails for a socket to the dead master kept by another
+    // connection (a thread's shared one, an idle one for scripts): a write sent on such a socket
+    // would be answered 503, since its outcome could not be told from a lost answer.
+    for n in 0..20 {
+        let (status, body) = run(
+            &gw,
+            json!(["EVAL", "return redis.call('INCR', KEYS[1])", 1, counter]),
+        )
+        .await;
+        assert_eq!(status, 200, "script {n} after the failover: {body}");
+        let (status, body) = run(&gw, json!(["INCR", counter])).await;
+        assert_eq!(status, 200, "command {n} after the failover: {body}");
+    }
+    assert_eq!(
+        run(&gw, json!(["GET", counter])).await.1,
+        json!({"result": "48"}),
+        "8 before the failover, 40 after: each ran once"
     );
     // The other masters' keys, and a pipeline across every master, work as before.
     let mut pipeline: Vec<Value> = keys.iter().map(|(k, _)| json!(["GET", k])).collect();

@@ -85,9 +85,15 @@ test('invalidateTag turns every tagged entry into a miss', async () => {
   const origin = () => ++n;
   await cache.getOrFetch(a, {}, origin);
   assert.equal((await cache.getOrFetch(a, {}, origin)).status, 'hit');
-  assert.equal(await cache.invalidateTag(tag), 1);
+  // A tag never invalidated has no counter: its first generation is the invalidating clock's time in ms
+  // (so that an expired counter never returns to a value an entry embeds); later ones count up by one.
+  const before = Date.now();
+  const first = await cache.invalidateTag(tag);
+  assert.ok(first >= before && first <= Date.now(), `${first} is not the clock's time`);
   const after = await cache.getOrFetch(a, {}, origin);
   assert.deepEqual([after.status, after.value], ['miss', 2]);
+  assert.equal(await cache.invalidateTag(tag), first + 1);
+  assert.deepEqual((await cache.getOrFetch(a, {}, origin)).value, 3);
 });
 
 test('stale values are served at once and refreshed through ctx.waitUntil', async () => {

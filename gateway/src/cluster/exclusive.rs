@@ -31,26 +31,35 @@ impl Cluster {
             // handshakes, so a kill connection opened only at the deadline could miss that node.
             self.killer.get_or_try_init(|| self.connect()).await?;
         }
-        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let epoch = self.epoch();
+        let idle = {
+            let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+            // Connections opened before the latest failure may hold dead sockets: dropped.
+            idle.retain(|(opened, _)| *opened == epoch);
+            idle.pop()
+        };
         let mut conn = match idle {
-            Some(conn) => conn,
+            Some((_, conn)) => conn,
             None => self.connect().await?,
         };
         let outcome = {
-            let call = resend::pipeline(&mut conn, commands, slot, unit);
+            let call = resend::pipeline(&mut conn, commands, slot, unit, &self.epoch);
             let mut call = std::pin::pin!(call);
             match tokio::time::timeout(self.deadline, call.as_mut()).await {
-                Ok(outcome) => outcome.map_err(|e| GatewayError::from_redis(&e)),
+                Ok(outcome) => outcome.map_err(|e| {
+                    self.observe(&e);
+                    GatewayError::from_redis(&e)
+                }),
                 Err(_) => match kill {
                     None => Err(GatewayError::timeout(self.deadline)),
                     Some(kill) => self.stop(call, slot, kill).await,
                 },
             }
         };
-        if outcome.is_ok() {
+        if outcome.is_ok() && self.epoch() == epoch {
             let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
             if idle.len() < self.max_idle {
-                idle.push(conn);
+                idle.push((epoch, conn));
             }
         }
         outcome

@@ -34,7 +34,15 @@
 //! its tasks run on the thread's own runtime, as the single-node pools do): `--pool-size` does not
 //! apply, since every cluster connection multiplexes all requests of its thread onto one socket per
 //! node.
+//!
+//! A node that dies leaves a dead socket in every cluster connection that had one to it, and a write
+//! sent on a dead socket fails with the same error as a write whose answer was lost, so it is
+//! answered 503 rather than sent again. To keep that to the requests in flight when the node died,
+//! every connection carries the failure epoch it was opened in: an I/O error from any connection
+//! starts a new epoch, and a connection from an earlier epoch (a thread's shared one, an idle one for
+//! transactions and scripts) is replaced by a new one, with a fresh slot map, before its next use.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -61,15 +69,21 @@ use crate::scripts::Scripts;
 use crate::slots;
 use resend::{Conn, Unit};
 
+/// A connection and the failure epoch it was opened in.
+type Opened = (u64, Conn);
+
 /// Connections to a Redis Cluster.
 pub struct Cluster {
     client: ClusterClient,
     /// The seed nodes, for pub/sub connections.
     seeds: Vec<redis::Client>,
-    /// One shared connection per server thread.
-    shards: Box<[OnceCell<Conn>]>,
-    /// Idle connections for transactions and scripts.
-    idle: Mutex<Vec<Conn>>,
+    /// One shared connection per server thread, with the epoch it was opened in.
+    shards: Box<[Mutex<Option<Opened>>]>,
+    /// Idle connections for transactions and scripts, with the epoch each was opened in.
+    idle: Mutex<Vec<Opened>>,
+    /// Moves up with every I/O error a cluster call answers: connections opened in an earlier epoch
+    /// may hold a socket to a node that has died since, and are replaced before their next use.
+    epoch: AtomicU64,
     max_idle: usize,
     /// Used for nothing but `SCRIPT KILL` and `FUNCTION KILL`.
     killer: OnceCell<Conn>,
@@ -106,8 +120,9 @@ impl Cluster {
         Ok(Cluster {
             client,
             seeds: seed_clients,
-            shards: (0..shards.max(1)).map(|_| OnceCell::new()).collect(),
+            shards: (0..shards.max(1)).map(|_| Mutex::new(None)).collect(),
             idle: Mutex::new(Vec::new()),
+            epoch: AtomicU64::new(0),
             max_idle,
             killer: OnceCell::new(),
             scripts,
@@ -119,7 +134,11 @@ impl Cluster {
     /// Connections open, for `/metrics`: one shared cluster connection per thread that has used one.
     pub fn pool_stats(&self) -> PoolStats {
         PoolStats {
-            shared_connections: self.shards.iter().filter(|s| s.initialized()).count(),
+            shared_connections: self
+                .shards
+                .iter()
+                .filter(|s| s.lock().unwrap_or_else(|e| e.into_inner()).is_some())
+                .count(),
             shared_in_flight: 0,
             idle_exclusive: self.idle.lock().unwrap_or_else(|e| e.into_inner()).len(),
         }
@@ -143,7 +162,10 @@ impl Cluster {
             return self.scan(args).await;
         }
         let mut conn = self.shared().await?;
-        reply(self.within(resend::command(&mut conn, args)).await?)
+        reply(
+            self.within(resend::command(&mut conn, args, &self.epoch))
+                .await?,
+        )
     }
 
     /// A script alone, on the master of `slot`; `EVALSHA` answered `NOSCRIPT` runs again as `EVAL`
@@ -243,7 +265,7 @@ impl Cluster {
                 let mut conn = self.shared().await?;
                 // Commands that reach a node which no longer serves their slot are answered
                 // `MOVED` without running; only those are sent again (`resend.rs`).
-                self.within(resend::pipeline(&mut conn, cmds, slot, unit))
+                self.within(resend::pipeline(&mut conn, cmds, slot, unit, &self.epoch))
                     .await
             }
         });
@@ -366,7 +388,28 @@ impl Cluster {
     /// The shared connection of the calling thread, opened on its first use.
     async fn shared(&self) -> Result<Conn, GatewayError> {
         let cell = &self.shards[shard_index() % self.shards.len()];
-        cell.get_or_try_init(|| self.connect()).await.cloned()
+        let epoch = self.epoch();
+        if let Some((opened, conn)) = &*cell.lock().unwrap_or_else(|e| e.into_inner())
+            && *opened == epoch
+        {
+            return Ok(conn.clone());
+        }
+        let conn = self.connect().await?;
+        *cell.lock().unwrap_or_else(|e| e.into_inner()) = Some((epoch, conn.clone()));
+        Ok(conn)
+    }
+
+    /// The current failure epoch (see the module docs).
+    fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
+    }
+
+    /// Starts a new failure epoch when `e` says a node connection failed (the resend loop counts
+    /// the refusals and errors it sees on its way).
+    fn observe(&self, e: &redis::RedisError) {
+        if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() {
+            self.epoch.fetch_add(1, Ordering::AcqRel);
+        }
     }
 
     /// A new cluster connection (it learns the slot map from the seed nodes first). Its node
@@ -388,7 +431,10 @@ impl Cluster {
         match tokio::time::timeout(self.deadline, call).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(e)) if e.is_timeout() => Err(GatewayError::timeout(self.deadline)),
-            Ok(Err(e)) => Err(GatewayError::from_redis(&e)),
+            Ok(Err(e)) => {
+                self.observe(&e);
+                Err(GatewayError::from_redis(&e))
+            }
             Err(_) => Err(GatewayError::timeout(self.deadline)),
         }
     }

@@ -19,6 +19,13 @@
 //! Anything else, an I/O error after sending first of all, is answered as it is (503), unless every
 //! command concerned is read-only: a read can run twice without harm.
 //!
+//! A `MOVED` is followed at once the first time (the slot has a new master) and after the same waits
+//! as `TRYAGAIN` from then on: while a dead master's replica has not taken over yet, the other nodes
+//! keep naming the dead master. A request Redis still refused at the last send is answered 503 (the
+//! cluster is unavailable for its slot), never with the redirect itself, which would read as the
+//! client's error. Every refusal and I/O error is also counted in the caller's failure epoch, so that
+//! connections opened before it are replaced (see the parent module).
+//!
 //! Within a pipeline, Redis answers each command on its own, so some may run while others are
 //! redirected (during a migration, the keys already moved get `ASK`). The library turns a pipeline
 //! answer holding a redirect into one error and drops the other answers, so those that ran could
@@ -28,6 +35,7 @@
 //! through, and only those commands are sent again. A transaction is all or nothing (a refused
 //! command aborts it at `EXEC`), so its answer is left for the library to turn into one error.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use redis::aio::{ConnectionLike, MultiplexedConnection};
@@ -105,6 +113,27 @@ impl Resend {
         };
         Resend::of_code(code, Some(detail))
     }
+}
+
+/// Counts `e` in `failures` when it says a node connection failed or the topology is changing.
+fn note(failures: &AtomicU64, e: &RedisError) {
+    if e.is_io_error() || Resend::of_error(e).is_some() {
+        failures.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
+/// The error a request gets when Redis still refused it at the last send: 503 with the last refusal.
+fn gave_up(slot: Option<u16>, sends: u32, last: &str) -> RedisError {
+    let what = slot.map_or_else(|| "the command".to_owned(), |slot| format!("slot {slot}"));
+    RedisError::from(std::io::Error::other(format!(
+        "the cluster did not serve {what} after {sends} attempts (last answer: {last})"
+    )))
+}
+
+/// Whether send number `sends` (counted from 1) waits before the next: always after a refusal that
+/// asks for it, and after a `MOVED` that was followed once already.
+fn waits(next: &Resend, sends: u32) -> bool {
+    *next == Resend::AfterWait || (*next == Resend::BySlot && sends > 1)
 }
 
 /// The wait before send number `sends` (counted from 1).
@@ -200,7 +229,11 @@ impl Connect for NodeConnection {
 /// whose keys are not all in one slot (the library splits `MSET` or `DEL` over their masters), or
 /// that has no key (the library may send `FLUSHALL` to every master), is sent again only when it is
 /// read-only: parts of it may have run.
-pub(crate) async fn command(conn: &mut Conn, args: &[Vec<u8>]) -> RedisResult<Value> {
+pub(crate) async fn command(
+    conn: &mut Conn,
+    args: &[Vec<u8>],
+    failures: &AtomicU64,
+) -> RedisResult<Value> {
     let cmd = build(args);
     let read_only = redge::client::read_only::is_read_only(args);
     let name = crate::policy::command_name(args);
@@ -236,15 +269,20 @@ pub(crate) async fn command(conn: &mut Conn, args: &[Vec<u8>]) -> RedisResult<Va
             Ok(value) => return Ok(value),
             Err(e) => e,
         };
+        note(failures, &e);
         let next = match Resend::of_error(&e) {
             Some(next) if single => next,
             _ if read_only => Resend::AfterWait,
             _ => return Err(e),
         };
         if sends >= MAX_SENDS {
-            return Err(e);
+            return Err(if Resend::of_error(&e).is_some() {
+                gave_up(None, sends, &e.to_string())
+            } else {
+                e
+            });
         }
-        if next == Resend::AfterWait {
+        if waits(&next, sends) {
             tokio::time::sleep(wait_before(sends)).await;
         }
         how = Some(next);
@@ -292,6 +330,7 @@ pub(crate) async fn pipeline(
     commands: Vec<Cmd>,
     slot: u16,
     unit: Unit,
+    failures: &AtomicU64,
 ) -> RedisResult<Vec<Value>> {
     let (whole, read_only) = match unit {
         Unit::Each { read_only } => (false, read_only),
@@ -339,10 +378,18 @@ pub(crate) async fn pipeline(
                     }
                     answers[i] = Some(value);
                 }
+                if next.is_some() {
+                    failures.fetch_add(1, Ordering::AcqRel);
+                }
                 match next {
                     None => break,
-                    // Every answer is kept: past the last send, the refused ones are Redis's.
-                    Some(_) if sends >= MAX_SENDS => break,
+                    Some(_) if sends >= MAX_SENDS => {
+                        let last = refused
+                            .first()
+                            .and_then(|&i| answers[i].as_ref())
+                            .map_or_else(String::new, |v| format!("{v:?}"));
+                        return Err(gave_up(Some(slot), sends, &last));
+                    }
                     Some(next) => {
                         if !whole {
                             pending = refused;
@@ -351,14 +398,19 @@ pub(crate) async fn pipeline(
                     }
                 }
             }
-            Err(e) => match Resend::of_error(&e) {
-                Some(_) if sends >= MAX_SENDS => return Err(e),
-                Some(next) => next,
-                None if read_only && sends < MAX_SENDS => Resend::AfterWait,
-                None => return Err(e),
-            },
+            Err(e) => {
+                note(failures, &e);
+                match Resend::of_error(&e) {
+                    Some(_) if sends >= MAX_SENDS => {
+                        return Err(gave_up(Some(slot), sends, &e.to_string()));
+                    }
+                    Some(next) => next,
+                    None if read_only && sends < MAX_SENDS => Resend::AfterWait,
+                    None => return Err(e),
+                }
+            }
         };
-        if next == Resend::AfterWait {
+        if waits(&next, sends) {
             tokio::time::sleep(wait_before(sends)).await;
         }
         how = next;
