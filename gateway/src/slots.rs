@@ -196,30 +196,43 @@ pub struct Part {
     pub commands: Vec<usize>,
 }
 
-/// Splits a pipeline: the commands of one slot form one part, in their request order; every other
-/// command is a part of its own. Parts come in the order of their first command.
-pub fn split(names: &[String], commands: &[Vec<Vec<u8>>]) -> Vec<Part> {
-    let mut parts: Vec<Part> = Vec::new();
+/// Splits a pipeline into waves of parts. Within a wave, the commands of one slot form one part, in
+/// their request order, and the parts may run concurrently: commands on different slots cannot see each
+/// other's keys. A command without a key, or whose keys span slots (`MGET a b`, `DBSIZE`, `PING`), can
+/// see keys of any slot, so it is a wave of its own: it runs after every command before it and before
+/// every command after it, and the request keeps its order wherever a command could tell.
+pub fn split(names: &[String], commands: &[Vec<Vec<u8>>]) -> Vec<Vec<Part>> {
+    let mut waves: Vec<Vec<Part>> = Vec::new();
+    let mut wave: Vec<Part> = Vec::new();
     let mut by_slot: std::collections::HashMap<u16, usize> = std::collections::HashMap::new();
     for (i, (name, args)) in names.iter().zip(commands).enumerate() {
         match common_slot([(name.as_str(), args.as_slice())]) {
             Ok(Some(s)) => match by_slot.get(&s) {
-                Some(&part) => parts[part].commands.push(i),
+                Some(&part) => wave[part].commands.push(i),
                 None => {
-                    by_slot.insert(s, parts.len());
-                    parts.push(Part {
+                    by_slot.insert(s, wave.len());
+                    wave.push(Part {
                         slot: Some(s),
                         commands: vec![i],
                     });
                 }
             },
-            Ok(None) | Err(_) => parts.push(Part {
-                slot: None,
-                commands: vec![i],
-            }),
+            Ok(None) | Err(_) => {
+                if !wave.is_empty() {
+                    waves.push(std::mem::take(&mut wave));
+                    by_slot.clear();
+                }
+                waves.push(vec![Part {
+                    slot: None,
+                    commands: vec![i],
+                }]);
+            }
         }
     }
-    parts
+    if !wave.is_empty() {
+        waves.push(wave);
+    }
+    waves
 }
 
 /// A position in a `SCAN` over every master: the master that serves `slot` (the lowest slot of that
@@ -371,27 +384,21 @@ mod tests {
             .iter()
             .map(|c| String::from_utf8_lossy(&c[0]).to_ascii_uppercase())
             .collect();
-        let parts = split(&names, &commands);
+        let waves = split(&names, &commands);
         let (a, b) = (Some(slot(b"a")), Some(slot(b"b")));
+        let part = |slot, commands: &[usize]| Part {
+            slot,
+            commands: commands.to_vec(),
+        };
+        // PING and the cross-slot MGET are waves of their own: what comes before them runs first.
         assert_eq!(
-            parts,
+            waves,
             [
-                Part {
-                    slot: a,
-                    commands: vec![0, 3]
-                },
-                Part {
-                    slot: None,
-                    commands: vec![1]
-                },
-                Part {
-                    slot: b,
-                    commands: vec![2, 5]
-                },
-                Part {
-                    slot: None,
-                    commands: vec![4]
-                },
+                vec![part(a, &[0])],
+                vec![part(None, &[1])],
+                vec![part(b, &[2]), part(a, &[3])],
+                vec![part(None, &[4])],
+                vec![part(b, &[5])],
             ]
         );
     }
@@ -493,7 +500,19 @@ mod proptests {
                 .iter()
                 .map(|c| String::from_utf8_lossy(&c[0]).to_ascii_uppercase())
                 .collect();
-            let parts = split(&names, &commands);
+            let waves = split(&names, &commands);
+            // Waves follow request order: every command of a wave comes after every command of
+            // the waves before it.
+            let bounds: Vec<(usize, usize)> = waves
+                .iter()
+                .map(|w| {
+                    let all = w.iter().flat_map(|p| p.commands.iter().copied());
+                    (all.clone().min().unwrap_or(0), all.max().unwrap_or(0))
+                })
+                .collect();
+            prop_assert!(bounds.windows(2).all(|w| w[0].1 < w[1].0));
+            prop_assert!(waves.iter().all(|w| !w.is_empty()));
+            let parts: Vec<Part> = waves.into_iter().flatten().collect();
             let mut seen: Vec<usize> = parts.iter().flat_map(|p| p.commands.clone()).collect();
             prop_assert!(parts.iter().all(|p| p.commands.windows(2).all(|w| w[0] < w[1])));
             seen.sort_unstable();

@@ -13,7 +13,8 @@
 //!   aggregated (`DBSIZE` summed, `KEYS` concatenated, `FLUSHDB` on each), or to any node (`TIME`).
 //! - A pipeline is split by slot (`slots.rs`): the commands of one slot go as one pipeline to their
 //!   master, in request order; the parts run concurrently and their answers are put back in request
-//!   order. A command without a key, or whose keys span slots, is a part of its own.
+//!   order. A command without a key, or whose keys span slots, could see keys of any slot: it runs
+//!   alone, after everything before it and before everything after it.
 //! - A transaction, or a script (`EVAL`, `EVALSHA`, `FCALL`), runs on one node, so all its keys must
 //!   hash to one slot: the gateway checks that before anything is sent and answers 400 `CROSSSLOT`
 //!   naming two keys and the hash-tag fix. Without keys, it runs on the master of slot 0.
@@ -234,46 +235,49 @@ impl Cluster {
                 slot_of([(name.as_str(), args.as_slice())])?;
             }
         }
-        let parts = slots::split(&names, &commands);
-        let runs = parts.iter().map(|part| {
-            let commands = &commands;
-            async move {
-                let Some(slot) = part.slot else {
-                    // A part of its own: routed (or split, or refused) as a single command is.
-                    let args = &commands[part.commands[0]];
-                    return match self.single_unrecorded(args).await {
-                        Ok(value) => Ok(vec![value]),
-                        Err(GatewayError::Redis(text)) => Ok(vec![error_value(&text)]),
-                        Err(e) => Err(e),
-                    };
-                };
-                let part_commands: Vec<&[Vec<u8>]> = part
-                    .commands
-                    .iter()
-                    .map(|&i| commands[i].as_slice())
-                    .collect();
-                let kill = part_commands
-                    .iter()
-                    .filter_map(|args| Kill::of(args))
-                    .reduce(Kill::either);
-                let read_only = part_commands.iter().all(|args| is_read_only(args));
-                let cmds = part_commands.iter().map(|args| build(args)).collect();
-                let unit = Unit::Each { read_only };
-                if kill.is_some() {
-                    return self.exclusive(cmds, slot, kill, unit).await;
-                }
-                let mut conn = self.shared().await?;
-                // Commands that reach a node which no longer serves their slot are answered
-                // `MOVED` without running; only those are sent again (`resend.rs`).
-                self.within(resend::pipeline(&mut conn, cmds, slot, unit, &self.epoch))
-                    .await
-            }
-        });
-        let answers = futures_util::future::join_all(runs).await;
+        // Wave after wave (`slots::split`): the parts of one wave run concurrently.
+        let waves = slots::split(&names, &commands);
         let mut values: Vec<Option<Value>> = vec![None; commands.len()];
-        for (part, answer) in parts.iter().zip(answers) {
-            for (&i, value) in part.commands.iter().zip(answer?) {
-                values[i] = Some(value);
+        for parts in &waves {
+            let runs = parts.iter().map(|part| {
+                let commands = &commands;
+                async move {
+                    let Some(slot) = part.slot else {
+                        // A part of its own: routed (or split, or refused) as a single command is.
+                        let args = &commands[part.commands[0]];
+                        return match self.single_unrecorded(args).await {
+                            Ok(value) => Ok(vec![value]),
+                            Err(GatewayError::Redis(text)) => Ok(vec![error_value(&text)]),
+                            Err(e) => Err(e),
+                        };
+                    };
+                    let part_commands: Vec<&[Vec<u8>]> = part
+                        .commands
+                        .iter()
+                        .map(|&i| commands[i].as_slice())
+                        .collect();
+                    let kill = part_commands
+                        .iter()
+                        .filter_map(|args| Kill::of(args))
+                        .reduce(Kill::either);
+                    let read_only = part_commands.iter().all(|args| is_read_only(args));
+                    let cmds = part_commands.iter().map(|args| build(args)).collect();
+                    let unit = Unit::Each { read_only };
+                    if kill.is_some() {
+                        return self.exclusive(cmds, slot, kill, unit).await;
+                    }
+                    let mut conn = self.shared().await?;
+                    // Commands that reach a node which no longer serves their slot are answered
+                    // `MOVED` without running; only those are sent again (`resend.rs`).
+                    self.within(resend::pipeline(&mut conn, cmds, slot, unit, &self.epoch))
+                        .await
+                }
+            });
+            let answers = futures_util::future::join_all(runs).await;
+            for (part, answer) in parts.iter().zip(answers) {
+                for (&i, value) in part.commands.iter().zip(answer?) {
+                    values[i] = Some(value);
+                }
             }
         }
         values
