@@ -144,6 +144,18 @@ mod tests {
         assert_eq!(slot(b""), 0);
         assert_eq!(slot(b"{user1000}.following"), slot(b"{user1000}.followers"));
         assert_eq!(slot(b"{user1000}.following"), slot(b"user1000"));
+        // As a redis-server 7.0 answered CLUSTER KEYSLOT for each.
+        for (key, expected) in [
+            ("hello", 866),
+            ("user:1000", 1649),
+            ("{user1000}.following", 3443),
+            ("a{}b", 13694),
+            ("rate:{ip:1.2.3.4}:min", 5271),
+            ("ü", 9552),
+        ] {
+            assert_eq!(slot(key.as_bytes()), expected, "{key}");
+        }
+        assert_eq!(slot(b"a{b}{c}"), slot(b"b"), "only the first tag counts");
     }
 
     #[test]

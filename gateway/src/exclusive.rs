@@ -42,6 +42,17 @@ pub enum Transaction {
     Discarded(String),
 }
 
+impl Transaction {
+    /// Error replies, as `/metrics` counts them: each failed command of a committed transaction, or
+    /// one for a discarded transaction.
+    pub(crate) fn error_replies(&self) -> usize {
+        match self {
+            Transaction::Committed(values) => error_replies(values),
+            Transaction::Discarded(_) => 1,
+        }
+    }
+}
+
 /// The kill commands that stop the scripts of a request.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Kill {
@@ -118,10 +129,7 @@ impl Node {
         commands: &[Vec<Vec<u8>>],
     ) -> Result<Transaction, GatewayError> {
         let outcome = self.transaction_unrecorded(commands).await;
-        self.record(&outcome, |transaction| match transaction {
-            Transaction::Committed(values) => error_replies(values),
-            Transaction::Discarded(_) => 1,
-        });
+        self.record(&outcome, Transaction::error_replies);
         outcome
     }
 

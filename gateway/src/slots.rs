@@ -6,43 +6,14 @@
 //! clear 400 (Redis would refuse it too, but only after the gateway had picked a node, and a
 //! transaction would then be half queued), and to name the slot a `SCAN` cursor is on. The client
 //! library routes single commands by a table of its own that it does not expose, so the gateway keeps
-//! this one: where each command's keys are ([`key_indexes`]), the slot of a key ([`slot`]), and the
+//! this one: where each command's keys are ([`key_indexes`]), the slot of a key ([`slot`], the library's), and the
 //! arithmetic of the cluster-wide `SCAN` cursor ([`ScanCursor`]).
 
 use std::fmt;
 
-/// Hash slots in a Redis Cluster.
-pub const SLOTS: u16 = 16384;
-
-/// The hash slot of `key`, as Redis computes it: CRC16 (XMODEM) of the key, or of its hash tag (the
-/// bytes between the first `{` and the next `}`, when not empty), modulo [`SLOTS`].
-pub fn slot(key: &[u8]) -> u16 {
-    crc16(hash_tag(key).unwrap_or(key)) % SLOTS
-}
-
-fn hash_tag(key: &[u8]) -> Option<&[u8]> {
-    let open = key.iter().position(|&b| b == b'{')?;
-    let close = key[open + 1..].iter().position(|&b| b == b'}')?;
-    let tag = &key[open + 1..open + 1 + close];
-    (!tag.is_empty()).then_some(tag)
-}
-
-/// CRC16-CCITT, XMODEM variant (polynomial 0x1021, initial value 0), bit by bit: keys are short, and
-/// the table-driven version would only save nanoseconds per request.
-fn crc16(bytes: &[u8]) -> u16 {
-    let mut crc: u16 = 0;
-    for &byte in bytes {
-        crc ^= u16::from(byte) << 8;
-        for _ in 0..8 {
-            crc = if crc & 0x8000 != 0 {
-                (crc << 1) ^ 0x1021
-            } else {
-                crc << 1
-            };
-        }
-    }
-    crc
-}
+/// The slot function and slot count are the library's own (`redge::slot`), so the gateway and the keys
+/// redge builds agree by construction.
+pub use redge::slot::{SLOTS, slot};
 
 /// Commands that take no key (or whose first argument is not a key): in cluster mode they are routed
 /// by the client library's table (one node, every master, or any node).
@@ -290,32 +261,6 @@ mod tests {
     fn keys(items: &[&str]) -> Vec<usize> {
         let args = args(items);
         key_indexes(&items[0].to_ascii_uppercase(), &args)
-    }
-
-    #[test]
-    fn slots_match_redis() {
-        // The CRC16/XMODEM check value.
-        assert_eq!(crc16(b"123456789"), 0x31C3);
-        assert_eq!(slot(b"foo"), 12182);
-        // As a redis-server 7.0 answered CLUSTER KEYSLOT for each.
-        for (key, expected) in [
-            ("bar", 5061),
-            ("hello", 866),
-            ("user:1000", 1649),
-            ("{user1000}.following", 3443),
-            ("a{}b", 13694),
-            ("rate:{ip:1.2.3.4}:min", 5271),
-            ("ü", 9552),
-        ] {
-            assert_eq!(slot(key.as_bytes()), expected, "{key}");
-        }
-        assert_eq!(slot(b"{user1}:a"), slot(b"user1"));
-        assert_eq!(
-            slot(b"{}a"),
-            crc16(b"{}a") % SLOTS,
-            "an empty tag hashes the whole key"
-        );
-        assert_eq!(slot(b"a{b}{c}"), slot(b"b"), "only the first tag counts");
     }
 
     #[test]

@@ -9,8 +9,9 @@ mod common;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use common::cluster::http::{batch, gateway, results, run, run_at};
 use common::cluster::{Cluster, on};
-use common::{Gateway, TOKEN, gateway_with, post};
+use common::{TOKEN, gateway_with};
 use futures_util::StreamExt as _;
 use redge_gateway::{AppState, Config};
 use serde_json::{Value, json};
@@ -20,38 +21,6 @@ static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn cluster() -> &'static Cluster {
     CLUSTER.get_or_init(Cluster::start)
-}
-
-async fn gateway(cluster: &Cluster) -> Gateway {
-    gateway_with(Config::cluster(&cluster.seeds(), TOKEN)).await
-}
-
-/// One command, plain JSON replies: status and body.
-async fn run(gw: &Gateway, args: Value) -> (u16, Value) {
-    run_at(&gw.url, args).await
-}
-
-/// [`run`] on the gateway at `base`.
-async fn run_at(base: &str, args: Value) -> (u16, Value) {
-    let answer = post(&format!("{base}/"), Some(TOKEN), false, args.to_string()).await;
-    (answer.status, answer.json)
-}
-
-/// A batch on `/pipeline` or `/multi-exec`, plain JSON replies.
-async fn batch(gw: &Gateway, route: &str, commands: Value) -> (u16, Value) {
-    let url = format!("{}/{route}", gw.url);
-    let answer = post(&url, Some(TOKEN), false, commands.to_string()).await;
-    (answer.status, answer.json)
-}
-
-/// The `result` of each entry of a batch answer.
-fn results(answer: &Value) -> Vec<Value> {
-    answer
-        .as_array()
-        .unwrap_or_else(|| panic!("not a batch answer: {answer}"))
-        .iter()
-        .map(|entry| entry.get("result").cloned().unwrap_or(entry.clone()))
-        .collect()
 }
 
 fn error_of(body: &Value) -> &str {

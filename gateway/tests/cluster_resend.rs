@@ -14,9 +14,8 @@ mod common;
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use common::cluster::http::{batch, gateway, results, run};
 use common::cluster::{Cluster, on, wait_until};
-use common::{Gateway, TOKEN, gateway_with, post};
-use redge_gateway::Config;
 use serde_json::{Value, json};
 
 static CLUSTER: OnceLock<Cluster> = OnceLock::new();
@@ -24,39 +23,6 @@ static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn cluster() -> &'static Cluster {
     CLUSTER.get_or_init(Cluster::start)
-}
-
-async fn gateway(cluster: &Cluster) -> Gateway {
-    gateway_with(Config::cluster(&cluster.seeds(), TOKEN)).await
-}
-
-/// One command, plain JSON replies: status and body.
-async fn run(gw: &Gateway, args: Value) -> (u16, Value) {
-    let answer = post(
-        &format!("{}/", gw.url),
-        Some(TOKEN),
-        false,
-        args.to_string(),
-    )
-    .await;
-    (answer.status, answer.json)
-}
-
-/// A batch on `/pipeline` or `/multi-exec`, plain JSON replies.
-async fn batch(gw: &Gateway, route: &str, commands: Value) -> (u16, Value) {
-    let url = format!("{}/{route}", gw.url);
-    let answer = post(&url, Some(TOKEN), false, commands.to_string()).await;
-    (answer.status, answer.json)
-}
-
-/// The `result` of each entry of a batch answer.
-fn results(answer: &Value) -> Vec<Value> {
-    answer
-        .as_array()
-        .unwrap_or_else(|| panic!("not a batch answer: {answer}"))
-        .iter()
-        .map(|entry| entry.get("result").cloned().unwrap_or(entry.clone()))
-        .collect()
 }
 
 /// A key's value on the node at `port`, read there directly.

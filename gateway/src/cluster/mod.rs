@@ -267,7 +267,7 @@ impl Cluster {
                         return self.exclusive(cmds, slot, kill, unit).await;
                     }
                     let mut conn = self.shared().await?;
-                    // Commands that reach a node which no longer serves their slot are answered
+                    // Commands that reach a node which does not serve their slot (any more) are answered
                     // `MOVED` without running; only those are sent again (`resend.rs`).
                     self.within(resend::pipeline(&mut conn, cmds, slot, unit, &self.epoch))
                         .await
@@ -301,10 +301,7 @@ impl Cluster {
         commands: &[Vec<Vec<u8>>],
     ) -> Result<Transaction, GatewayError> {
         let outcome = self.transaction_unrecorded(commands).await;
-        count(&self.metrics, &outcome, |transaction| match transaction {
-            Transaction::Committed(values) => error_replies(values),
-            Transaction::Discarded(_) => 1,
-        });
+        count(&self.metrics, &outcome, Transaction::error_replies);
         outcome
     }
 

@@ -357,3 +357,44 @@ pub fn wait_until(limit: Duration, what: &str, mut check: impl FnMut() -> bool) 
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// Over HTTP, with plain JSON replies: what the cluster suites send through the gateway.
+pub mod http {
+    use serde_json::Value;
+
+    use super::super::{Gateway, TOKEN, gateway_with, post};
+    use super::Cluster;
+
+    /// A gateway in cluster mode in front of `cluster`.
+    pub async fn gateway(cluster: &Cluster) -> Gateway {
+        gateway_with(redge_gateway::Config::cluster(&cluster.seeds(), TOKEN)).await
+    }
+
+    /// One command: status and body.
+    pub async fn run(gw: &Gateway, args: Value) -> (u16, Value) {
+        run_at(&gw.url, args).await
+    }
+
+    /// [`run`] on the gateway at `base`.
+    pub async fn run_at(base: &str, args: Value) -> (u16, Value) {
+        let answer = post(&format!("{base}/"), Some(TOKEN), false, args.to_string()).await;
+        (answer.status, answer.json)
+    }
+
+    /// A batch on `/pipeline` or `/multi-exec`.
+    pub async fn batch(gw: &Gateway, route: &str, commands: Value) -> (u16, Value) {
+        let url = format!("{}/{route}", gw.url);
+        let answer = post(&url, Some(TOKEN), false, commands.to_string()).await;
+        (answer.status, answer.json)
+    }
+
+    /// The `result` of each entry of a batch answer.
+    pub fn results(answer: &Value) -> Vec<Value> {
+        answer
+            .as_array()
+            .unwrap_or_else(|| panic!("not a batch answer: {answer}"))
+            .iter()
+            .map(|entry| entry.get("result").cloned().unwrap_or(entry.clone()))
+            .collect()
+    }
+}
