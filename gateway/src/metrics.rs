@@ -64,6 +64,18 @@ pub enum RedisError {
     Unavailable = 1,
 }
 
+/// Why something was sent to Redis Cluster again (see `cluster/resend.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resent {
+    /// `MOVED` or `READONLY`: sent again by slot, to the slot's new master.
+    Moved = 0,
+    /// `ASK`: sent again to the node importing the slot, after `ASKING`.
+    Ask = 1,
+    /// `TRYAGAIN`, `CLUSTERDOWN`, `MASTERDOWN`, `LOADING`, a node that could not be reached, or a
+    /// read after any error: sent again after a wait.
+    Wait = 2,
+}
+
 /// One latency histogram: a count per bucket (not cumulative; the last is `+Inf`) and the sum.
 struct Histogram {
     buckets: [AtomicU64; LATENCY_BUCKETS_US.len() + 1],
@@ -102,6 +114,9 @@ pub struct Metrics {
     connections_refused: AtomicU64,
     scripts_killed: AtomicU64,
     scripts_unkillable: AtomicU64,
+    /// Per [`Resent`].
+    cluster_resends: [AtomicU64; 3],
+    cluster_gave_up: AtomicU64,
 }
 
 /// The per-request counters of one server thread, on cache lines of their own (the tables are
@@ -147,6 +162,8 @@ impl Metrics {
             connections_refused: AtomicU64::new(0),
             scripts_killed: AtomicU64::new(0),
             scripts_unkillable: AtomicU64::new(0),
+            cluster_resends: std::array::from_fn(|_| AtomicU64::new(0)),
+            cluster_gave_up: AtomicU64::new(0),
         }
     }
 
@@ -228,6 +245,16 @@ impl Metrics {
     /// Counts a script past its deadline that could not be stopped (it had written).
     pub fn script_unkillable(&self) {
         self.scripts_unkillable.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a command, pipeline or transaction sent to Redis Cluster again, and why.
+    pub fn cluster_resend(&self, why: Resent) {
+        self.cluster_resends[why as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a request Redis Cluster still refused at the gateway's last send (answered 503).
+    pub fn cluster_gave_up(&self) {
+        self.cluster_gave_up.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The exposition text of every counter and of `gauges`.
@@ -386,6 +413,28 @@ impl Metrics {
             "redge_gateway_scripts_unkillable_total",
             "Scripts past their deadline that could not be stopped because they had written.",
             load(&self.scripts_unkillable),
+        );
+        header(
+            &mut out,
+            "redge_gateway_cluster_resends_total",
+            "counter",
+            "Redis Cluster mode: sends repeated because the cluster did not run what was sent, by reason \
+             (moved: MOVED or READONLY; ask: ASK; wait: TRYAGAIN, CLUSTERDOWN, an unreachable node, or a \
+             read after any error). Zero on a single node.",
+        );
+        for (k, reason) in ["moved", "ask", "wait"].iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "redge_gateway_cluster_resends_total{{reason=\"{reason}\"}} {}",
+                load(&self.cluster_resends[k])
+            );
+        }
+        counter(
+            &mut out,
+            "redge_gateway_cluster_gave_up_total",
+            "Redis Cluster mode: requests answered 503 because the cluster still refused them at the last \
+             send (a slot without a master for longer than the request's deadline allows).",
+            load(&self.cluster_gave_up),
         );
         out
     }

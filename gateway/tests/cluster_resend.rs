@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use common::cluster::http::{batch, gateway, results, run};
 use common::cluster::{Cluster, on, wait_until};
+use common::{sample, scrape};
 use serde_json::{Value, json};
 
 static CLUSTER: OnceLock<Cluster> = OnceLock::new();
@@ -233,10 +234,12 @@ async fn moved_is_followed_once_by_commands_pipelines_scripts_and_transactions()
     let from = cluster.master_of(slot);
     let to = cluster.masters().into_iter().find(|&m| m != from).unwrap();
 
-    // Each kind of request reaches the old master first, is answered MOVED, and runs once on the
-    // new one.
+    // Each kind of request runs once on the new master. One that reaches the old master first (a
+    // connection whose slot map is older than the move) is answered MOVED and sent again once;
+    // connections opened after a redirect learn the new map when they open and go straight there.
     let script = "return redis.call('INCR', KEYS[1])";
     let mut expected = 0;
+    let mut resent = 0.0;
     for kind in ["command", "pipeline", "script", "transaction"] {
         let to_now = if cluster.master_of(slot) == from {
             to
@@ -260,7 +263,39 @@ async fn moved_is_followed_once_by_commands_pipelines_scripts_and_transactions()
         };
         assert_eq!(answer, (200, json!({"result": expected})), "{kind}");
         assert_eq!(value_on(to_now, key), expected.to_string(), "{kind}");
+        let now = resends(&gw.url).await;
+        assert_eq!(&now[1..], [0.0, 0.0], "{kind}: only MOVED was followed");
+        let this = now[0] - resent;
+        // The command's connection is the one the first SET used: it had the old map.
+        let least = if kind == "command" { 1.0 } else { 0.0 };
+        assert!(
+            (least..=1.0).contains(&this),
+            "{kind}: sent again {this} times"
+        );
+        resent = now[0];
     }
+    assert_gave_up_none(&gw.url).await;
+}
+
+/// The gateway's counts of repeated sends by reason: moved, ask, wait.
+async fn resends(base: &str) -> [f64; 3] {
+    let metrics = scrape(base).await;
+    ["moved", "ask", "wait"].map(|reason| {
+        sample(
+            &metrics,
+            "redge_gateway_cluster_resends_total",
+            &[("reason", reason)],
+        )
+    })
+}
+
+/// No request was answered 503 for a cluster that kept refusing it.
+async fn assert_gave_up_none(base: &str) {
+    let metrics = scrape(base).await;
+    assert_eq!(
+        sample(&metrics, "redge_gateway_cluster_gave_up_total", &[]),
+        0.0
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -323,4 +358,7 @@ async fn during_a_migration_only_the_commands_redis_redirected_are_sent_again() 
     cluster.end_move(slot, to);
     assert_eq!(value_on(to, moved), "14");
     assert_eq!(value_on(to, stays), "21");
+    // The pipeline, the command, the script and the transaction: each sent again once, after ASK.
+    assert_eq!(resends(&gw.url).await, [0.0, 4.0, 0.0]);
+    assert_gave_up_none(&gw.url).await;
 }

@@ -43,7 +43,8 @@ impl Cluster {
             None => self.connect().await?,
         };
         let outcome = {
-            let call = resend::pipeline(&mut conn, commands, slot, unit, &self.epoch);
+            let watch = self.watch();
+            let call = resend::pipeline(&mut conn, commands, slot, unit, &watch);
             let mut call = std::pin::pin!(call);
             match tokio::time::timeout(self.deadline, call.as_mut()).await {
                 Ok(outcome) => outcome.map_err(|e| {

@@ -164,7 +164,7 @@ impl Cluster {
         }
         let mut conn = self.shared().await?;
         reply(
-            self.within(resend::command(&mut conn, args, &self.epoch))
+            self.within(resend::command(&mut conn, args, &self.watch()))
                 .await?,
         )
     }
@@ -269,7 +269,7 @@ impl Cluster {
                     let mut conn = self.shared().await?;
                     // Commands that reach a node which does not serve their slot (any more) are answered
                     // `MOVED` without running; only those are sent again (`resend.rs`).
-                    self.within(resend::pipeline(&mut conn, cmds, slot, unit, &self.epoch))
+                    self.within(resend::pipeline(&mut conn, cmds, slot, unit, &self.watch()))
                         .await
                 }
             });
@@ -398,6 +398,14 @@ impl Cluster {
         let conn = self.connect().await?;
         *cell.lock().unwrap_or_else(|e| e.into_inner()) = Some((epoch, conn.clone()));
         Ok(conn)
+    }
+
+    /// What the resend loop reports to: the failure epoch and the counters.
+    fn watch(&self) -> resend::Watch<'_> {
+        resend::Watch {
+            epoch: &self.epoch,
+            metrics: &self.metrics,
+        }
     }
 
     /// The current failure epoch (see the module docs).

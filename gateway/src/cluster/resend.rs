@@ -48,6 +48,7 @@ use redis::{
 
 use super::{error_value, master_of};
 use crate::backend::build;
+use crate::metrics::{Metrics, Resent};
 
 /// A cluster connection whose node connections keep every answer of a mixed pipeline.
 pub(crate) type Conn = ClusterConnection<NodeConnection>;
@@ -115,19 +116,44 @@ impl Resend {
     }
 }
 
-/// Counts `e` in `failures` when it says a node connection failed or the topology is changing.
-fn note(failures: &AtomicU64, e: &RedisError) {
-    if e.is_io_error() || Resend::of_error(e).is_some() {
-        failures.fetch_add(1, Ordering::AcqRel);
-    }
+/// What the sends of one call report to: the cluster's failure epoch (see the parent module) and
+/// the gateway's counters.
+pub(crate) struct Watch<'a> {
+    pub(crate) epoch: &'a AtomicU64,
+    pub(crate) metrics: &'a Metrics,
 }
 
-/// The error a request gets when Redis still refused it at the last send: 503 with the last refusal.
-fn gave_up(slot: Option<u16>, sends: u32, last: &str) -> RedisError {
-    let what = slot.map_or_else(|| "the command".to_owned(), |slot| format!("slot {slot}"));
-    RedisError::from(std::io::Error::other(format!(
-        "the cluster did not serve {what} after {sends} attempts (last answer: {last})"
-    )))
+impl Watch<'_> {
+    /// Moves the failure epoch on: a node connection failed or the topology is changing.
+    fn failed(&self) {
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Moves the failure epoch on when `e` says a node connection failed or the topology changes.
+    fn note(&self, e: &RedisError) {
+        if e.is_io_error() || Resend::of_error(e).is_some() {
+            self.failed();
+        }
+    }
+
+    /// Counts the send about to be repeated `how`.
+    fn again(&self, how: &Resend) {
+        self.metrics.cluster_resend(match how {
+            Resend::BySlot => Resent::Moved,
+            Resend::Ask { .. } => Resent::Ask,
+            Resend::AfterWait => Resent::Wait,
+        });
+    }
+
+    /// The error a request gets when Redis still refused it at the last send: 503 with the last
+    /// refusal; counted.
+    fn gave_up(&self, slot: Option<u16>, sends: u32, last: &str) -> RedisError {
+        self.metrics.cluster_gave_up();
+        let what = slot.map_or_else(|| "the command".to_owned(), |slot| format!("slot {slot}"));
+        RedisError::from(std::io::Error::other(format!(
+            "the cluster did not serve {what} after {sends} attempts (last answer: {last})"
+        )))
+    }
 }
 
 /// Whether send number `sends` (counted from 1) waits before the next: always after a refusal that
@@ -232,7 +258,7 @@ impl Connect for NodeConnection {
 pub(crate) async fn command(
     conn: &mut Conn,
     args: &[Vec<u8>],
-    failures: &AtomicU64,
+    watch: &Watch<'_>,
 ) -> RedisResult<Value> {
     let cmd = build(args);
     let read_only = redge::client::read_only::is_read_only(args);
@@ -269,7 +295,7 @@ pub(crate) async fn command(
             Ok(value) => return Ok(value),
             Err(e) => e,
         };
-        note(failures, &e);
+        watch.note(&e);
         let next = match Resend::of_error(&e) {
             Some(next) if single => next,
             _ if read_only => Resend::AfterWait,
@@ -277,11 +303,12 @@ pub(crate) async fn command(
         };
         if sends >= MAX_SENDS {
             return Err(if Resend::of_error(&e).is_some() {
-                gave_up(None, sends, &e.to_string())
+                watch.gave_up(None, sends, &e.to_string())
             } else {
                 e
             });
         }
+        watch.again(&next);
         if waits(&next, sends) {
             tokio::time::sleep(wait_before(sends)).await;
         }
@@ -291,7 +318,12 @@ pub(crate) async fn command(
 
 /// Runs a read-only command (`SCAN` on one master, `CLUSTER SLOTS`) at `routing`; sent again after
 /// any error, since a read may run twice: at once after `MOVED`, else after a wait.
-pub(crate) async fn read(conn: &mut Conn, cmd: Cmd, routing: RoutingInfo) -> RedisResult<Value> {
+pub(crate) async fn read(
+    conn: &mut Conn,
+    cmd: Cmd,
+    routing: RoutingInfo,
+    watch: &Watch<'_>,
+) -> RedisResult<Value> {
     let mut sends = 0;
     loop {
         sends += 1;
@@ -299,10 +331,14 @@ pub(crate) async fn read(conn: &mut Conn, cmd: Cmd, routing: RoutingInfo) -> Red
             Ok(value) => return Ok(value),
             Err(e) => e,
         };
+        watch.note(&e);
         if sends >= MAX_SENDS {
             return Err(e);
         }
-        if Resend::of_error(&e) != Some(Resend::BySlot) {
+        if Resend::of_error(&e) == Some(Resend::BySlot) {
+            watch.again(&Resend::BySlot);
+        } else {
+            watch.again(&Resend::AfterWait);
             tokio::time::sleep(wait_before(sends)).await;
         }
     }
@@ -330,7 +366,7 @@ pub(crate) async fn pipeline(
     commands: Vec<Cmd>,
     slot: u16,
     unit: Unit,
-    failures: &AtomicU64,
+    watch: &Watch<'_>,
 ) -> RedisResult<Vec<Value>> {
     let (whole, read_only) = match unit {
         Unit::Each { read_only } => (false, read_only),
@@ -379,7 +415,7 @@ pub(crate) async fn pipeline(
                     answers[i] = Some(value);
                 }
                 if next.is_some() {
-                    failures.fetch_add(1, Ordering::AcqRel);
+                    watch.failed();
                 }
                 match next {
                     None => break,
@@ -388,7 +424,7 @@ pub(crate) async fn pipeline(
                             .first()
                             .and_then(|&i| answers[i].as_ref())
                             .map_or_else(String::new, |v| format!("{v:?}"));
-                        return Err(gave_up(Some(slot), sends, &last));
+                        return Err(watch.gave_up(Some(slot), sends, &last));
                     }
                     Some(next) => {
                         if !whole {
@@ -399,10 +435,10 @@ pub(crate) async fn pipeline(
                 }
             }
             Err(e) => {
-                note(failures, &e);
+                watch.note(&e);
                 match Resend::of_error(&e) {
                     Some(_) if sends >= MAX_SENDS => {
-                        return Err(gave_up(Some(slot), sends, &e.to_string()));
+                        return Err(watch.gave_up(Some(slot), sends, &e.to_string()));
                     }
                     Some(next) => next,
                     None if read_only && sends < MAX_SENDS => Resend::AfterWait,
@@ -410,6 +446,7 @@ pub(crate) async fn pipeline(
                 }
             }
         };
+        watch.again(&next);
         if waits(&next, sends) {
             tokio::time::sleep(wait_before(sends)).await;
         }

@@ -32,6 +32,7 @@ impl Cluster {
                 &mut conn,
                 build(&command),
                 RoutingInfo::SingleNode(master_of(cursor.slot)),
+                &self.watch(),
             ))
             .await?,
         )?;
@@ -73,6 +74,7 @@ impl Cluster {
                 conn,
                 command,
                 RoutingInfo::SingleNode(SingleNodeRoutingInfo::Random),
+                &self.watch(),
             ))
             .await?,
         )?;
