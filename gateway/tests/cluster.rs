@@ -11,8 +11,7 @@ use std::time::{Duration, Instant};
 
 use common::cluster::http::{batch, gateway, results, run, run_at};
 use common::cluster::{Cluster, on};
-use common::{TOKEN, gateway_with};
-use futures_util::StreamExt as _;
+use common::{Events, TOKEN, gateway_with};
 use redge_gateway::{AppState, Config};
 use serde_json::{Value, json};
 
@@ -452,6 +451,15 @@ async fn dbsize_keys_and_flushall_cover_every_master() {
     assert_eq!(run(&gw, json!(["DBSIZE"])).await.1, json!({"result": 30}));
     let (_, keys) = run(&gw, json!(["KEYS", "count-*"])).await;
     assert_eq!(keys["result"].as_array().map(Vec::len), Some(30));
+    // FLUSHDB means what FLUSHALL means: every master's keys go.
+    assert_eq!(
+        run(&gw, json!(["FLUSHDB"])).await.1,
+        json!({"result": "OK"})
+    );
+    for master in &masters {
+        assert_eq!(on(*master, &["DBSIZE"]).trim(), "0", "flushed on {master}");
+    }
+    assert_eq!(run(&gw, json!(["DBSIZE"])).await.1, json!({"result": 0}));
 }
 
 #[tokio::test]
@@ -461,41 +469,31 @@ async fn sse_subscribers_see_publishes_from_every_master() {
     let mut config = Config::cluster(&cluster.seeds(), TOKEN);
     config.heartbeat_ms = 100;
     let gw = gateway_with(config).await;
-    let response = reqwest::Client::new()
-        .get(format!("{}/subscribe/cluster-news", gw.url))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let mut stream = response.bytes_stream();
-    let mut text = String::new();
-    let mut until = async |needle: &str, text: &mut String| {
-        while !text.contains(needle) {
-            let chunk = tokio::time::timeout(Duration::from_secs(5), stream.next())
-                .await
-                .unwrap_or_else(|_| panic!("no {needle:?} in {text:?}"))
-                .expect("the stream ended")
-                .unwrap();
-            text.push_str(&String::from_utf8_lossy(&chunk));
-        }
-    };
-    until("data: subscribe,cluster-news,1\n\n", &mut text).await;
-    // A publish on any node reaches the subscriber, whichever node it subscribed on.
+    let (_, _, mut channel) = Events::open(&format!("{}/subscribe/cluster-news", gw.url)).await;
+    channel.until("data: subscribe,cluster-news,1\n\n").await;
+    let (_, _, mut pattern) = Events::open(&format!("{}/psubscribe/cluster-*", gw.url)).await;
+    pattern.until("data: psubscribe,cluster-*,1\n\n").await;
+    // A publish on any node reaches both subscribers, whichever node each subscribed on.
     for node in &cluster.nodes {
-        on(
-            node.port,
-            &["PUBLISH", "cluster-news", &format!("from {}", node.port)],
-        );
-        until(
-            &format!("data: message,cluster-news,from {}\n\n", node.port),
-            &mut text,
-        )
-        .await;
+        let message = format!("from {}", node.port);
+        on(node.port, &["PUBLISH", "cluster-news", &message]);
+        channel
+            .until(&format!("data: message,cluster-news,{message}\n\n"))
+            .await;
+        pattern
+            .until(&format!(
+                "data: pmessage,cluster-*,cluster-news,{message}\n\n"
+            ))
+            .await;
     }
     let (status, _) = run(&gw, json!(["PUBLISH", "cluster-news", "via gateway"])).await;
     assert_eq!(status, 200);
-    until("data: message,cluster-news,via gateway\n\n", &mut text).await;
+    channel
+        .until("data: message,cluster-news,via gateway\n\n")
+        .await;
+    pattern
+        .until("data: pmessage,cluster-*,cluster-news,via gateway\n\n")
+        .await;
 }
 
 #[tokio::test]

@@ -4,51 +4,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Redis, TOKEN, command, gateway_with, numsub};
+use common::{Events, Redis, TOKEN, command, gateway_with, numsub};
 use futures_util::StreamExt as _;
 use redge_gateway::Config;
 use serde_json::json;
-
-/// An open event stream and the text read from it so far.
-struct Events {
-    stream: futures_util::stream::BoxStream<'static, reqwest::Result<axum::body::Bytes>>,
-    text: String,
-}
-
-impl Events {
-    async fn open(url: &str) -> (u16, Option<String>, Events) {
-        let response = reqwest::Client::new()
-            .post(url)
-            .bearer_auth(TOKEN)
-            .header("Accept", "text/event-stream")
-            .body("[]")
-            .send()
-            .await
-            .unwrap();
-        let status = response.status().as_u16();
-        let content_type = response
-            .headers()
-            .get("content-type")
-            .map(|v| v.to_str().unwrap().to_owned());
-        let events = Events {
-            stream: response.bytes_stream().boxed(),
-            text: String::new(),
-        };
-        (status, content_type, events)
-    }
-
-    /// Reads until `needle` has arrived (the test's own timeout bounds the wait).
-    async fn until(&mut self, needle: &str) {
-        while !self.text.contains(needle) {
-            let chunk = tokio::time::timeout(Duration::from_secs(5), self.stream.next())
-                .await
-                .unwrap_or_else(|_| panic!("no {needle:?} in {:?}", self.text))
-                .expect("stream ended")
-                .unwrap();
-            self.text.push_str(&String::from_utf8_lossy(&chunk));
-        }
-    }
-}
 
 fn fast_heartbeat(redis: &Redis) -> Config {
     let mut config = Config::new(&redis.url(), TOKEN);

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 pub mod cluster;
 
+use futures_util::StreamExt as _;
 use redge_gateway::{AppState, Config};
 
 pub const TOKEN: &str = "test-token";
@@ -384,4 +385,46 @@ pub fn sample(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &s
         .collect();
     assert!(found.len() <= 1, "{name} {labels:?} matches {found:?}");
     found.first().copied().unwrap_or(0.0)
+}
+
+/// An open SSE stream from the gateway (opened with `POST`, as a browser's `fetch` would) and the
+/// text read from it so far.
+pub struct Events {
+    pub stream: futures_util::stream::BoxStream<'static, reqwest::Result<axum::body::Bytes>>,
+    pub text: String,
+}
+
+impl Events {
+    pub async fn open(url: &str) -> (u16, Option<String>, Events) {
+        let response = reqwest::Client::new()
+            .post(url)
+            .bearer_auth(TOKEN)
+            .header("Accept", "text/event-stream")
+            .body("[]")
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let events = Events {
+            stream: response.bytes_stream().boxed(),
+            text: String::new(),
+        };
+        (status, content_type, events)
+    }
+
+    /// Reads until `needle` has arrived (the test's own timeout bounds the wait).
+    pub async fn until(&mut self, needle: &str) {
+        while !self.text.contains(needle) {
+            let chunk = tokio::time::timeout(Duration::from_secs(5), self.stream.next())
+                .await
+                .unwrap_or_else(|_| panic!("no {needle:?} in {:?}", self.text))
+                .expect("stream ended")
+                .unwrap();
+            self.text.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
 }
