@@ -14,6 +14,7 @@ export type {
   ClientTuning,
   Decision,
   IssuedSession,
+  LeaseOptions,
   LimiterSettings,
   LimitOptions,
   LoadedSession,

@@ -208,6 +208,7 @@ enum Prepared<'l> {
         pending: redge::session::Pending<Option<redge::session::Loaded>>,
     },
     Limit {
+        limiter: &'l LimiterInner,
         pending: redge::Result<redge::ratelimit::Pending<'l, SystemClock>>,
         legacy_headers: bool,
     },
@@ -243,6 +244,7 @@ async fn run(client: &Rc<RedisClient>, ops: Vec<Op>) -> JsResult<JsValue> {
                     .map(|p| (p.as_str(), identifier.as_str()))
                     .collect();
                 Prepared::Limit {
+                    limiter,
                     pending: plan.limit(limiter, &subjects, *cost),
                     legacy_headers: *legacy_headers,
                 }
@@ -276,11 +278,13 @@ async fn run(client: &Rc<RedisClient>, ops: Vec<Op>) -> JsResult<JsValue> {
                 }
             },
             Prepared::Limit {
+                limiter,
                 pending,
                 legacy_headers,
             } => {
                 let decision = pending.map_err(|e| convert::redge_error(&e))?.finish();
-                convert::to_value(&shapes::decision(&decision, now, legacy_headers))?
+                let background = crate::ratelimit::background(client, limiter);
+                crate::ratelimit::decision_value(&decision, now, legacy_headers, background)?
             }
             Prepared::Lookup { state, pending } => {
                 let read = pending.finish();

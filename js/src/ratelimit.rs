@@ -1,5 +1,11 @@
 //! `RateLimiter`: redge's limiter (GCRA, sliding and fixed windows, token bucket; several policies in
-//! one round trip; a local block cache; a failure policy) behind Promises.
+//! one round trip; a local block cache; leased quota for hot identifiers; a failure policy) behind
+//! Promises.
+//!
+//! Every decision carries `pending`, a Promise of the background work the check left due (lease
+//! renewals, refunds owed when policies' keys live in different slots). It is already running when
+//! the decision resolves; a Worker hands it to `ctx.waitUntil` so that the work is not cut off after
+//! the response, as with `@upstash/ratelimit`'s `pending`.
 
 use std::rc::Rc;
 
@@ -46,6 +52,11 @@ impl RateLimiter {
         }
         if let Some(ms) = config.timeout_ms {
             inner = inner.with_timeout_ms(ms);
+        }
+        if let Some(leases) = config.leases {
+            inner = inner
+                .leases(leases)
+                .map_err(|e| invalid("RateLimiter options", e))?;
         }
         Ok(RateLimiter {
             client: Rc::clone(&client.inner),
@@ -162,7 +173,7 @@ pub(crate) fn selected(
 }
 
 async fn decide(
-    client: &RedisClient,
+    client: &Rc<RedisClient>,
     inner: &Inner,
     id: &str,
     names: &[String],
@@ -175,5 +186,44 @@ async fn decide(
         .check(client, &subjects, cost)
         .await
         .map_err(|e| convert::redge_error(&e))?;
-    convert::to_value(&shapes::decision(&decision, now, legacy))
+    decision_value(&decision, now, legacy, background(client, inner))
+}
+
+/// A decision as JavaScript sees it, with `pending` set to the check's background work.
+pub(crate) fn decision_value(
+    decision: &redge::ratelimit::Decision,
+    now_ms: u64,
+    legacy: bool,
+    pending: Promise,
+) -> JsResult<JsValue> {
+    let value = convert::to_value(&shapes::decision(decision, now_ms, legacy))?;
+    js_sys::Reflect::set(&value, &JsValue::from_str("pending"), &pending)?;
+    Ok(value)
+}
+
+/// The background work `inner` has due after a check (lease renewals, refunds owed across slots), as a
+/// Promise that resolves once it is done. It starts now; it never rejects (a failed renewal is
+/// counted as one, and the next check decides with a round trip).
+pub(crate) fn background(client: &Rc<RedisClient>, inner: &Inner) -> Promise {
+    let running: Array = [
+        inner.refund_task(Rc::clone(client)),
+        inner.lease_renewal(Rc::clone(client)),
+    ]
+    .into_iter()
+    .flatten()
+    .map(|task| {
+        JsValue::from(convert::promise(async move {
+            task.await;
+            Ok(JsValue::UNDEFINED)
+        }))
+    })
+    .collect();
+    if running.length() == 0 {
+        return Promise::resolve(&JsValue::UNDEFINED);
+    }
+    let all = Promise::all(&running);
+    convert::promise(async move {
+        wasm_bindgen_futures::JsFuture::from(all).await?;
+        Ok(JsValue::UNDEFINED)
+    })
 }

@@ -95,6 +95,22 @@ export interface LimiterSettings {
   timeoutMs?: number;
   /** Also emit `X-RateLimit-Limit`, `X-RateLimit-Remaining` and `X-RateLimit-Reset`. */
   legacyHeaders?: boolean;
+  /** Decide identifiers this isolate sees often from quota leased from Redis up front, with no round trip on the request's path (`fixedWindow` policies only): `true` for the defaults, or the settings to change. Never an over-admission; see the README for the bound on under-admission. Hand each decision's `pending` to `ctx.waitUntil`. */
+  leases?: boolean | LeaseOptions;
+}
+
+/** `leases` settings; every one is optional. */
+export interface LeaseOptions {
+  /** Requests per period this isolate must see of an identifier before it leases (default 20). */
+  hotAfter?: number;
+  /** The largest lease, in percent of the limit, 1 to 100 (default 10). */
+  maxPercent?: number;
+  /** How long one lease should last at the observed rate, in ms: it sets the lease size (default 2000). */
+  renewEveryMs?: number;
+  /** How far ahead another caller's clock may be, in ms: a lease stops this much before its window ends (default 250). */
+  maxSkewMs?: number;
+  /** How long a renewal waits for Redis, in ms (default 1000). */
+  timeoutMs?: number;
 }
 
 /** `new RateLimiter(client, options)`: one quota, or several named policies. */
@@ -114,7 +130,7 @@ export interface PolicySelection {
 }
 
 /** Why a decision came out as it did. */
-export type Reason = "withinLimit" | "limitExceeded" | "blockedLocally" | "failOpen" | "failClosed" | "localFallback";
+export type Reason = "withinLimit" | "limitExceeded" | "blockedLocally" | "failOpen" | "failClosed" | "localFallback" | "leased";
 
 /** One policy's part of a decision. */
 export interface PolicyDecision {
@@ -141,7 +157,7 @@ export interface Decision {
   reset: number;
   /** Ms until this request would pass; 0 when allowed. */
   retryAfter: number;
-  /** Why: Redis decided (`withinLimit`, `limitExceeded`), this isolate remembered a block (`blockedLocally`), or Redis failed and the failure policy answered. */
+  /** Why: Redis decided (`withinLimit`, `limitExceeded`), this isolate remembered a block (`blockedLocally`), units leased earlier paid for it (`leased`: `remaining` is then an estimate), or Redis failed and the failure policy answered. */
   reason: Reason;
   /** The deciding policy. */
   policy: string;
@@ -149,6 +165,8 @@ export interface Decision {
   policies: PolicyDecision[];
   /** `RateLimit-Policy`, `RateLimit`, and `Retry-After` when refused: pass to `new Response(body, { headers })`. */
   headers: Record<string, string>;
+  /** The background work this check left due (lease renewals), already running: pass to `ctx.waitUntil`. Resolves when done; never rejects. */
+  pending: Promise<void>;
 }
 
 /** What one entry of a `Batch` resolves to: `loadSession` a `LoadedSession` or `null`, `limit` a `Decision`, `lookup` a `CacheRead`. */

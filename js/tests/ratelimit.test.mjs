@@ -1,5 +1,6 @@
 // The RateLimiter against the real gateway and Redis: decisions and their headers, several policies in
-// one round trip, costs, peeks, resets, the block cache, the failure policies, and bad arguments.
+// one round trip, costs, peeks, resets, the block cache, leased quota, the failure policies, and bad
+// arguments.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Client, InvalidArgumentError, RateLimiter } from 'redge';
@@ -118,6 +119,10 @@ test('bad arguments reject with InvalidArgumentError naming what is wrong', asyn
     [{ policies: [{ name: 'a', limit: 1, periodMs: 1 }], limit: 2 }, /not both/],
     [{ limit: 5, periodMs: 1000, failure: 'maybe' }, /failure must be/],
     [{ limit: '5', periodMs: 1000 }, /invalid type/],
+    [{ limit: 5, periodMs: 1000, leases: true }, /leases apply to fixedWindow policies only/],
+    [{ limit: 5, periodMs: 1000, algorithm: 'fixedWindow', leases: { hotAfer: 3 } }, /unknown field `hotAfer`/],
+    [{ limit: 5, periodMs: 1000, algorithm: 'fixedWindow', leases: { maxPercent: 0 } }, /max_percent must be 1 to 100/],
+    [{ limit: 5, periodMs: 1000, algorithm: 'fixedWindow', leases: 'on' }, /true, false, or an object/],
   ]) {
     assert.throws(() => new RateLimiter(client, options), (e) => e instanceof InvalidArgumentError && pattern.test(e.message), String(pattern));
   }
@@ -128,4 +133,62 @@ test('bad arguments reject with InvalidArgumentError naming what is wrong', asyn
   const worker = new RateLimiter(client, { policies: [{ name: 'a', limit: 1, period_s: 60, algorithm: 'sliding_window' }] });
   assert.equal((await worker.limit(unique('worker-spelling'))).policies[0].periodMs, 60_000);
   assert.equal((await limiter.limit(unique('still-works'))).allowed, true);
+});
+
+// A window of an hour: a test crosses a window's end rarely, and `windows` counts it when it does.
+const leased = { limit: 100, periodMs: 3_600_000, algorithm: 'fixedWindow', leases: { hotAfter: 5, renewEveryMs: 3_600_000 } };
+/** How many fixed windows of `periodMs` the time from `start` to now touches. */
+const windows = (start, periodMs) => Math.floor(Date.now() / periodMs) - Math.floor(start / periodMs) + 1;
+
+test('leases: a hot identifier is decided without a round trip, and pending carries the renewals', async (t) => {
+  const own = new Client({ url, token });
+  const limiter = new RateLimiter(own, leased);
+  const id = unique('hot');
+  const reasons = [];
+  const before = own.stats().roundTrips;
+  for (let i = 0; i < 40; i++) {
+    const d = await limiter.limit(id);
+    assert.equal(d.allowed, true);
+    assert.ok(d.pending instanceof Promise, 'every decision carries pending');
+    reasons.push(d.reason);
+    // What a Worker hands to ctx.waitUntil; it never rejects.
+    assert.equal(await d.pending, undefined);
+  }
+  const roundTrips = own.stats().roundTrips - before;
+  const fromLeases = reasons.filter((r) => r === 'leased').length;
+  t.diagnostic(`40 decisions: ${fromLeases} from leases, ${roundTrips} round trips in all`);
+  // Cold at first: each request checked in Redis until the identifier is hot.
+  assert.deepEqual(reasons.slice(0, 5), Array(5).fill('withinLimit'));
+  assert.ok(fromLeases >= 20, `decided from leases: ${fromLeases} of 40 (${reasons.join(' ')})`);
+  // Each decision not from a lease cost one round trip; the renewals add fewer than the leased ones save.
+  assert.ok(roundTrips < 40, `40 decisions cost ${roundTrips} round trips`);
+  assert.ok(roundTrips >= 40 - fromLeases, `${roundTrips} round trips for ${40 - fromLeases} checks in Redis`);
+  // A batch's decision carries pending too.
+  const [inBatch] = await own.batch().limit(limiter, id).send();
+  assert.equal(inBatch.allowed, true);
+  assert.ok(inBatch.pending instanceof Promise);
+  await inBatch.pending;
+});
+
+test('leases: two isolates on one identifier never admit more than the limit, and at most their leases fewer', async (t) => {
+  // Two clients and two limiters: what two isolates of a Worker hold.
+  const isolates = [0, 1].map(() => new RateLimiter(new Client({ url, token }), leased));
+  const id = unique('shared');
+  const start = Date.now();
+  let allowed = 0;
+  let fromLeases = 0;
+  for (let burst = 0; burst < 30; burst++) {
+    const decisions = await Promise.all(isolates.flatMap((limiter) => Array.from({ length: 5 }, () => limiter.limit(id))));
+    allowed += decisions.filter((d) => d.allowed).length;
+    fromLeases += decisions.filter((d) => d.reason === 'leased').length;
+    await Promise.all(decisions.map((d) => d.pending));
+  }
+  const spanned = windows(start, leased.periodMs);
+  t.diagnostic(`300 requests, limit ${leased.limit}: ${allowed} admitted, ${fromLeases} from leases, ${spanned} window(s)`);
+  assert.ok(fromLeases > 0, 'some decisions came from leases');
+  assert.ok(allowed <= leased.limit * spanned, `admitted ${allowed} of 300 with a limit of ${leased.limit}`);
+  // The bound: at most one maximum lease (10 % of the limit) per isolate counted and never spent.
+  if (spanned === 1) {
+    assert.ok(allowed >= leased.limit - 2 * 10, `admitted ${allowed}: more under-admission than the bound allows`);
+  }
 });

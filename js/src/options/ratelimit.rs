@@ -4,9 +4,11 @@
 //! both accept the same spellings (`periodMs` or `period_ms`, `period: "1m"`, `slidingWindow` or
 //! `sliding_window`) and refuse the same mistakes with the same words.
 
-use serde::Deserialize;
+use serde::de::{Error as _, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
 
 use redge::ratelimit::config::{PolicySpec, policies_from_specs};
+use redge::ratelimit::lease::{LeaseConfig, leaseable};
 use redge::ratelimit::{FailurePolicy, Policy as RatePolicy};
 
 use super::MAX_TIMEOUT_MS;
@@ -35,6 +37,64 @@ pub struct LimiterOptions {
     pub timeout_ms: Option<u32>,
     /// Also produce `X-RateLimit-Limit`, `-Remaining` and `-Reset` headers.
     pub legacy_headers: Option<bool>,
+    /// Decide hot identifiers of fixed-window policies from leased quota: `true`, or the settings.
+    pub leases: Option<LeaseSetting>,
+}
+
+/// `leases`: `true` (the defaults), `false` (off), or an object of the settings to change
+/// (`hotAfter`, `maxPercent`, `renewEveryMs`, `maxSkewMs`, `timeoutMs`; snake case too), each checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeaseSetting(pub Option<LeaseConfig>);
+
+impl<'de> Deserialize<'de> for LeaseSetting {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(LeaseVisitor)
+    }
+}
+
+/// The settings `leases` may name, for messages.
+const LEASE_FIELDS: &str = "`hotAfter`, `maxPercent`, `renewEveryMs`, `maxSkewMs`, `timeoutMs`";
+
+struct LeaseVisitor;
+
+impl<'de> Visitor<'de> for LeaseVisitor {
+    type Value = LeaseSetting;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "leases: true, false, or an object of {LEASE_FIELDS}")
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, on: bool) -> Result<LeaseSetting, E> {
+        Ok(LeaseSetting(on.then(LeaseConfig::default)))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<LeaseSetting, A::Error> {
+        let mut config = LeaseConfig::default();
+        while let Some(key) = map.next_key::<String>()? {
+            let bad = |e: A::Error| A::Error::custom(format!("leases.{key}: {e}"));
+            match key.as_str() {
+                "hotAfter" | "hot_after" => config.hot_after = map.next_value().map_err(bad)?,
+                "maxPercent" | "max_percent" => {
+                    config.max_percent = map.next_value().map_err(bad)?
+                }
+                "renewEveryMs" | "renew_every_ms" => {
+                    config.renew_every_ms = map.next_value().map_err(bad)?;
+                }
+                "maxSkewMs" | "max_skew_ms" => {
+                    config.max_skew_ms = map.next_value().map_err(bad)?
+                }
+                "timeoutMs" | "timeout_ms" => config.timeout_ms = map.next_value().map_err(bad)?,
+                other => {
+                    let other: String = other.chars().take(80).collect();
+                    return Err(A::Error::custom(format!(
+                        "leases: unknown field `{other}`, expected one of {LEASE_FIELDS}"
+                    )));
+                }
+            }
+        }
+        config.validate().map_err(A::Error::custom)?;
+        Ok(LeaseSetting(Some(config)))
+    }
 }
 
 /// A validated limiter configuration.
@@ -50,6 +110,8 @@ pub struct LimiterConfig {
     pub timeout_ms: Option<u32>,
     /// Legacy headers.
     pub legacy_headers: bool,
+    /// Leasing, when on.
+    pub leases: Option<LeaseConfig>,
 }
 
 impl LimiterOptions {
@@ -95,12 +157,21 @@ impl LimiterOptions {
         {
             return Err(format!("timeoutMs must be 1 to {MAX_TIMEOUT_MS}, got {ms}"));
         }
+        let leases = self.leases.and_then(|l| l.0);
+        if leases.is_some() && !policies.iter().any(|p| leaseable(p.algorithm)) {
+            return Err(
+                "leases apply to fixedWindow policies only, and this limiter has none: \
+                 use a fixedWindow policy for the hot route, or leave leases out"
+                    .into(),
+            );
+        }
         Ok(LimiterConfig {
             policies,
             prefix: self.prefix,
             failure,
             timeout_ms: self.timeout_ms,
             legacy_headers: self.legacy_headers.unwrap_or(false),
+            leases,
         })
     }
 }
@@ -184,6 +255,40 @@ mod tests {
             assert!(e.contains(expected), "{json}: {e}");
         }
         assert!(parse::<LimiterOptions>(r#"{"limit":1,"periodMs":1,"period":3}"#).is_err());
+    }
+
+    #[test]
+    fn leases_are_true_false_or_checked_settings_for_fixed_windows() {
+        let window = r#""limit":1000,"periodMs":60000,"algorithm":"fixedWindow""#;
+        let read = |leases: &str| {
+            parse::<LimiterOptions>(&format!("{{{window},\"leases\":{leases}}}"))
+                .and_then(LimiterOptions::validate)
+                .map(|c| c.leases)
+        };
+        assert_eq!(read("true"), Ok(Some(LeaseConfig::default())));
+        assert_eq!(read("false"), Ok(None));
+        let tuned = read(r#"{"hotAfter":5,"maxPercent":20,"renew_every_ms":500}"#)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (tuned.hot_after, tuned.max_percent, tuned.renew_every_ms),
+            (5, 20, 500)
+        );
+        assert_eq!(tuned.timeout_ms, LeaseConfig::default().timeout_ms);
+        for (leases, expected) in [
+            (r#"{"hotAfer":5}"#, "unknown field `hotAfer`"),
+            (r#"{"maxPercent":0}"#, "max_percent"),
+            (r#"{"maxPercent":300}"#, "leases.maxPercent"),
+            (r#"{"hotAfter":0}"#, "at least 1"),
+            (r#""on""#, "true, false, or an object"),
+        ] {
+            let e = read(leases).unwrap_err();
+            assert!(e.contains(expected), "{leases}: {e}");
+        }
+        let gcra = parse::<LimiterOptions>(r#"{"limit":10,"periodMs":1000,"leases":true}"#)
+            .and_then(LimiterOptions::validate)
+            .unwrap_err();
+        assert!(gcra.contains("fixedWindow"), "{gcra}");
     }
 
     /// The forms the READMEs and the example Worker show (`60_000` is JavaScript for 60000), and the
