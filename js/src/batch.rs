@@ -15,7 +15,7 @@ use redge::client::Json;
 use redge::clock::{Clock, SystemClock};
 use redge::plan::Plan;
 use redge::ratelimit::RateLimiter as LimiterInner;
-use redge::session::{SessionConfig, SessionStore as Store};
+use redge::session::{SessionCache, SessionConfig, SessionStore as Store};
 use wasm_bindgen::prelude::*;
 
 use crate::cache::{self, Cache};
@@ -55,6 +55,7 @@ struct State {
 enum Op {
     Session {
         config: Rc<SessionConfig>,
+        cache: Option<Rc<SessionCache>>,
         token: Option<String>,
     },
     Limit {
@@ -102,6 +103,7 @@ impl Batch {
         let token = convert::optional_string(&token, "loadSession: token")?;
         self.push(Op::Session {
             config: Rc::clone(&sessions.config),
+            cache: sessions.cache.clone(),
             token,
         })
     }
@@ -223,8 +225,12 @@ async fn run(client: &Rc<RedisClient>, ops: Vec<Op>) -> JsResult<JsValue> {
     let mut prepared = Vec::with_capacity(ops.len());
     for op in &ops {
         prepared.push(match op {
-            Op::Session { config, token } => {
-                let store = Store::new(client, (**config).clone());
+            Op::Session {
+                config,
+                cache,
+                token,
+            } => {
+                let store = crate::session::open(client, config, cache.as_ref());
                 let pending = plan.load_session(&store, token.as_deref().unwrap_or(""));
                 Prepared::Session {
                     store,

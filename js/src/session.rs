@@ -4,7 +4,8 @@
 use std::rc::Rc;
 
 use js_sys::{Promise, Reflect};
-use redge::session::{Revoke, SessionConfig, SessionStore as Store};
+use redge::client::FetchTransport;
+use redge::session::{Revoke, SessionCache, SessionConfig, SessionStore as Store};
 use wasm_bindgen::prelude::*;
 
 use crate::client::{Client, Inner as RedisClient};
@@ -21,6 +22,8 @@ use crate::shapes;
 pub struct SessionStore {
     pub(crate) client: Rc<RedisClient>,
     pub(crate) config: Rc<SessionConfig>,
+    /// Sessions this store read recently (`cacheMs`), when on.
+    pub(crate) cache: Option<Rc<SessionCache>>,
 }
 
 #[wasm_bindgen]
@@ -32,12 +35,18 @@ impl SessionStore {
         client: &Client,
         #[wasm_bindgen(unchecked_optional_param_type = "SessionStoreOptions")] options: JsValue,
     ) -> JsResult<SessionStore> {
-        let config = convert::options::<SessionOptions>(options, "SessionStore options", true)?
+        let options = convert::options::<SessionOptions>(options, "SessionStore options", true)?;
+        let cache = options
+            .cache()
+            .map_err(|e| invalid("SessionStore options", e))?
+            .map(|(max_age_ms, max_entries)| SessionCache::new(max_age_ms, max_entries));
+        let config = options
             .config()
             .map_err(|e| invalid("SessionStore options", e))?;
         Ok(SessionStore {
             client: Rc::clone(&client.inner),
             config: Rc::new(config),
+            cache,
         })
     }
 
@@ -50,7 +59,7 @@ impl SessionStore {
         #[wasm_bindgen(unchecked_param_type = "string")] user: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "SignInOptions")] options: JsValue,
     ) -> Promise {
-        let (client, config) = self.parts();
+        let (client, config, cache) = self.parts();
         convert::promise(async move {
             let user = convert::string(&user, "signIn: user")?;
             // `data` is any JSON value, read on its own; the rest is a plain options object.
@@ -68,7 +77,7 @@ impl SessionStore {
             } else {
                 convert::json(&data, "signIn options: data")?
             };
-            let store = Store::new(&client, (*config).clone());
+            let store = open(&client, &config, cache.as_ref());
             let issued = store
                 .sign_in(&user, &data, o.replacing.as_deref())
                 .await
@@ -85,12 +94,12 @@ impl SessionStore {
         &self,
         #[wasm_bindgen(unchecked_param_type = "string | null | undefined")] token: JsValue,
     ) -> Promise {
-        let (client, config) = self.parts();
+        let (client, config, cache) = self.parts();
         convert::promise(async move {
             let Some(token) = convert::optional_string(&token, "load: token")? else {
                 return Ok(JsValue::NULL);
             };
-            let store = Store::new(&client, (*config).clone());
+            let store = open(&client, &config, cache.as_ref());
             let loaded = store
                 .load(&token)
                 .await
@@ -114,12 +123,12 @@ impl SessionStore {
         #[wasm_bindgen(unchecked_param_type = "unknown")] data: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "UpdateOptions")] options: JsValue,
     ) -> Promise {
-        let (client, config) = self.parts();
+        let (client, config, cache) = self.parts();
         convert::promise(async move {
             let token = convert::optional_string(&token, "update: token")?.unwrap_or_default();
             let data = convert::json(&data, "update: data")?;
             let o: UpdateOptions = convert::options(options, "update options", true)?;
-            let store = Store::new(&client, (*config).clone());
+            let store = open(&client, &config, cache.as_ref());
             let update = store
                 .update(&token, &data, o.expected_version)
                 .await
@@ -137,7 +146,7 @@ impl SessionStore {
         #[wasm_bindgen(unchecked_param_type = "string")] name: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "number")] by: JsValue,
     ) -> Promise {
-        let (client, config) = self.parts();
+        let (client, config, cache) = self.parts();
         convert::promise(async move {
             let token = convert::optional_string(&token, "incr: token")?.unwrap_or_default();
             let name = convert::string(&name, "incr: name")?;
@@ -146,7 +155,7 @@ impl SessionStore {
             } else {
                 whole_number(&by, "incr: by")?
             };
-            let store = Store::new(&client, (*config).clone());
+            let store = open(&client, &config, cache.as_ref());
             let value = store
                 .incr(&token, &name, by)
                 .await
@@ -161,10 +170,10 @@ impl SessionStore {
         &self,
         #[wasm_bindgen(unchecked_param_type = "string | null | undefined")] token: JsValue,
     ) -> Promise {
-        let (client, config) = self.parts();
+        let (client, config, cache) = self.parts();
         convert::promise(async move {
             let token = convert::optional_string(&token, "list: token")?.unwrap_or_default();
-            let store = Store::new(&client, (*config).clone());
+            let store = open(&client, &config, cache.as_ref());
             match store
                 .list(&token)
                 .await
@@ -185,7 +194,7 @@ impl SessionStore {
         #[wasm_bindgen(unchecked_optional_param_type = "\"current\" | \"all\" | { id: string }")]
         which: JsValue,
     ) -> Promise {
-        let (client, config) = self.parts();
+        let (client, config, cache) = self.parts();
         convert::promise(async move {
             let token = convert::optional_string(&token, "revoke: token")?.unwrap_or_default();
             let target = revoke_target(&which)?;
@@ -194,7 +203,7 @@ impl SessionStore {
                 Target::All => Revoke::All,
                 Target::One(id) => Revoke::One(id),
             };
-            let store = Store::new(&client, (*config).clone());
+            let store = open(&client, &config, cache.as_ref());
             let revoked = store
                 .revoke(&token, scope)
                 .await
@@ -210,10 +219,10 @@ impl SessionStore {
         &self,
         #[wasm_bindgen(unchecked_param_type = "string | null | undefined")] token: JsValue,
     ) -> Promise {
-        let (client, config) = self.parts();
+        let (client, config, cache) = self.parts();
         convert::promise(async move {
             let token = convert::optional_string(&token, "rotate: token")?.unwrap_or_default();
-            let store = Store::new(&client, (*config).clone());
+            let store = open(&client, &config, cache.as_ref());
             match store
                 .rotate(&token)
                 .await
@@ -235,10 +244,10 @@ impl SessionStore {
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] user: JsValue,
     ) -> Promise {
-        let (client, config) = self.parts();
+        let (client, config, cache) = self.parts();
         convert::promise(async move {
             let user = convert::string(&user, "revokeUser: user")?;
-            let store = Store::new(&client, (*config).clone());
+            let store = open(&client, &config, cache.as_ref());
             let n = store
                 .revoke_user(&user)
                 .await
@@ -271,8 +280,25 @@ impl SessionStore {
 }
 
 impl SessionStore {
-    fn parts(&self) -> (Rc<RedisClient>, Rc<SessionConfig>) {
-        (Rc::clone(&self.client), Rc::clone(&self.config))
+    fn parts(&self) -> (Rc<RedisClient>, Rc<SessionConfig>, Option<Rc<SessionCache>>) {
+        (
+            Rc::clone(&self.client),
+            Rc::clone(&self.config),
+            self.cache.clone(),
+        )
+    }
+}
+
+/// The library's store for one call, on `client`, serving from `cache` when there is one.
+pub(crate) fn open<'c>(
+    client: &'c RedisClient,
+    config: &SessionConfig,
+    cache: Option<&Rc<SessionCache>>,
+) -> Store<'c, FetchTransport> {
+    let store = Store::new(client, config.clone());
+    match cache {
+        Some(cache) => store.with_cache(Rc::clone(cache)),
+        None => store,
     }
 }
 

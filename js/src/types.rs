@@ -186,6 +186,10 @@ export interface SessionStoreOptions {
   insecureDev?: boolean;
   /** The largest data, as JSON bytes (default 16384). */
   maxDataBytes?: number;
+  /** Serve a session this store read from Redis less than this many ms ago again with no round trip: 0 (off, the default) to 60000. A sign-out, revocation or write through another isolate is seen here only within this time; through this store at once. */
+  cacheMs?: number;
+  /** The most sessions that cache holds (default 10000; the oldest read goes first). */
+  cacheEntries?: number;
 }
 
 /** `store.signIn(user, options)`. */

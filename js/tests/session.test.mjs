@@ -1,9 +1,10 @@
 // The SessionStore against the real gateway and Redis: the whole life of a session (sign in, load,
-// update with compare-and-set, counters, list, rotate, revoke), cookies, and bad input.
+// update with compare-and-set, counters, list, rotate, revoke), cookies, the session cache, and bad
+// input.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Client, InvalidArgumentError, SessionStore, UnavailableError } from 'redge';
-import { deadUrl, token, unique, url } from './env.mjs';
+import { deadUrl, sleep, token, unique, url } from './env.mjs';
 
 const client = new Client({ url, token });
 const store = new SessionStore(client, { prefix: unique('sessions') });
@@ -116,9 +117,65 @@ test('bad input is InvalidArgumentError; an unreachable Redis is UnavailableErro
   assert.throws(() => new SessionStore(client, { idleMs: 10 }), /idle timeout must be at least 1000 ms/);
   assert.throws(() => new SessionStore(client, { cookieName: 'a b' }), /cookieName/);
   assert.throws(() => new SessionStore(client, { idle: 10 }), /unknown field `idle`/);
+  assert.throws(() => new SessionStore(client, { cacheMs: 60_001 }), /cacheMs must be 0 \(off\) to 60000/);
+  assert.throws(() => new SessionStore(client, { cacheMs: 1000, cacheEntries: 0 }), /cacheEntries must be at least 1/);
 
   const issued = await store.signIn(unique('grace'));
   const down = new SessionStore(new Client({ url: deadUrl, token, timeoutMs: 300 }), { prefix: 'x' });
   await assert.rejects(down.load(issued.token), (e) => e instanceof UnavailableError && e.retryable !== undefined);
   assert.equal((await store.load(issued.token)).session.id, issued.session.id);
+});
+
+test('cacheMs: a recent read costs no round trip; a sign-out here is at once, one elsewhere within cacheMs', async () => {
+  const prefix = unique('cached-sessions');
+  const cacheMs = 600;
+  // Two clients and two stores: what two isolates of a Worker hold.
+  const [hereClient, thereClient] = [0, 1].map(() => new Client({ url, token }));
+  const here = new SessionStore(hereClient, { prefix, cacheMs });
+  const there = new SessionStore(thereClient, { prefix, cacheMs });
+  const roundTrips = async (c, call) => {
+    const before = c.stats().roundTrips;
+    const value = await call();
+    return [value, c.stats().roundTrips - before];
+  };
+
+  const user = unique('carol');
+  const first = await here.signIn(user, { data: { n: 1 } });
+  let [loaded, cost] = await roundTrips(hereClient, () => here.load(first.token));
+  assert.equal(cost, 1, 'the first read goes to Redis');
+  assert.deepEqual(loaded.session.data, { n: 1 });
+  [loaded, cost] = await roundTrips(hereClient, () => here.load(first.token));
+  assert.equal(cost, 0, 'a read within cacheMs is served by this store');
+  assert.equal(loaded.session.id, first.session.id);
+  // A batch's session read is served the same way: nothing else in it, nothing sent.
+  const [[inBatch], batchCost] = await roundTrips(hereClient, () => hereClient.batch().loadSession(here, first.token).send());
+  assert.equal(inBatch.session.id, first.session.id);
+  assert.equal(batchCost, 0);
+  // The right id with another secret is never served from the cache.
+  const forged = `${first.token.split('.')[0]}.${'A'.repeat(43)}`;
+  assert.equal(await here.load(forged), null);
+
+  // A write through this store is read back from Redis.
+  await here.update(first.token, { n: 2 });
+  const readAt = Date.now();
+  [loaded, cost] = await roundTrips(hereClient, () => here.load(first.token));
+  assert.equal(cost, 1);
+  assert.deepEqual(loaded.session.data, { n: 2 });
+
+  // Revoked through another store: this one still serves its copy, for at most cacheMs.
+  assert.equal((await there.load(first.token)).session.id, first.session.id);
+  await there.revoke(first.token);
+  assert.equal(await there.load(first.token), null, 'through the store that revoked it: at once');
+  const stale = await here.load(first.token);
+  if (Date.now() - readAt < cacheMs - 50) {
+    assert.equal(stale?.session.id, first.session.id, 'the documented window: another isolate still serves it');
+  }
+  await sleep(cacheMs + 50);
+  assert.equal(await here.load(first.token), null, 'past cacheMs the revocation is seen everywhere');
+
+  // Revoked through this store: gone here at once.
+  const second = await here.signIn(user);
+  await here.load(second.token);
+  await here.revoke(second.token);
+  assert.equal(await here.load(second.token), null);
 });

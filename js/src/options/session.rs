@@ -2,7 +2,10 @@
 
 use serde::Deserialize;
 
-use redge::session::{CookieConfig, Lifetimes, SessionConfig};
+use redge::session::{CookieConfig, Lifetimes, MAX_SESSION_CACHE_MS, SessionConfig};
+
+/// Sessions a store's cache holds at most unless `cacheEntries` says otherwise.
+const CACHE_ENTRIES: usize = 10_000;
 
 /// `new SessionStore(client, options)`.
 #[derive(Debug, Default, Deserialize)]
@@ -20,9 +23,34 @@ pub struct SessionOptions {
     pub insecure_dev: Option<bool>,
     /// The largest session data, as JSON bytes (default 16 KiB).
     pub max_data_bytes: Option<usize>,
+    /// Serve a session this store read less than this many ms ago again without Redis (0, the
+    /// default: off; at most 60 000).
+    pub cache_ms: Option<u64>,
+    /// The most sessions the cache holds (default 10 000).
+    pub cache_entries: Option<usize>,
 }
 
 impl SessionOptions {
+    /// The session cache's age and size, when `cacheMs` turns it on.
+    ///
+    /// # Errors
+    /// A message for an age past the cap or a size of 0.
+    pub fn cache(&self) -> Result<Option<(u64, usize)>, String> {
+        if let Some(ms) = self.cache_ms
+            && ms > MAX_SESSION_CACHE_MS
+        {
+            return Err(format!(
+                "cacheMs must be 0 (off) to {MAX_SESSION_CACHE_MS}, got {ms}: a revocation through \
+                 another isolate is seen only after this long"
+            ));
+        }
+        let entries = self.cache_entries.unwrap_or(CACHE_ENTRIES);
+        if entries == 0 {
+            return Err("cacheEntries must be at least 1".into());
+        }
+        Ok(self.cache_ms.filter(|&ms| ms > 0).map(|ms| (ms, entries)))
+    }
+
     /// The session configuration.
     ///
     /// # Errors
@@ -117,5 +145,31 @@ mod tests {
                 .unwrap_err();
             assert!(e.contains(expected), "{json}: {e}");
         }
+    }
+
+    #[test]
+    fn the_session_cache_is_off_by_default_and_capped_at_a_minute() {
+        let cache = |json: &str| parse::<SessionOptions>(json).and_then(|o| o.cache());
+        assert_eq!(cache("{}"), Ok(None));
+        assert_eq!(cache(r#"{"cacheMs":0}"#), Ok(None));
+        assert_eq!(
+            cache(r#"{"cacheMs":5000}"#),
+            Ok(Some((5_000, CACHE_ENTRIES)))
+        );
+        assert_eq!(
+            cache(r#"{"cacheMs":60000,"cacheEntries":50}"#),
+            Ok(Some((60_000, 50)))
+        );
+        assert!(
+            cache(r#"{"cacheMs":60001}"#)
+                .unwrap_err()
+                .contains("cacheMs")
+        );
+        assert!(cache(r#"{"cacheMs":-1}"#).is_err());
+        assert!(
+            cache(r#"{"cacheMs":1000,"cacheEntries":0}"#)
+                .unwrap_err()
+                .contains("cacheEntries")
+        );
     }
 }
