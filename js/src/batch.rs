@@ -10,7 +10,7 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use js_sys::{Array, Function, Promise};
-use redge::cache::{Cache as CacheInner, CacheState, Key, Policy, Read};
+use redge::cache::{CacheApi, CacheState, Key, Policy, Read};
 use redge::client::Json;
 use redge::clock::{Clock, SystemClock};
 use redge::plan::Plan;
@@ -67,6 +67,7 @@ enum Op {
     },
     Lookup {
         state: Rc<CacheState>,
+        colo: Option<CacheApi>,
         key: Key,
         policy: Policy,
     },
@@ -142,6 +143,7 @@ impl Batch {
         let (key, policy) = cache::key_and_policy(&key, policy)?;
         self.push(Op::Lookup {
             state: Rc::clone(&cache.state),
+            colo: cache.colo.clone(),
             key,
             policy,
         })
@@ -216,6 +218,7 @@ enum Prepared<'l> {
     },
     Lookup {
         state: Rc<CacheState>,
+        colo: Option<CacheApi>,
         pending: redge::cache::Pending<Json<serde_json::Value>>,
     },
 }
@@ -255,11 +258,24 @@ async fn run(client: &Rc<RedisClient>, ops: Vec<Op>) -> JsResult<JsValue> {
                     legacy_headers: *legacy_headers,
                 }
             }
-            Op::Lookup { state, key, policy } => {
-                let cache = CacheInner::new(Rc::clone(client), Rc::clone(state));
+            Op::Lookup {
+                state,
+                colo,
+                key,
+                policy,
+            } => {
+                let cache = cache::open(Rc::clone(client), Rc::clone(state), colo.as_ref());
+                // With the colo tier, a fresh entry there adds nothing to the round trip (a local
+                // Cache API read first); without it, the read joins the batch at once.
+                let pending = if colo.is_some() && policy.colo_ttl_ms > 0 {
+                    plan.lookup_colo(&cache, key.clone(), policy).await
+                } else {
+                    plan.lookup(&cache, key.clone(), policy)
+                };
                 Prepared::Lookup {
                     state: Rc::clone(state),
-                    pending: plan.lookup(&cache, key.clone(), policy),
+                    colo: colo.clone(),
+                    pending,
                 }
             }
         });
@@ -292,11 +308,16 @@ async fn run(client: &Rc<RedisClient>, ops: Vec<Op>) -> JsResult<JsValue> {
                 let background = crate::ratelimit::background(client, limiter);
                 crate::ratelimit::decision_value(&decision, now, legacy_headers, background)?
             }
-            Prepared::Lookup { state, pending } => {
+            Prepared::Lookup {
+                state,
+                colo,
+                pending,
+            } => {
                 let read = pending.finish();
                 CacheRead {
                     client: Rc::clone(client),
                     state,
+                    colo,
                     status: read.status().as_str(),
                     read: RefCell::new(Some(read)),
                 }
@@ -315,6 +336,7 @@ async fn run(client: &Rc<RedisClient>, ops: Vec<Op>) -> JsResult<JsValue> {
 pub struct CacheRead {
     client: Rc<RedisClient>,
     state: Rc<CacheState>,
+    colo: Option<CacheApi>,
     status: &'static str,
     read: RefCell<Option<Read<Json<serde_json::Value>>>>,
 }
@@ -350,12 +372,16 @@ impl CacheRead {
             }
         };
         let read = self.read.borrow_mut().take();
-        let (client, state) = (Rc::clone(&self.client), Rc::clone(&self.state));
+        let cache = cache::open(
+            Rc::clone(&self.client),
+            Rc::clone(&self.state),
+            self.colo.as_ref(),
+        );
         convert::promise(async move {
             let Some(read) = read else {
                 return Err(invalid("resolve", "this read was already resolved"));
             };
-            let cache = cache::with_spawner(CacheInner::new(client, state), &ctx);
+            let cache = cache::with_spawner(cache, &ctx);
             let lookup = cache
                 .resolve(read, move || cache::call_origin(origin))
                 .await

@@ -5,7 +5,7 @@ use std::fmt;
 use std::rc::Rc;
 
 use js_sys::{Function, Promise, Reflect};
-use redge::cache::{Cache as Inner, CacheState, Key, LookupError, Policy, Task};
+use redge::cache::{Cache as Inner, CacheApi, CacheState, Key, LookupError, Policy, Task};
 use redge::client::{FetchTransport, Json};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
@@ -27,6 +27,8 @@ use crate::shapes;
 pub struct Cache {
     pub(crate) client: Rc<RedisClient>,
     pub(crate) state: Rc<CacheState>,
+    /// The colo tier (`colo`), when on.
+    pub(crate) colo: Option<CacheApi>,
 }
 
 /// An origin failure: the value the origin threw, handed back to the caller unchanged.
@@ -47,12 +49,16 @@ impl Cache {
         client: &Client,
         #[wasm_bindgen(unchecked_optional_param_type = "CacheOptions")] options: JsValue,
     ) -> JsResult<Cache> {
-        let options = convert::options::<CacheOptions>(options, "Cache options", true)?
-            .options()
-            .map_err(|e| invalid("Cache options", e))?;
+        let options = convert::options::<CacheOptions>(options, "Cache options", true)?;
+        let colo = options
+            .colo()
+            .map_err(|e| invalid("Cache options", e))?
+            .map(|origin| CacheApi::new(&origin));
+        let options = options.options().map_err(|e| invalid("Cache options", e))?;
         Ok(Cache {
             client: Rc::clone(&client.inner),
             state: CacheState::new(options),
+            colo,
         })
     }
 
@@ -74,10 +80,10 @@ impl Cache {
         )]
         ctx: JsValue,
     ) -> Promise {
-        let (client, state) = (Rc::clone(&self.client), Rc::clone(&self.state));
+        let cache = self.inner();
         convert::promise(async move {
             let (key, policy, origin) = lookup_args(&key, policy, origin)?;
-            let cache = with_spawner(Inner::new(client, state), &ctx);
+            let cache = with_spawner(cache, &ctx);
             let lookup = cache
                 .get_or_fetch(key, &policy, move || call_origin(origin))
                 .await
@@ -92,10 +98,10 @@ impl Cache {
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] key: JsValue,
     ) -> Promise {
-        let (client, state) = (Rc::clone(&self.client), Rc::clone(&self.state));
+        let cache = self.inner();
         convert::promise(async move {
             let key = convert::string(&key, "invalidate: key")?;
-            let existed = Inner::new(client, state)
+            let existed = cache
                 .invalidate(&key)
                 .await
                 .map_err(|e| convert::redge_error(&e))?;
@@ -110,10 +116,10 @@ impl Cache {
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] tag: JsValue,
     ) -> Promise {
-        let (client, state) = (Rc::clone(&self.client), Rc::clone(&self.state));
+        let cache = self.inner();
         convert::promise(async move {
             let tag = convert::string(&tag, "invalidateTag: tag")?;
-            let generation = Inner::new(client, state)
+            let generation = cache
                 .invalidate_tag(&tag)
                 .await
                 .map_err(|e| convert::redge_error(&e))?;
@@ -170,6 +176,19 @@ fn lookup_args(
 }
 
 /// Refreshes stale values through `ctx.waitUntil` when `ctx` has one.
+/// The library's cache for one call, with the colo tier when `colo` is on.
+pub(crate) fn open(
+    client: Rc<RedisClient>,
+    state: Rc<CacheState>,
+    colo: Option<&CacheApi>,
+) -> Inner<FetchTransport> {
+    let cache = Inner::new(client, state);
+    match colo {
+        Some(colo) => cache.colo(colo.clone()),
+        None => cache,
+    }
+}
+
 pub(crate) fn with_spawner(cache: Inner<FetchTransport>, ctx: &JsValue) -> Inner<FetchTransport> {
     let Some(wait_until) = wait_until(ctx) else {
         return cache;

@@ -129,8 +129,13 @@ impl Cache {
 }
 
 impl Cache {
-    fn inner(&self) -> Inner<redge::client::FetchTransport> {
-        Inner::new(Rc::clone(&self.client), Rc::clone(&self.state))
+    /// The library's cache for one call.
+    pub(crate) fn inner(&self) -> Inner<redge::client::FetchTransport> {
+        crate::cache::open(
+            Rc::clone(&self.client),
+            Rc::clone(&self.state),
+            self.colo.as_ref(),
+        )
     }
 }
 

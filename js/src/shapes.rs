@@ -282,6 +282,8 @@ pub struct LookupShape {
     pub status: &'static str,
     /// Served from this isolate's memory, without a round trip.
     pub from_memory: bool,
+    /// Served from the location's Cache API (the colo tier), with no round trip.
+    pub from_colo: bool,
     /// This lookup called the origin.
     pub origin_called: bool,
     /// The origin failed and a stale value was served.
@@ -299,6 +301,7 @@ pub fn lookup(lookup: Lookup<Json<serde_json::Value>>) -> LookupShape {
         value: lookup.value.map_or(serde_json::Value::Null, |v| v.0),
         status: status_name(lookup.status),
         from_memory: lookup.from_memory,
+        from_colo: lookup.from_colo,
         origin_called: lookup.origin_called,
         origin_failed: lookup.origin_failed,
         oversize: lookup.oversize,

@@ -274,6 +274,8 @@ export interface CacheOptions {
   memoryEntries?: number;
   /** Most payload bytes in the memory tier, default 8 MiB. */
   memoryBytes?: number;
+  /** The colo tier: the Worker's own origin (`https://api.example.com`), under which fresh values are kept in the location's Cache API (`caches.default`) for policies with `coloTtlMs`. Off when absent. */
+  colo?: string;
 }
 
 /** A cache key, optionally with tags for `invalidateTag`. */
@@ -299,6 +301,8 @@ export interface CachePolicy {
   leaseWaitMs?: number;
   /** Also keep fresh values in this isolate's memory for this long, ms (default 0: off). */
   memoryTtlMs?: number;
+  /** Keep fresh values in the location's Cache API for this long, shared by every isolate there (needs the cache's `colo`; at most 300000; default 0: off). A hit there costs no round trip; a change made in Redis reaches colo readers within this time. */
+  coloTtlMs?: number;
 }
 
 /** A lookup's answer. */
@@ -309,6 +313,8 @@ export interface Lookup<T = unknown> {
   status: "hit" | "miss" | "stale" | "negative" | "bypass";
   /** Served from this isolate's memory, without a round trip. */
   fromMemory: boolean;
+  /** Served from the location's Cache API (the colo tier), with no round trip. */
+  fromColo: boolean;
   /** This lookup called the origin. */
   originCalled: boolean;
   /** The origin failed and a stale value was served. */

@@ -129,11 +129,26 @@ test('bad arguments reject with InvalidArgumentError', async () => {
     [() => cache.getOrFetch('k', {}, 'origin'), /origin: expected an async function, got a string/],
     [() => cache.invalidate(undefined), /invalidate: key/],
     [() => cache.invalidateTag(''), /tag/],
+    [() => cache.getOrFetch('k', { coloTtlMs: 300_001 }, () => 1), /coloTtlMs must be at most 300000/],
   ]) {
     await assert.rejects(call(), (e) => e instanceof InvalidArgumentError && pattern.test(e.message), String(pattern));
   }
   assert.throws(() => new Cache(client, { namespace: '' }), InvalidArgumentError);
   assert.throws(() => new Cache(client, { prefix: 'x' }), /unknown field `prefix`/);
+  assert.throws(() => new Cache(client, { colo: 'api.example.com' }), /colo: .*give the Worker's own origin/);
+  assert.throws(() => new Cache(client, { colo: 'https://api.example.com/items' }), /colo: /);
+});
+
+test('the colo tier where the runtime has no Cache API: lookups go to Redis as without it', async () => {
+  // Node has no caches.default: a colo read is a miss and a colo write is dropped, never an error.
+  const own = new Client({ url, token });
+  const withColo = new Cache(own, { namespace, colo: 'https://api.example.com' });
+  const key = unique('colo');
+  const policy = { ttlMs: 60_000, coloTtlMs: 10_000 };
+  const miss = await withColo.getOrFetch(key, policy, () => ({ n: 1 }), { waitUntil: () => {} });
+  assert.deepEqual([miss.status, miss.fromColo], ['miss', false]);
+  const hit = await withColo.getOrFetch(key, policy, () => ({ n: 2 }));
+  assert.deepEqual([hit.status, hit.value, hit.fromColo], ['hit', { n: 1 }, false]);
 });
 
 test('set writes what getOrFetch would: the next lookup is a hit, get reads it back', async () => {

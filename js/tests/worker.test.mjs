@@ -92,3 +92,23 @@ test('unknown items are 404 and remembered; bad input is 400', async () => {
   assert.equal(unknown.status, 404);
   assert.ok((await unknown.json()).routes.includes('GET /items/:id'));
 });
+
+test('popular items: a value the colo tier holds is served with no Redis round trip at all', async () => {
+  const id = anyItem();
+  const first = await fetch(`${base}/popular/${id}`);
+  assert.equal(first.status, 200);
+  assert.equal(first.headers.get('x-cache'), 'miss');
+  assert.ok(trips(first) >= 1, 'a miss asks Redis');
+  // The colo copy is written after the response (ctx.waitUntil); a later request finds it.
+  let fromColo = null;
+  for (let attempt = 0; attempt < 20 && !fromColo; attempt++) {
+    const response = await fetch(`${base}/popular/${id}`);
+    assert.equal(response.status, 200);
+    if (response.headers.get('x-cache-tier') === 'colo') fromColo = response;
+    else await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  assert.ok(fromColo, 'no request was served from the colo tier within 2 s');
+  assert.equal(fromColo.headers.get('x-cache'), 'hit');
+  assert.equal(trips(fromColo), 0);
+  assert.deepEqual((await fromColo.json()).item, (await first.json()).item);
+});

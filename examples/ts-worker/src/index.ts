@@ -7,6 +7,9 @@
 //   GET  /items/:id                   -> the item (1 to 1000) from a slow origin, cached in Redis,
 //                                        rate-limited per client IP, with the signed-in user; the
 //                                        session, the rate limit and the cache read cost ONE round trip
+//   GET  /popular/:id                 -> the same items through the colo tier, with no rate limit or
+//                                        session: a value this location's Cache API holds (up to 10 s
+//                                        after Redis confirmed it) costs NO round trip
 //   GET  /health                      -> ok
 //
 // Every response says in `x-redis-round-trips` how many Redis round trips it cost (this isolate's count
@@ -24,6 +27,8 @@ interface App {
   limiter: RateLimiter;
   sessions: SessionStore;
   cache: Cache;
+  /** Built at the first request: the colo tier keys its entries under the Worker's own origin. */
+  popular: Cache | null;
   originLatencyMs: number;
 }
 
@@ -37,6 +42,7 @@ function build(env: Env): App {
     limiter: new RateLimiter(client, { limit: Number(env.RATE_LIMIT_PER_MINUTE), periodMs: 60_000, algorithm: 'slidingWindow', prefix: 'example-ts:rl' }),
     sessions: new SessionStore(client, { insecureDev: env.SESSION_COOKIE_INSECURE === 'true', prefix: 'example-ts:session' }),
     cache: new Cache(client, { namespace: 'example-ts' }),
+    popular: null,
     originLatencyMs: Number(env.ORIGIN_LATENCY_MS),
   };
 }
@@ -73,6 +79,18 @@ async function item({ client, sessions, limiter, cache, originLatencyMs }: App, 
   return json({ item: lookup.value, user, remaining: decision.remaining }, 200, headers);
 }
 
+async function popular(app: App, ctx: ExecutionContext, id: number, origin: string): Promise<Response> {
+  app.popular ??= new Cache(app.client, { namespace: 'example-ts-popular', colo: origin });
+  // Fresh for 30 s in Redis; each location's Cache API keeps a copy for up to 10 s, written after the
+  // response through ctx.waitUntil, and served from there without asking Redis.
+  const policy = { group: 'popular', ttlMs: 30_000, coloTtlMs: 10_000 };
+  const lookup = await app.popular.getOrFetch(`item:${id}`, policy, () => fetchItem(id, app.originLatencyMs), ctx);
+  const tier = lookup.fromColo ? 'colo' : lookup.fromMemory ? 'memory' : 'redis';
+  const headers = { 'x-cache': lookup.status, 'x-cache-tier': tier };
+  if (!lookup.found) return json({ error: `no item ${id}` }, 404, headers);
+  return json({ item: lookup.value }, 200, headers);
+}
+
 async function signIn({ sessions }: App, request: Request): Promise<Response> {
   const body: unknown = await request.json().catch(() => null);
   const user = typeof body === 'object' && body !== null && 'user' in body ? body.user : undefined;
@@ -96,9 +114,15 @@ async function route(app: App, request: Request, ctx: ExecutionContext): Promise
     if (!Number.isInteger(id) || id < 1) return json({ error: 'an item id is a whole number from 1' }, 400);
     return item(app, request, ctx, id, request.headers.get('cf-connecting-ip') ?? 'unknown');
   }
+  const popularMatch = /^\/popular\/([^/]+)$/.exec(url.pathname);
+  if (popularMatch && request.method === 'GET') {
+    const id = Number(popularMatch[1]);
+    if (!Number.isInteger(id) || id < 1) return json({ error: 'an item id is a whole number from 1' }, 400);
+    return popular(app, ctx, id, url.origin);
+  }
   if (url.pathname === '/sign-in' && request.method === 'POST') return signIn(app, request);
   if (url.pathname === '/sign-out' && request.method === 'POST') return signOut(app, request);
-  return json({ error: 'not found', routes: ['POST /sign-in', 'POST /sign-out', 'GET /items/:id', 'GET /health'] }, 404);
+  return json({ error: 'not found', routes: ['POST /sign-in', 'POST /sign-out', 'GET /items/:id', 'GET /popular/:id', 'GET /health'] }, 404);
 }
 
 /** An error as JSON: redge's errors carry a stable `code`. */

@@ -2,7 +2,8 @@
 
 use serde::Deserialize;
 
-use redge::cache::{CacheOptions as RedgeCacheOptions, Policy};
+use redge::cache::{CacheOptions as RedgeCacheOptions, MAX_COLO_TTL_MS, Policy};
+use redge::origin::Origin;
 
 use super::MAX_TIMEOUT_MS;
 
@@ -16,9 +17,27 @@ pub struct CacheOptions {
     pub memory_entries: Option<usize>,
     /// Most payload bytes in the memory tier (default 8 MiB).
     pub memory_bytes: Option<usize>,
+    /// The colo tier: the Worker's own origin (`https://api.example.com`), under which entries are kept
+    /// in the location's Cache API (`caches.default`). Off when absent.
+    pub colo: Option<String>,
 }
 
 impl CacheOptions {
+    /// The origin the colo tier keys its entries under, when `colo` turns it on.
+    ///
+    /// # Errors
+    /// A message for a value that is not an `http(s)://host[:port]` origin.
+    pub fn colo(&self) -> Result<Option<String>, String> {
+        self.colo
+            .as_deref()
+            .map(|text| {
+                Origin::parse(text)
+                    .map(|origin| origin.to_string())
+                    .map_err(|e| format!("colo: {e} (give the Worker's own origin)"))
+            })
+            .transpose()
+    }
+
     /// redge's cache options.
     ///
     /// # Errors
@@ -40,7 +59,7 @@ impl CacheOptions {
 }
 
 /// A lookup's policy: `{ group, ttlMs, graceMs, negativeTtlMs, maxValueBytes, deadlineMs, leaseMs,
-/// leaseWaitMs, memoryTtlMs }`.
+/// leaseWaitMs, memoryTtlMs, coloTtlMs }`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PolicyInput {
@@ -62,6 +81,9 @@ pub struct PolicyInput {
     pub lease_wait_ms: Option<u64>,
     /// Keep fresh values in this isolate's memory for this long (default 0: off).
     pub memory_ttl_ms: Option<u64>,
+    /// Keep fresh values in the location's Cache API for this long (default 0: off; needs the cache's
+    /// `colo`; at most 300000).
+    pub colo_ttl_ms: Option<u64>,
 }
 
 impl PolicyInput {
@@ -107,6 +129,15 @@ impl PolicyInput {
         policy.negative_ttl_ms = self.negative_ttl_ms.unwrap_or(policy.negative_ttl_ms);
         policy.lease_wait_ms = self.lease_wait_ms.unwrap_or(policy.lease_wait_ms);
         policy.memory_ttl_ms = self.memory_ttl_ms.unwrap_or(policy.memory_ttl_ms);
+        if let Some(ms) = self.colo_ttl_ms {
+            if ms > MAX_COLO_TTL_MS {
+                return Err(format!(
+                    "coloTtlMs must be at most {MAX_COLO_TTL_MS}, got {ms}: an invalidation reaches \
+                     colo readers only after this long"
+                ));
+            }
+            policy = policy.colo_ttl_ms(ms);
+        }
         Ok(policy)
     }
 }
@@ -153,6 +184,10 @@ mod tests {
             (r#"{"deadlineMs":0}"#, "deadlineMs"),
             (r#"{"group":""}"#, "group"),
             (r#"{"maxValueBytes":100000000}"#, "maxValueBytes"),
+            (
+                r#"{"coloTtlMs":300001}"#,
+                "coloTtlMs must be at most 300000",
+            ),
         ] {
             let e = parse::<PolicyInput>(json)
                 .and_then(PolicyInput::policy)
@@ -160,5 +195,27 @@ mod tests {
             assert!(e.contains(expected), "{json}: {e}");
         }
         assert!(parse::<PolicyInput>(r#"{"ttl":1}"#).is_err());
+        let colo = parse::<PolicyInput>(r#"{"coloTtlMs":10000}"#)
+            .unwrap()
+            .policy()
+            .unwrap();
+        assert_eq!(colo.colo_ttl_ms, 10_000);
+    }
+
+    #[test]
+    fn the_colo_tier_is_keyed_under_an_origin() {
+        let colo = |json: &str| parse::<CacheOptions>(json).unwrap().colo();
+        assert_eq!(colo("{}"), Ok(None));
+        assert_eq!(
+            colo(r#"{"colo":"https://api.example.com:443/"}"#),
+            Ok(Some("https://api.example.com".to_owned()))
+        );
+        for bad in [
+            r#"{"colo":"api.example.com"}"#,
+            r#"{"colo":"https://api.example.com/items"}"#,
+            r#"{"colo":"*"}"#,
+        ] {
+            assert!(colo(bad).unwrap_err().starts_with("colo: "), "{bad}");
+        }
     }
 }
