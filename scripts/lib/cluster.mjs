@@ -116,6 +116,22 @@ export async function startCluster({ log = () => {} } = {}) {
       await this.waitOk(timeoutMs);
       return { port, seconds: (Date.now() - killedAt) / 1000 };
     },
+    /**
+     * Waits until every replica of the master on `port` has every write the master has made so far.
+     * (`WAIT` from a new connection would not do: it waits only for that connection's own writes.)
+     */
+    async caughtUp(port, timeoutMs = 10_000) {
+      const offset = async (p) => Number(/master_repl_offset:(\d+)/.exec(await cli(p, ['INFO', 'replication']))?.[1] ?? 0);
+      const written = await offset(port);
+      const replicas = [];
+      for (const node of alive()) {
+        if ((await cli(node.port, ['INFO', 'replication'])).includes(`master_port:${port}`)) replicas.push(node.port);
+      }
+      if (replicas.length === 0) throw new Error(`the master on ${port} has no replica`);
+      for (const replica of replicas) {
+        await waitFor(async () => (await offset(replica)) >= written, `the replica on ${replica} to catch up with ${port}`, timeoutMs);
+      }
+    },
     /** Waits until every running node reports `cluster_state:ok` (after a failover, for example). */
     async waitOk(timeoutMs = 30_000) {
       for (const node of alive()) {

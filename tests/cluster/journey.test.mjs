@@ -93,9 +93,10 @@ test('the journey passes through the cluster', async () => {
 });
 
 test('a master is killed: its replica takes over and the journey passes again, no session lost', async () => {
-  // The runner waits until the master's replica has every write (WAIT) before it kills the master, so
-  // the sessions above must all be there afterwards; a write the replica had not received would be lost
-  // (Redis replicates asynchronously), which `npm run soak -- cluster` counts under load.
+  // The runner waits until the master's replica has every write (its replication offset) before it
+  // kills the master, so the sessions above must all be there afterwards; a write the replica had not
+  // received would be lost (Redis replicates asynchronously), which `npm run soak -- cluster` counts
+  // under load.
   const response = await fetch(`${controlUrl}/cluster/kill-master`, { method: 'POST' });
   assert.equal(response.status, 200, await response.clone().text());
   const killed = await response.json();

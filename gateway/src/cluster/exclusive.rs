@@ -27,9 +27,11 @@ impl Cluster {
         unit: Unit,
     ) -> Result<Vec<Value>, GatewayError> {
         if kill.is_some() {
-            // Opened before the script runs: a node busy with a script refuses new connections'
-            // handshakes, so a kill connection opened only at the deadline could miss that node.
-            self.killer.get_or_try_init(|| self.connect()).await?;
+            // Opened (or replaced, after a failure) before the script runs: a node busy with a
+            // script refuses new connections' handshakes, so a kill connection opened only at the
+            // deadline could miss that node, and one opened before a failover may still send the
+            // kill to the dead master.
+            self.current(&self.killer).await?;
         }
         let epoch = self.epoch();
         let idle = {
@@ -78,11 +80,17 @@ impl Cluster {
         F: std::future::Future<Output = RedisResult<Vec<Value>>>,
     {
         let grace = tokio::time::Instant::now() + self.deadline;
-        let mut killer = self
+        // The one prepared before the script started, whatever failures came since.
+        let prepared = self
             .killer
-            .get_or_try_init(|| self.connect())
-            .await?
-            .clone();
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|(_, conn)| conn.clone());
+        let mut killer = match prepared {
+            Some(conn) => conn,
+            None => self.connect().await?,
+        };
         loop {
             for command in kill.commands() {
                 let until = (tokio::time::Instant::now() + CONNECT_TIMEOUT).min(grace);

@@ -53,7 +53,6 @@ use redis::cluster_routing::{
     MultipleNodeRoutingInfo, ResponsePolicy, Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr,
 };
 use redis::{ConnectionInfo, Value};
-use tokio::sync::OnceCell;
 
 mod exclusive;
 mod resend;
@@ -86,8 +85,8 @@ pub struct Cluster {
     /// may hold a socket to a node that has died since, and are replaced before their next use.
     epoch: AtomicU64,
     max_idle: usize,
-    /// Used for nothing but `SCRIPT KILL` and `FUNCTION KILL`.
-    killer: OnceCell<Conn>,
+    /// Used for nothing but `SCRIPT KILL` and `FUNCTION KILL`, with the epoch it was opened in.
+    killer: Mutex<Option<Opened>>,
     scripts: Arc<Scripts>,
     pub(crate) deadline: Duration,
     metrics: Arc<Metrics>,
@@ -125,7 +124,7 @@ impl Cluster {
             idle: Mutex::new(Vec::new()),
             epoch: AtomicU64::new(0),
             max_idle,
-            killer: OnceCell::new(),
+            killer: Mutex::new(None),
             scripts,
             deadline,
             metrics,
@@ -388,7 +387,13 @@ impl Cluster {
 
     /// The shared connection of the calling thread, opened on its first use.
     async fn shared(&self) -> Result<Conn, GatewayError> {
-        let cell = &self.shards[shard_index() % self.shards.len()];
+        self.current(&self.shards[shard_index() % self.shards.len()])
+            .await
+    }
+
+    /// The connection kept in `cell`, replaced first when it was opened before the latest failure
+    /// (its slot map and sockets may still point at a dead master).
+    async fn current(&self, cell: &Mutex<Option<Opened>>) -> Result<Conn, GatewayError> {
         let epoch = self.epoch();
         if let Some((opened, conn)) = &*cell.lock().unwrap_or_else(|e| e.into_inner())
             && *opened == epoch

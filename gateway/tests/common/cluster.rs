@@ -311,23 +311,45 @@ wait "$r" 2>/dev/null"#;
         });
     }
 
-    /// Kills the node on `port` (SIGKILL: no goodbye to the other nodes).
+    /// Kills the node on `port` (SIGKILL: no goodbye to the other nodes). A node busy with a script
+    /// answers nothing but the few commands Redis allows meanwhile: it is shut down without saving.
     pub fn kill(&mut self, port: u16) {
         let node = self
             .nodes
             .iter_mut()
             .find(|n| n.port == port)
             .expect("a node of this cluster");
-        if let Some(pid) = on(port, &["INFO", "server"])
+        match on(port, &["INFO", "server"])
             .lines()
             .find_map(|l| l.strip_prefix("process_id:"))
             .map(|p| p.trim().to_owned())
         {
-            let _ = Command::new("kill").args(["-9", &pid]).status();
+            Some(pid) => {
+                let _ = Command::new("kill").args(["-9", &pid]).status();
+            }
+            None => {
+                on(port, &["SHUTDOWN", "NOSAVE"]);
+            }
         }
         if let Some(mut watchdog) = node.watchdog.take() {
             let _ = watchdog.wait();
         }
+    }
+
+    /// Waits until the replica on `replica` has every write its master on `master` has made so far.
+    /// (`WAIT` would not do from a fresh connection: it waits for that connection's own writes.)
+    pub fn caught_up(&self, master: u16, replica: u16) {
+        let offset = |port: u16| -> u64 {
+            on(port, &["INFO", "replication"])
+                .lines()
+                .find_map(|l| l.strip_prefix("master_repl_offset:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0)
+        };
+        let written = offset(master);
+        wait_until(Duration::from_secs(10), "the replica to catch up", || {
+            offset(replica) >= written
+        });
     }
 
     /// Waits until every running node reports `cluster_state:ok`.
