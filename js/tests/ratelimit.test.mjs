@@ -135,8 +135,10 @@ test('bad arguments reject with InvalidArgumentError naming what is wrong', asyn
   assert.equal((await limiter.limit(unique('still-works'))).allowed, true);
 });
 
-// A window of an hour: a test crosses a window's end rarely, and `windows` counts it when it does.
-const leased = { limit: 100, periodMs: 3_600_000, algorithm: 'fixedWindow', leases: { hotAfter: 5, renewEveryMs: 3_600_000 } };
+// A window of an hour: a test crosses a window's end rarely, and `windows` counts it when it does. A long
+// timeout, so that a slow machine never hands a decision to the failure policy (which is not leasing).
+const leased = { limit: 100, periodMs: 3_600_000, algorithm: 'fixedWindow', timeoutMs: 5_000, leases: { hotAfter: 5, renewEveryMs: 3_600_000 } };
+const failureReasons = ['failOpen', 'failClosed', 'localFallback'];
 /** How many fixed windows of `periodMs` the time from `start` to now touches. */
 const windows = (start, periodMs) => Math.floor(Date.now() / periodMs) - Math.floor(start / periodMs) + 1;
 
@@ -181,6 +183,7 @@ test('leases: two isolates on one identifier never admit more than the limit, an
     const decisions = await Promise.all(isolates.flatMap((limiter) => Array.from({ length: 5 }, () => limiter.limit(id))));
     allowed += decisions.filter((d) => d.allowed).length;
     fromLeases += decisions.filter((d) => d.reason === 'leased').length;
+    assert.deepEqual(decisions.filter((d) => failureReasons.includes(d.reason)), [], 'Redis answered every check');
     await Promise.all(decisions.map((d) => d.pending));
   }
   const spanned = windows(start, leased.periodMs);
