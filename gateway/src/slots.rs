@@ -6,8 +6,8 @@
 //! clear 400 (Redis would refuse it too, but only after the gateway had picked a node, and a
 //! transaction would then be half queued), and to name the slot a `SCAN` cursor is on. The client
 //! library routes single commands by a table of its own that it does not expose, so the gateway keeps
-//! this one: where each command's keys are ([`key_indexes`]), the slot of a key ([`slot`], the library's), and the
-//! arithmetic of the cluster-wide `SCAN` cursor ([`ScanCursor`]).
+//! this one: where each command's keys are ([`key_indexes`]), the slot of a key ([`slot`], redge's),
+//! and the arithmetic of the cluster-wide `SCAN` cursor ([`ScanCursor`]).
 
 use std::fmt;
 

@@ -10,15 +10,15 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use js_sys::{Array, Function, Promise};
-use redge::cache::{CacheApi, CacheState, Key, Policy, Read};
+use redge::cache::{Key, Policy, Read};
 use redge::client::Json;
 use redge::clock::{Clock, SystemClock};
 use redge::plan::Plan;
 use redge::ratelimit::RateLimiter as LimiterInner;
-use redge::session::{SessionCache, SessionConfig, SessionStore as Store};
+use redge::session::SessionStore as Store;
 use wasm_bindgen::prelude::*;
 
-use crate::cache::{self, Cache};
+use crate::cache::{self, Cache, Tiers};
 use crate::client::{Client, Inner as RedisClient};
 use crate::convert::{self, JsResult, invalid};
 use crate::options::LimitOptions;
@@ -54,8 +54,7 @@ struct State {
 
 enum Op {
     Session {
-        config: Rc<SessionConfig>,
-        cache: Option<Rc<SessionCache>>,
+        setup: Rc<crate::session::Setup>,
         token: Option<String>,
     },
     Limit {
@@ -66,8 +65,7 @@ enum Op {
         legacy_headers: bool,
     },
     Lookup {
-        state: Rc<CacheState>,
-        colo: Option<CacheApi>,
+        tiers: Tiers,
         key: Key,
         policy: Policy,
     },
@@ -103,8 +101,7 @@ impl Batch {
         self.same_client(&sessions.client, "loadSession: this SessionStore")?;
         let token = convert::optional_string(&token, "loadSession: token")?;
         self.push(Op::Session {
-            config: Rc::clone(&sessions.config),
-            cache: sessions.cache.clone(),
+            setup: Rc::clone(&sessions.setup),
             token,
         })
     }
@@ -142,8 +139,7 @@ impl Batch {
         self.same_client(&cache.client, "lookup: this Cache")?;
         let (key, policy) = cache::key_and_policy(&key, policy)?;
         self.push(Op::Lookup {
-            state: Rc::clone(&cache.state),
-            colo: cache.colo.clone(),
+            tiers: cache.tiers.clone(),
             key,
             policy,
         })
@@ -217,8 +213,7 @@ enum Prepared<'l> {
         legacy_headers: bool,
     },
     Lookup {
-        state: Rc<CacheState>,
-        colo: Option<CacheApi>,
+        tiers: Tiers,
         pending: redge::cache::Pending<Json<serde_json::Value>>,
     },
 }
@@ -228,12 +223,8 @@ async fn run(client: &Rc<RedisClient>, ops: Vec<Op>) -> JsResult<JsValue> {
     let mut prepared = Vec::with_capacity(ops.len());
     for op in &ops {
         prepared.push(match op {
-            Op::Session {
-                config,
-                cache,
-                token,
-            } => {
-                let store = crate::session::open(client, config, cache.as_ref());
+            Op::Session { setup, token } => {
+                let store = setup.open(client);
                 let pending = plan.load_session(&store, token.as_deref().unwrap_or(""));
                 Prepared::Session {
                     store,
@@ -258,24 +249,13 @@ async fn run(client: &Rc<RedisClient>, ops: Vec<Op>) -> JsResult<JsValue> {
                     legacy_headers: *legacy_headers,
                 }
             }
-            Op::Lookup {
-                state,
-                colo,
-                key,
-                policy,
-            } => {
-                let cache = cache::open(Rc::clone(client), Rc::clone(state), colo.as_ref());
-                // With the colo tier, a fresh entry there adds nothing to the round trip (a local
-                // Cache API read first); without it, the read joins the batch at once.
-                let pending = if colo.is_some() && policy.colo_ttl_ms > 0 {
-                    plan.lookup_colo(&cache, key.clone(), policy).await
-                } else {
-                    plan.lookup(&cache, key.clone(), policy)
-                };
+            Op::Lookup { tiers, key, policy } => {
+                let cache = tiers.open(client);
+                // A fresh colo entry adds nothing to the round trip; the colo is asked (a local Cache
+                // API read) only when the cache and the policy have that tier.
                 Prepared::Lookup {
-                    state: Rc::clone(state),
-                    colo: colo.clone(),
-                    pending,
+                    tiers: tiers.clone(),
+                    pending: plan.lookup_colo(&cache, key.clone(), policy).await,
                 }
             }
         });
@@ -308,16 +288,11 @@ async fn run(client: &Rc<RedisClient>, ops: Vec<Op>) -> JsResult<JsValue> {
                 let background = crate::ratelimit::background(client, limiter);
                 crate::ratelimit::decision_value(&decision, now, legacy_headers, background)?
             }
-            Prepared::Lookup {
-                state,
-                colo,
-                pending,
-            } => {
+            Prepared::Lookup { tiers, pending } => {
                 let read = pending.finish();
                 CacheRead {
                     client: Rc::clone(client),
-                    state,
-                    colo,
+                    tiers,
                     status: read.status().as_str(),
                     read: RefCell::new(Some(read)),
                 }
@@ -335,8 +310,7 @@ async fn run(client: &Rc<RedisClient>, ops: Vec<Op>) -> JsResult<JsValue> {
 #[wasm_bindgen]
 pub struct CacheRead {
     client: Rc<RedisClient>,
-    state: Rc<CacheState>,
-    colo: Option<CacheApi>,
+    tiers: Tiers,
     status: &'static str,
     read: RefCell<Option<Read<Json<serde_json::Value>>>>,
 }
@@ -372,11 +346,7 @@ impl CacheRead {
             }
         };
         let read = self.read.borrow_mut().take();
-        let cache = cache::open(
-            Rc::clone(&self.client),
-            Rc::clone(&self.state),
-            self.colo.as_ref(),
-        );
+        let cache = self.tiers.open(&self.client);
         convert::promise(async move {
             let Some(read) = read else {
                 return Err(invalid("resolve", "this read was already resolved"));

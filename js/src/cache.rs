@@ -26,9 +26,26 @@ use crate::shapes;
 #[wasm_bindgen]
 pub struct Cache {
     pub(crate) client: Rc<RedisClient>,
-    pub(crate) state: Rc<CacheState>,
-    /// The colo tier (`colo`), when on.
-    pub(crate) colo: Option<CacheApi>,
+    pub(crate) tiers: Tiers,
+}
+
+/// What a `Cache` keeps across calls, above Redis: this isolate's state (memory tier, single flight,
+/// breaker, counters) and the colo tier when `colo` turns it on.
+#[derive(Clone)]
+pub(crate) struct Tiers {
+    state: Rc<CacheState>,
+    colo: Option<CacheApi>,
+}
+
+impl Tiers {
+    /// The library's cache for one call, on `client`.
+    pub(crate) fn open(&self, client: &Rc<RedisClient>) -> Inner<FetchTransport> {
+        let cache = Inner::new(Rc::clone(client), Rc::clone(&self.state));
+        match &self.colo {
+            Some(colo) => cache.colo(colo.clone()),
+            None => cache,
+        }
+    }
 }
 
 /// An origin failure: the value the origin threw, handed back to the caller unchanged.
@@ -57,8 +74,10 @@ impl Cache {
         let options = options.options().map_err(|e| invalid("Cache options", e))?;
         Ok(Cache {
             client: Rc::clone(&client.inner),
-            state: CacheState::new(options),
-            colo,
+            tiers: Tiers {
+                state: CacheState::new(options),
+                colo,
+            },
         })
     }
 
@@ -131,7 +150,7 @@ impl Cache {
     /// hits, misses, stale answers and failures.
     #[wasm_bindgen(unchecked_return_type = "CacheMetrics")]
     pub fn metrics(&self) -> JsResult<JsValue> {
-        let s = &self.state;
+        let s = &self.tiers.state;
         convert::to_value(&shapes::metrics(
             s.breaker_state(),
             s.origin_calls(),
@@ -176,19 +195,6 @@ fn lookup_args(
 }
 
 /// Refreshes stale values through `ctx.waitUntil` when `ctx` has one.
-/// The library's cache for one call, with the colo tier when `colo` is on.
-pub(crate) fn open(
-    client: Rc<RedisClient>,
-    state: Rc<CacheState>,
-    colo: Option<&CacheApi>,
-) -> Inner<FetchTransport> {
-    let cache = Inner::new(client, state);
-    match colo {
-        Some(colo) => cache.colo(colo.clone()),
-        None => cache,
-    }
-}
-
 pub(crate) fn with_spawner(cache: Inner<FetchTransport>, ctx: &JsValue) -> Inner<FetchTransport> {
     let Some(wait_until) = wait_until(ctx) else {
         return cache;

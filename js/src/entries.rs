@@ -131,11 +131,7 @@ impl Cache {
 impl Cache {
     /// The library's cache for one call.
     pub(crate) fn inner(&self) -> Inner<redge::client::FetchTransport> {
-        crate::cache::open(
-            Rc::clone(&self.client),
-            Rc::clone(&self.state),
-            self.colo.as_ref(),
-        )
+        self.tiers.open(&self.client)
     }
 }
 

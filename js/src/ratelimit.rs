@@ -205,19 +205,14 @@ pub(crate) fn decision_value(
 /// Promise that resolves once it is done. It starts now; it never rejects (a failed renewal is
 /// counted as one, and the next check decides with a round trip).
 pub(crate) fn background(client: &Rc<RedisClient>, inner: &Inner) -> Promise {
-    let running: Array = [
-        inner.refund_task(Rc::clone(client)),
-        inner.lease_renewal(Rc::clone(client)),
-    ]
-    .into_iter()
-    .flatten()
-    .map(|task| {
-        JsValue::from(convert::promise(async move {
+    let running = Array::new();
+    let start = |task: redge::cache::Task| {
+        running.push(&convert::promise(async move {
             task.await;
             Ok(JsValue::UNDEFINED)
-        }))
-    })
-    .collect();
+        }));
+    };
+    inner.spawn_lease_renewals(Rc::clone(client), &start);
     if running.length() == 0 {
         return Promise::resolve(&JsValue::UNDEFINED);
     }

@@ -21,9 +21,25 @@ use crate::shapes;
 #[wasm_bindgen]
 pub struct SessionStore {
     pub(crate) client: Rc<RedisClient>,
-    pub(crate) config: Rc<SessionConfig>,
-    /// Sessions this store read recently (`cacheMs`), when on.
-    pub(crate) cache: Option<Rc<SessionCache>>,
+    pub(crate) setup: Rc<Setup>,
+}
+
+/// What a `SessionStore` keeps across calls: its configuration, and the sessions it read recently
+/// (`cacheMs`) when that cache is on.
+pub(crate) struct Setup {
+    config: SessionConfig,
+    cache: Option<Rc<SessionCache>>,
+}
+
+impl Setup {
+    /// The library's store for one call, on `client`, serving from the cache when there is one.
+    pub(crate) fn open<'c>(&self, client: &'c RedisClient) -> Store<'c, FetchTransport> {
+        let store = Store::new(client, self.config.clone());
+        match &self.cache {
+            Some(cache) => store.with_cache(Rc::clone(cache)),
+            None => store,
+        }
+    }
 }
 
 #[wasm_bindgen]
@@ -45,8 +61,7 @@ impl SessionStore {
             .map_err(|e| invalid("SessionStore options", e))?;
         Ok(SessionStore {
             client: Rc::clone(&client.inner),
-            config: Rc::new(config),
-            cache,
+            setup: Rc::new(Setup { config, cache }),
         })
     }
 
@@ -59,7 +74,7 @@ impl SessionStore {
         #[wasm_bindgen(unchecked_param_type = "string")] user: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "SignInOptions")] options: JsValue,
     ) -> Promise {
-        let (client, config, cache) = self.parts();
+        let (client, setup) = self.parts();
         convert::promise(async move {
             let user = convert::string(&user, "signIn: user")?;
             // `data` is any JSON value, read on its own; the rest is a plain options object.
@@ -77,7 +92,7 @@ impl SessionStore {
             } else {
                 convert::json(&data, "signIn options: data")?
             };
-            let store = open(&client, &config, cache.as_ref());
+            let store = setup.open(&client);
             let issued = store
                 .sign_in(&user, &data, o.replacing.as_deref())
                 .await
@@ -94,12 +109,12 @@ impl SessionStore {
         &self,
         #[wasm_bindgen(unchecked_param_type = "string | null | undefined")] token: JsValue,
     ) -> Promise {
-        let (client, config, cache) = self.parts();
+        let (client, setup) = self.parts();
         convert::promise(async move {
             let Some(token) = convert::optional_string(&token, "load: token")? else {
                 return Ok(JsValue::NULL);
             };
-            let store = open(&client, &config, cache.as_ref());
+            let store = setup.open(&client);
             let loaded = store
                 .load(&token)
                 .await
@@ -123,12 +138,12 @@ impl SessionStore {
         #[wasm_bindgen(unchecked_param_type = "unknown")] data: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "UpdateOptions")] options: JsValue,
     ) -> Promise {
-        let (client, config, cache) = self.parts();
+        let (client, setup) = self.parts();
         convert::promise(async move {
             let token = convert::optional_string(&token, "update: token")?.unwrap_or_default();
             let data = convert::json(&data, "update: data")?;
             let o: UpdateOptions = convert::options(options, "update options", true)?;
-            let store = open(&client, &config, cache.as_ref());
+            let store = setup.open(&client);
             let update = store
                 .update(&token, &data, o.expected_version)
                 .await
@@ -146,7 +161,7 @@ impl SessionStore {
         #[wasm_bindgen(unchecked_param_type = "string")] name: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "number")] by: JsValue,
     ) -> Promise {
-        let (client, config, cache) = self.parts();
+        let (client, setup) = self.parts();
         convert::promise(async move {
             let token = convert::optional_string(&token, "incr: token")?.unwrap_or_default();
             let name = convert::string(&name, "incr: name")?;
@@ -155,7 +170,7 @@ impl SessionStore {
             } else {
                 whole_number(&by, "incr: by")?
             };
-            let store = open(&client, &config, cache.as_ref());
+            let store = setup.open(&client);
             let value = store
                 .incr(&token, &name, by)
                 .await
@@ -170,10 +185,10 @@ impl SessionStore {
         &self,
         #[wasm_bindgen(unchecked_param_type = "string | null | undefined")] token: JsValue,
     ) -> Promise {
-        let (client, config, cache) = self.parts();
+        let (client, setup) = self.parts();
         convert::promise(async move {
             let token = convert::optional_string(&token, "list: token")?.unwrap_or_default();
-            let store = open(&client, &config, cache.as_ref());
+            let store = setup.open(&client);
             match store
                 .list(&token)
                 .await
@@ -194,7 +209,7 @@ impl SessionStore {
         #[wasm_bindgen(unchecked_optional_param_type = "\"current\" | \"all\" | { id: string }")]
         which: JsValue,
     ) -> Promise {
-        let (client, config, cache) = self.parts();
+        let (client, setup) = self.parts();
         convert::promise(async move {
             let token = convert::optional_string(&token, "revoke: token")?.unwrap_or_default();
             let target = revoke_target(&which)?;
@@ -203,7 +218,7 @@ impl SessionStore {
                 Target::All => Revoke::All,
                 Target::One(id) => Revoke::One(id),
             };
-            let store = open(&client, &config, cache.as_ref());
+            let store = setup.open(&client);
             let revoked = store
                 .revoke(&token, scope)
                 .await
@@ -219,10 +234,10 @@ impl SessionStore {
         &self,
         #[wasm_bindgen(unchecked_param_type = "string | null | undefined")] token: JsValue,
     ) -> Promise {
-        let (client, config, cache) = self.parts();
+        let (client, setup) = self.parts();
         convert::promise(async move {
             let token = convert::optional_string(&token, "rotate: token")?.unwrap_or_default();
-            let store = open(&client, &config, cache.as_ref());
+            let store = setup.open(&client);
             match store
                 .rotate(&token)
                 .await
@@ -244,10 +259,10 @@ impl SessionStore {
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] user: JsValue,
     ) -> Promise {
-        let (client, config, cache) = self.parts();
+        let (client, setup) = self.parts();
         convert::promise(async move {
             let user = convert::string(&user, "revokeUser: user")?;
-            let store = open(&client, &config, cache.as_ref());
+            let store = setup.open(&client);
             let n = store
                 .revoke_user(&user)
                 .await
@@ -263,42 +278,25 @@ impl SessionStore {
         #[wasm_bindgen(unchecked_param_type = "string | null | undefined")] header: JsValue,
     ) -> JsResult<Option<String>> {
         let header = convert::optional_string(&header, "readCookie: header")?;
-        Ok(header.and_then(|h| self.config.cookie.read(&h).map(str::to_owned)))
+        Ok(header.and_then(|h| self.setup.config.cookie.read(&h).map(str::to_owned)))
     }
 
     /// The `Set-Cookie` value that removes the session cookie (after signing out).
     #[wasm_bindgen(js_name = clearCookie)]
     pub fn clear_cookie(&self) -> String {
-        self.config.cookie.clear_cookie()
+        self.setup.config.cookie.clear_cookie()
     }
 
     /// The cookie's full name (`__Host-redge_session`, or `redge_session` with `insecureDev`).
     #[wasm_bindgen(getter, js_name = cookieName)]
     pub fn cookie_name(&self) -> String {
-        self.config.cookie.cookie_name()
+        self.setup.config.cookie.cookie_name()
     }
 }
 
 impl SessionStore {
-    fn parts(&self) -> (Rc<RedisClient>, Rc<SessionConfig>, Option<Rc<SessionCache>>) {
-        (
-            Rc::clone(&self.client),
-            Rc::clone(&self.config),
-            self.cache.clone(),
-        )
-    }
-}
-
-/// The library's store for one call, on `client`, serving from `cache` when there is one.
-pub(crate) fn open<'c>(
-    client: &'c RedisClient,
-    config: &SessionConfig,
-    cache: Option<&Rc<SessionCache>>,
-) -> Store<'c, FetchTransport> {
-    let store = Store::new(client, config.clone());
-    match cache {
-        Some(cache) => store.with_cache(Rc::clone(cache)),
-        None => store,
+    fn parts(&self) -> (Rc<RedisClient>, Rc<Setup>) {
+        (Rc::clone(&self.client), Rc::clone(&self.setup))
     }
 }
 

@@ -49,10 +49,8 @@ impl Cluster {
             let call = resend::pipeline(&mut conn, commands, slot, unit, &watch);
             let mut call = std::pin::pin!(call);
             match tokio::time::timeout(self.deadline, call.as_mut()).await {
-                Ok(outcome) => outcome.map_err(|e| {
-                    self.observe(&e);
-                    GatewayError::from_redis(&e)
-                }),
+                // The resend loop moved the failure epoch for its errors.
+                Ok(outcome) => outcome.map_err(|e| GatewayError::from_redis(&e)),
                 Err(_) => match kill {
                     None => Err(GatewayError::timeout(self.deadline)),
                     Some(kill) => self.stop(call, slot, kill).await,

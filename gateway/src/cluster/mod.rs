@@ -418,14 +418,6 @@ impl Cluster {
         self.epoch.load(Ordering::Acquire)
     }
 
-    /// Starts a new failure epoch when `e` says a node connection failed (the resend loop counts
-    /// the refusals and errors it sees on its way).
-    fn observe(&self, e: &redis::RedisError) {
-        if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() {
-            self.epoch.fetch_add(1, Ordering::AcqRel);
-        }
-    }
-
     /// A new cluster connection (it learns the slot map from the seed nodes first). Its node
     /// connections are the gateway's own (`resend::NodeConnection`), which the library accepts
     /// through its generic constructor (hidden from its docs; the library's version is pinned).
@@ -446,7 +438,9 @@ impl Cluster {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(e)) if e.is_timeout() => Err(GatewayError::timeout(self.deadline)),
             Ok(Err(e)) => {
-                self.observe(&e);
+                // For a failed connect, which no resend loop saw (counting a loop's error again
+                // changes nothing: any new epoch replaces the connections opened before it).
+                self.watch().note(&e);
                 Err(GatewayError::from_redis(&e))
             }
             Err(_) => Err(GatewayError::timeout(self.deadline)),

@@ -130,7 +130,7 @@ impl Watch<'_> {
     }
 
     /// Moves the failure epoch on when `e` says a node connection failed or the topology changes.
-    fn note(&self, e: &RedisError) {
+    pub(crate) fn note(&self, e: &RedisError) {
         if e.is_io_error() || Resend::of_error(e).is_some() {
             self.failed();
         }
