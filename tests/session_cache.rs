@@ -228,9 +228,10 @@ async fn a_cached_session_is_never_served_past_its_expiry_or_to_the_wrong_secret
 
     // The right id with another secret: never served from memory, and Redis refuses it.
     let (id, secret) = token.split_once('.').unwrap();
-    let mut forged_secret = secret.to_owned();
-    let last = forged_secret.pop().unwrap();
-    forged_secret.push(if last == 'A' { 'B' } else { 'A' });
+    // The first character changes: all its bits are the secret's (the last one's low bits must be
+    // zero, so changing those would be a malformed token, refused without asking Redis).
+    let first = if secret.starts_with('A') { "B" } else { "A" };
+    let forged_secret = format!("{first}{}", &secret[1..]);
     let before = trips(&isolate.client);
     assert_eq!(
         store.load(&format!("{id}.{forged_secret}")).await.unwrap(),
